@@ -1,0 +1,59 @@
+# wastestream — everything a fresh machine needs is installed by these targets.
+#   make demo   stack up, seed city simulated, results in InfluxDB, where to look printed
+#   make test   unit + integration tests against a real local Kafka and InfluxDB
+SHELL := /bin/bash
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+WS := $(BIN)/wastestream
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (Python 3.11 is required)"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv install: $(STAMP) ## create .venv and install wastestream with dev tools
+
+stack-up: $(STAMP) ## start the local Kafka + InfluxDB (builds/fetches them on first run)
+	$(WS) stack up
+
+stack-down: $(STAMP) ## stop the local Kafka + InfluxDB
+	$(WS) stack down
+
+stack-status: $(STAMP)
+	$(WS) stack status
+
+demo: $(STAMP) ## stack up, simulate part of a seed-city day, print where results are
+	$(WS) demo
+
+test: $(STAMP) ## all tests (installs what it needs; brings the stack up and down)
+	$(WS) stack install
+	$(BIN)/pytest tests -q
+
+test-unit: $(STAMP) ## fast pure tests, no servers
+	$(BIN)/pytest tests/unit -q
+
+test-integration: $(STAMP)
+	$(BIN)/pytest tests/integration -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+schemas: $(STAMP) ## regenerate JSON Schema files under schemas/json/
+	$(WS) schemas write
+
+bench: $(STAMP) ## benchmarks, printed as a table with ratios to a same-run baseline
+	$(WS) bench
+
+clean:
+	-$(WS) stack down
+	rm -rf .wastestream .pytest_cache .hypothesis

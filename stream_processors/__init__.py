@@ -1,0 +1,1 @@
+"""wastestream.stream_processors."""

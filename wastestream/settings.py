@@ -1,0 +1,94 @@
+"""One settings object for every wastestream process (pydantic-settings, prefix ``WASTESTREAM_``).
+
+Values come, highest priority first, from: keyword arguments, environment variables,
+``.env`` in the working directory, then ``<state_dir>/local.env`` which ``wastestream stack up``
+writes after onboarding the local InfluxDB (its operator token never enters the repository).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path(".wastestream")
+LOCAL_ENV_NAME = "local.env"
+
+
+def _env_files() -> tuple[Path, ...]:
+    state = Path(os.environ.get("WASTESTREAM_STATE_DIR", DEFAULT_STATE_DIR))
+    return (state / LOCAL_ENV_NAME, Path(".env"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WASTESTREAM_",
+        env_file=_env_files(),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # where things live
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="runtime data, pid files, logs (gitignored)")
+    cache_dir: Path = Field(
+        Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "wastestream",
+        description="downloaded jars and the influxd build, kept across clones",
+    )
+
+    # Kafka
+    kafka_version: str = "4.1.1"
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "1g"
+
+    # InfluxDB 2
+    influxdb_version: str = "v2.9.1"
+    influx_host: str = "127.0.0.1"
+    influx_port: int = 18086
+    influx_org: str = "wastestream"
+    influx_bucket: str = "wastestream"
+    influx_token: SecretStr | None = None
+    influx_admin_user: str = "wastestream-admin"
+
+    # domain
+    timezone: str = "Asia/Shanghai"
+    topic_partitions: int = 6
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def influx_url(self) -> str:
+        return f"http://{self.influx_host}:{self.influx_port}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def local_env_file(self) -> Path:
+        return self.state_dir / LOCAL_ENV_NAME
+
+    def influx_token_value(self) -> str:
+        if self.influx_token is None:
+            from wastestream.errors import WastestreamError
+
+            raise WastestreamError(
+                f"no InfluxDB token: run `wastestream stack up` (writes {self.local_env_file}) "
+                "or set WASTESTREAM_INFLUX_TOKEN"
+            )
+        return self.influx_token.get_secret_value()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

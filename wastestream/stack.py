@@ -1,0 +1,533 @@
+"""The real local stack: Apache Kafka (KRaft, one node) and InfluxDB 2, installed and run by the project.
+
+* Kafka: broker jars from Maven Central (``mvn dependency:copy-dependencies`` on
+  ``deploy/local/kafka/pom.xml``) cached by version; storage formatted on first start;
+  ``java -cp 'libs/*' kafka.Kafka server.properties``.
+* InfluxDB: ``influxd`` built from its Go module by ``deploy/local/build-influxd.sh`` (libflux by
+  cargo), cached by version; started with the UI disabled; onboarded with ``POST /api/v2/setup``.
+
+Both listen on 127.0.0.1 only. Pid files and logs live under ``Settings.state_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from wastestream.errors import WastestreamError
+from wastestream.settings import Settings
+from wastestream.topics import ALL_TOPICS, TopicSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEPLOY_LOCAL = PROJECT_ROOT / "deploy" / "local"
+
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child is not alive for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    running: bool
+    pid: int | None
+    address: str
+    log: Path
+    detail: str = ""
+
+
+class Service(ABC):
+    """A local server process managed through a pid file."""
+
+    name: str
+    start_timeout: float = 120.0
+
+    def __init__(self, settings: Settings):
+        self.s = settings
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def pid_file(self) -> Path:
+        return self.s.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.s.log_dir / f"{self.name}.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.s.state_dir / self.name
+
+    # -- what each service defines ------------------------------------------------------------
+    @property
+    @abstractmethod
+    def ports(self) -> list[int]: ...
+
+    @property
+    @abstractmethod
+    def address(self) -> str: ...
+
+    @abstractmethod
+    def install(self, report: Report) -> None:
+        """Fetch/build what the service needs (cached); idempotent."""
+
+    @abstractmethod
+    def prepare(self, report: Report) -> list[str]:
+        """Write config, initialise storage; return the command line."""
+
+    @abstractmethod
+    def ready(self) -> bool: ...
+
+    def after_start(self, report: Report) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The pid of our running process, removing a stale pid file."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if pid_alive(pid):
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def status(self) -> ServiceStatus:
+        pid = self.pid()
+        up = pid is not None and self.ready()
+        detail = "" if pid is None or up else "process alive but not ready"
+        return ServiceStatus(self.name, up, pid, self.address, self.log_file, detail)
+
+    def up(self, report: Report = _quiet) -> None:
+        if self.pid() is not None:
+            if self._wait_ready(self.start_timeout):
+                report(f"{self.name}: already running at {self.address}")
+                self.after_start(report)
+                return
+            raise WastestreamError(f"{self.name} (pid {self.pid()}) is running but not ready; see {self.log_file}")
+        for port in self.ports:
+            if port_open("127.0.0.1", port):
+                raise WastestreamError(
+                    f"{self.name}: port {port} on 127.0.0.1 is taken by another process "
+                    f"(not ours: no live pid in {self.pid_file}); stop it or choose another port"
+                )
+        self.install(report)
+        cmd = self.prepare(report)
+        self.s.run_dir.mkdir(parents=True, exist_ok=True)
+        self.s.log_dir.mkdir(parents=True, exist_ok=True)
+        report(f"{self.name}: starting (log {self.log_file})")
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=self.env(),
+                cwd=self.data_dir,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise WastestreamError(
+                    f"{self.name} exited with code {proc.returncode} while starting; see {self.log_file}"
+                )
+            if self.ready():
+                break
+            time.sleep(0.5)
+        else:
+            self.down()
+            raise WastestreamError(f"{self.name} not ready after {self.start_timeout:.0f}s; see {self.log_file}")
+        report(f"{self.name}: ready at {self.address} (pid {proc.pid})")
+        self.after_start(report)
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready():
+                return True
+            if self.pid() is None:
+                return False
+            time.sleep(0.5)
+        return False
+
+    def down(self, report: Report = _quiet, timeout: float = 45.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            report(f"{self.name}: not running")
+            return
+        report(f"{self.name}: stopping pid {pid}")
+        self._signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.2)
+        if pid_alive(pid):
+            report(f"{self.name}: did not stop in {timeout:.0f}s, killing")
+            self._signal(pid, signal.SIGKILL)
+            while pid_alive(pid):
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        report(f"{self.name}: stopped")
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)  # the process was started as a session leader
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(pid, sig)
+        try:  # reap it if it is our child
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def _run_logged(cmd: list[str], log: Path, what: str, env: dict[str, str] | None = None) -> str:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as f:
+        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=f, env=env, check=False)
+    if res.returncode != 0:
+        raise WastestreamError(f"{what} failed (exit {res.returncode}); see {log}")
+    return res.stdout.decode().strip()
+
+
+class Kafka(Service):
+    name = "kafka"
+    start_timeout = 120.0
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.s.kafka_port, self.s.kafka_controller_port]
+
+    @property
+    def address(self) -> str:
+        return self.s.kafka_bootstrap
+
+    @property
+    def libs_dir(self) -> Path:
+        return self.s.cache_dir / "kafka" / self.s.kafka_version / "libs"
+
+    def install(self, report: Report) -> None:
+        marker = self.libs_dir / ".complete"
+        if marker.exists():
+            return
+        if shutil.which("mvn") is None or shutil.which("java") is None:
+            raise WastestreamError("kafka needs `java` (17+) and `mvn` on PATH to fetch the broker jars")
+        report(f"kafka: fetching Apache Kafka {self.s.kafka_version} jars from Maven Central")
+        shutil.rmtree(self.libs_dir, ignore_errors=True)
+        _run_logged(
+            [
+                "mvn", "-q", "-B", "-f", str(DEPLOY_LOCAL / "kafka" / "pom.xml"),
+                f"-Dkafka.version={self.s.kafka_version}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs_dir}", "-DincludeScope=runtime",
+            ],
+            self.s.log_dir / "kafka-install.log",
+            "fetching Kafka jars with mvn",
+        )
+        marker.write_text(self.s.kafka_version)
+
+    def _java(self, *args: str) -> list[str]:
+        return [
+            "java", f"-Xmx{self.s.kafka_heap}", f"-Xms{self.s.kafka_heap}",
+            f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'kafka' / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.s.log_dir.resolve()}",
+            "-cp", f"{self.libs_dir}/*", *args,
+        ]  # fmt: skip
+
+    def prepare(self, report: Report) -> list[str]:
+        data = (self.data_dir / "data").resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        props = self.data_dir / "server.properties"
+        template = (DEPLOY_LOCAL / "kafka" / "server.properties").read_text()
+        props.write_text(
+            template.format(
+                host=self.s.kafka_host,
+                port=self.s.kafka_port,
+                controller_port=self.s.kafka_controller_port,
+                log_dirs=data,
+                partitions=self.s.topic_partitions,
+            )
+        )
+        if not (data / "meta.properties").exists():
+            report("kafka: formatting KRaft storage")
+            cluster_id = _run_logged(
+                self._java("kafka.tools.StorageTool", "random-uuid"), self.log_file, "kafka random-uuid"
+            ).splitlines()[-1]
+            _run_logged(
+                self._java(
+                    "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props.resolve()),
+                    "--standalone", "--ignore-formatted",
+                ),
+                self.log_file,
+                "kafka storage format",
+            )  # fmt: skip
+        return self._java("kafka.Kafka", str(props.resolve()))
+
+    def ready(self) -> bool:
+        if not port_open(self.s.kafka_host, self.s.kafka_port):
+            return False
+        try:
+            with admin_client(self.s, timeout_ms=3000) as admin:
+                admin.list_topics()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not ready yet
+            return False
+
+    def after_start(self, report: Report) -> None:
+        created = ensure_topics(self.s, ALL_TOPICS)
+        if created:
+            report(f"kafka: created topics {', '.join(created)}")
+
+
+@contextmanager
+def admin_client(settings: Settings, timeout_ms: int = 10000) -> Iterator:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="wastestream-admin",
+        request_timeout_ms=timeout_ms,
+    )
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] | list[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    with admin_client(settings) as admin:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                t.name,
+                t.partitions or settings.topic_partitions,
+                1,
+                topic_configs=t.topic_configs(),
+            )
+            for t in specs
+            if t.name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    return [t.name for t in missing]
+
+
+class InfluxDB(Service):
+    name = "influxdb"
+    start_timeout = 60.0
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.s.influx_port]
+
+    @property
+    def address(self) -> str:
+        return self.s.influx_url
+
+    @property
+    def binary(self) -> Path:
+        return self.s.cache_dir / "influxdb" / self.s.influxdb_version / "influxd"
+
+    def install(self, report: Report) -> None:
+        if self.binary.exists():
+            return
+        log = self.binary.parent / "build.log"
+        report(
+            f"influxdb: building influxd {self.s.influxdb_version} from its Go module with libflux "
+            f"(first time only, ~20-40 min on 2 cores; log {log})"
+        )
+        env = {**os.environ, "INFLUXDB_VERSION": self.s.influxdb_version, "WASTESTREAM_CACHE": str(self.s.cache_dir)}
+        proc = subprocess.Popen(
+            ["bash", str(DEPLOY_LOCAL / "build-influxd.sh")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        started = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(5)
+            mins = (time.monotonic() - started) / 60
+            if int(time.monotonic() - started) % 60 < 5:
+                report(f"influxdb: still building ({mins:.0f} min)")
+        if proc.returncode != 0 or not self.binary.exists():
+            raise WastestreamError(f"influxd build failed (exit {proc.returncode}); see {log}")
+        report(f"influxdb: built {self.binary} in {(time.monotonic() - started) / 60:.1f} min")
+
+    def prepare(self, report: Report) -> list[str]:
+        d = self.data_dir.resolve()
+        d.mkdir(parents=True, exist_ok=True)
+        return [
+            str(self.binary),
+            f"--http-bind-address={self.s.influx_host}:{self.s.influx_port}",
+            f"--bolt-path={d / 'influxd.bolt'}",
+            f"--engine-path={d / 'engine'}",
+            f"--sqlite-path={d / 'influxd.sqlite'}",
+            "--ui-disabled",
+            "--reporting-disabled",
+            "--log-level=warn",
+        ]
+
+    def env(self) -> dict[str, str]:
+        # influxd reads INFLUXD_* variables; keep an operator's shell config out of our instance
+        return {k: v for k, v in os.environ.items() if not k.startswith("INFLUXD_")}
+
+    def ready(self) -> bool:
+        try:
+            r = httpx.get(f"{self.s.influx_url}/health", timeout=2)
+            return r.status_code == 200 and r.json().get("status") == "pass"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def after_start(self, report: Report) -> None:
+        onboard(self.s, report)
+
+
+def onboard(settings: Settings, report: Report = _quiet) -> str:
+    """Run InfluxDB's initial setup once; the operator token goes to ``<state_dir>/local.env``."""
+    base = settings.influx_url
+    allowed = httpx.get(f"{base}/api/v2/setup", timeout=10).json().get("allowed", False)
+    env_file = settings.local_env_file
+    if not allowed:
+        token = read_local_env(env_file).get("WASTESTREAM_INFLUX_TOKEN")
+        if token is None and settings.influx_token is not None:
+            token = settings.influx_token.get_secret_value()
+        if token is None:
+            raise WastestreamError(
+                f"InfluxDB at {base} is already set up but no token is in {env_file}; "
+                "run `wastestream stack reset` to start from empty data"
+            )
+        return token
+    token = secrets.token_urlsafe(32)
+    body = {
+        "username": settings.influx_admin_user,
+        "password": secrets.token_urlsafe(24),
+        "org": settings.influx_org,
+        "bucket": settings.influx_bucket,
+        "token": token,
+        "retentionPeriodSeconds": 0,
+    }
+    r = httpx.post(f"{base}/api/v2/setup", json=body, timeout=30)
+    if r.status_code >= 300:
+        raise WastestreamError(f"InfluxDB onboarding failed: HTTP {r.status_code} {r.text[:200]}")
+    write_local_env(
+        env_file,
+        {
+            "WASTESTREAM_INFLUX_TOKEN": token,
+            "WASTESTREAM_INFLUX_ADMIN_PASSWORD": body["password"],
+        },
+    )
+    report(f"influxdb: onboarded org '{settings.influx_org}', bucket '{settings.influx_bucket}'; token in {env_file}")
+    return token
+
+
+def read_local_env(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                k, v = line.split("=", 1)
+                out[k.strip()] = v.strip()
+    return out
+
+
+def write_local_env(path: Path, values: dict[str, str]) -> None:
+    current = read_local_env(path)
+    current.update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        "# written by `wastestream stack up`; local secrets, never commit\n"
+        + "".join(f"{k}={v}\n" for k, v in sorted(current.items()))
+    )
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+class Stack:
+    """Both services, in start order."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.services: dict[str, Service] = {"kafka": Kafka(settings), "influxdb": InfluxDB(settings)}
+
+    def select(self, names: list[str] | None) -> list[Service]:
+        if not names:
+            return list(self.services.values())
+        unknown = [n for n in names if n not in self.services]
+        if unknown:
+            raise WastestreamError(f"unknown service {unknown[0]!r}; choose from {', '.join(self.services)}")
+        return [self.services[n] for n in names]
+
+    def install(self, report: Report = _quiet, names: list[str] | None = None) -> None:
+        for svc in self.select(names):
+            svc.install(report)
+
+    def up(self, report: Report = _quiet, names: list[str] | None = None) -> None:
+        for svc in self.select(names):
+            svc.up(report)
+
+    def down(self, report: Report = _quiet, names: list[str] | None = None) -> None:
+        for svc in reversed(self.select(names)):
+            svc.down(report)
+
+    def status(self) -> list[ServiceStatus]:
+        return [svc.status() for svc in self.services.values()]
+
+    def reset(self, report: Report = _quiet) -> None:
+        self.down(report)
+        for svc in self.services.values():
+            shutil.rmtree(svc.data_dir, ignore_errors=True)
+        self.settings.local_env_file.unlink(missing_ok=True)
+        report(f"removed local data under {self.settings.state_dir}")

@@ -1,0 +1,37 @@
+"""Every Kafka topic wastestream owns, with its key, partitions and retention.
+
+One list, used by ``wastestream stack up`` (creates them), the Faust app and the producers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    description: str
+    partitions: int | None = None  # None: Settings.topic_partitions
+    retention_ms: int = 7 * DAY_MS
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def topic_configs(self) -> dict[str, str]:
+        return {"retention.ms": str(self.retention_ms), **self.configs}
+
+
+GPS_FIXES = TopicSpec("gps.fixes", "vehicle id", "GpsFix from the JT/T 808 gateway (realtime and back-fill)")
+WEIGH_TICKETS = TopicSpec(
+    "weigh.tickets", "station id", "WeighTicket accepted by the weighbridge API", retention_ms=35 * DAY_MS
+)
+VISITS = TopicSpec("visits", "site id", "Visit: a vehicle's dwell at a collection point or station")
+CLEARANCE = TopicSpec("clearance", "collection point id", "ClearanceStatus changes per local day")
+ALERTS = TopicSpec("alerts", "alert key", "Alert raised or resolved", retention_ms=35 * DAY_MS)
+DEADLETTER = TopicSpec(
+    "deadletter", "source", "DeadLetter: rejected frames/tickets with raw bytes and reason", retention_ms=35 * DAY_MS
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (GPS_FIXES, WEIGH_TICKETS, VISITS, CLEARANCE, ALERTS, DEADLETTER)
