@@ -27,8 +27,8 @@ app = typer.Typer(
 stack_app = typer.Typer(help="The local Kafka + InfluxDB stack.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 ServiceNames = Annotated[list[str] | None, typer.Argument(help="kafka and/or influxdb (default: both)")]
 
@@ -112,11 +112,18 @@ def _print_where(s) -> None:  # noqa: ANN001
 
 
 @app.command("topics")
-def topics() -> None:
+def topics(
+    create: Annotated[bool, typer.Option("--create", help="create missing topics on the configured broker")] = False,
+) -> None:
     """List wastestream's Kafka topics with partitions and retention."""
     from wastestream.topics import ALL_TOPICS
 
     s = get_settings()
+    if create:
+        from wastestream.stack import ensure_topics
+
+        created = ensure_topics(s, ALL_TOPICS)
+        _report(f"created: {', '.join(created) or 'none (all exist)'}")
     t = Table("topic", "key", "partitions", "retention (days)", "content")
     for spec in ALL_TOPICS:
         t.add_row(
@@ -151,10 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as e:  # click usage errors and friends
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click/typer usage errors
             e.show()
             sys.exit(e.exit_code)
         if os.environ.get("WASTESTREAM_DEBUG"):

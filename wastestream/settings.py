@@ -11,22 +11,28 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".wastestream")
 LOCAL_ENV_NAME = "local.env"
 
 
-def _env_files() -> tuple[Path, ...]:
-    state = Path(os.environ.get("WASTESTREAM_STATE_DIR", DEFAULT_STATE_DIR))
-    return (state / LOCAL_ENV_NAME, Path(".env"))
+def read_local_env(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a local env file ({} if it does not exist)."""
+    out: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.lstrip().startswith("#"):
+                out[key.strip()] = value.strip()
+    return out
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="WASTESTREAM_",
-        env_file=_env_files(),
+        env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
     )
@@ -57,6 +63,14 @@ class Settings(BaseSettings):
     # domain
     timezone: str = "Asia/Shanghai"
     topic_partitions: int = 6
+
+    @model_validator(mode="after")
+    def _token_from_local_env(self) -> Settings:
+        if self.influx_token is None:
+            token = read_local_env(self.local_env_file).get("WASTESTREAM_INFLUX_TOKEN")
+            if token:
+                self.influx_token = SecretStr(token)
+        return self
 
     @property
     def kafka_bootstrap(self) -> str:

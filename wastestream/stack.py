@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from wastestream.errors import WastestreamError
-from wastestream.settings import Settings
+from wastestream.settings import Settings, read_local_env
 from wastestream.topics import ALL_TOPICS, TopicSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -470,16 +470,6 @@ def onboard(settings: Settings, report: Report = _quiet) -> str:
     )
     report(f"influxdb: onboarded org '{settings.influx_org}', bucket '{settings.influx_bucket}'; token in {env_file}")
     return token
-
-
-def read_local_env(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                k, v = line.split("=", 1)
-                out[k.strip()] = v.strip()
-    return out
 
 
 def write_local_env(path: Path, values: dict[str, str]) -> None:

@@ -1,0 +1,85 @@
+"""Foundation: a message produced with kafka-python is consumed by a Faust agent and written by
+influxdb-client; a Flux query reads it back with the same values."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from influxdb_client import InfluxDBClient
+from kafka import KafkaProducer
+
+from wastestream.stack import Stack, ensure_topics
+from wastestream.topics import ALL_TOPICS, TopicSpec
+
+pytestmark = pytest.mark.integration
+APP = Path(__file__).parent / "apps" / "roundtrip_app.py"
+
+
+def test_stack_is_ready_and_topics_exist(stack):
+    statuses = Stack(stack).status()
+    assert [(x.name, x.running) for x in statuses] == [("kafka", True), ("influxdb", True)]
+    from wastestream.stack import admin_client
+
+    with admin_client(stack) as admin:
+        names = set(admin.list_topics())
+        assert {t.name for t in ALL_TOPICS} <= names
+        desc = {d["name"]: d for d in admin.describe_topics(["gps.fixes"])}
+        assert len(desc["gps.fixes"]["partitions"]) == stack.topic_partitions
+
+
+def test_kafka_faust_influx_roundtrip(stack, unique, tmp_path):
+    topic = f"test.roundtrip.{unique}"
+    measurement = f"rt_{unique}"
+    ensure_topics(stack, [TopicSpec(topic, "vehicle", "round-trip test", partitions=1)])
+    env = {
+        **os.environ,
+        "RT_APP_ID": f"rt-{unique}",
+        "RT_TOPIC": topic,
+        "RT_MEASUREMENT": measurement,
+        "WASTESTREAM_STATE_DIR": str(stack.state_dir),
+        "WASTESTREAM_KAFKA_PORT": str(stack.kafka_port),
+        "WASTESTREAM_INFLUX_PORT": str(stack.influx_port),
+        "WASTESTREAM_INFLUX_TOKEN": stack.influx_token_value(),
+    }
+    log = open(tmp_path / "worker.log", "wb")
+    worker = subprocess.Popen(
+        [sys.executable, str(APP), "worker", "--loglevel", "warn", "--without-web"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        sent = {f"沪A{i:05d}": 1000.0 + i * 12.5 for i in range(5)}
+        ts0 = 1_763_856_000_000_000_000  # 2025-11-23T00:00:00Z in ns
+        producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+        for i, (vehicle, net) in enumerate(sent.items()):
+            doc = {"vehicle": vehicle, "net_kg": net, "ts_ns": ts0 + i * 1_000_000_000}
+            producer.send(topic, key=vehicle.encode(), value=json.dumps(doc).encode())
+        producer.flush()
+        producer.close()
+
+        client = InfluxDBClient(url=stack.influx_url, token=stack.influx_token_value(), org=stack.influx_org)
+        flux = f'''
+from(bucket: "{stack.influx_bucket}")
+  |> range(start: 2025-11-22T00:00:00Z, stop: 2025-11-24T00:00:00Z)
+  |> filter(fn: (r) => r._measurement == "{measurement}" and r._field == "net_kg")
+'''
+        got: dict[str, float] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(got) < len(sent):
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            got = {r["vehicle"]: r["_value"] for r in client.query_api().query_stream(flux)}
+            time.sleep(1)
+        assert got == sent, (tmp_path / "worker.log").read_text()[-3000:]
+        client.close()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        log.close()
