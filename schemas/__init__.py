@@ -1,1 +1,76 @@
-"""wastestream.schemas."""
+"""wastestream.schemas: pydantic v2 models of every Kafka value and of the city's reference data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from wastestream.schemas.events import (
+    SCHEMA_VERSION,
+    DeadLetter,
+    Direction,
+    FixSource,
+    GpsFix,
+    Message,
+    WasteStream,
+    WeighTicket,
+)
+from wastestream.schemas.reference import (
+    City,
+    CityFileError,
+    CollectionPoint,
+    Contractor,
+    Geofence,
+    Route,
+    TransferStation,
+    Vehicle,
+    dump_city,
+    load_city,
+)
+from wastestream.schemas.results import (
+    Alert,
+    AlertState,
+    Clearance,
+    ClearanceStatus,
+    DailyTonnage,
+    SiteKind,
+    StationBalance,
+    Visit,
+)
+
+JSON_DIR = Path(__file__).parent / "json"
+
+#: every model that has a JSON Schema file under schemas/json/
+DOCUMENTED: dict[str, type[BaseModel]] = {
+    m.__name__: m
+    for m in (GpsFix, WeighTicket, DeadLetter, Visit, ClearanceStatus, DailyTonnage, StationBalance, Alert, City)
+}
+
+
+def json_schemas() -> dict[str, str]:
+    """File name → JSON Schema text, as `make schemas` writes them."""
+    return {
+        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False, sort_keys=True)
+        + "\n"
+        for name, model in DOCUMENTED.items()
+    }
+
+
+def write_json_schemas(directory: Path = JSON_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in json_schemas().items():
+        p = directory / name
+        p.write_text(text, encoding="utf-8")
+        written.append(p)
+    return written
+
+
+__all__ = [
+    "SCHEMA_VERSION", "Alert", "AlertState", "City", "CityFileError", "Clearance", "ClearanceStatus",
+    "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Direction", "FixSource", "Geofence",
+    "GpsFix", "Message", "Route", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit",
+    "WasteStream", "WeighTicket", "dump_city", "json_schemas", "load_city", "write_json_schemas",
+]  # fmt: skip

@@ -144,6 +144,19 @@ def show_settings() -> None:
         out.print(f"{k} = {v}")
 
 
+schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+
+
+@schemas_app.command("write")
+def schemas_write() -> None:
+    """Regenerate schemas/json/*.schema.json from the pydantic models."""
+    from wastestream.schemas import write_json_schemas
+
+    for p in write_json_schemas():
+        out.print(str(p))
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)

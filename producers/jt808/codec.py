@@ -1,0 +1,375 @@
+"""JT/T 808 message decoder and encoder (2013 and 2019 headers). Pure: bytes in, objects out.
+
+Layout (JT/T 808-2019 §4): header = msg id WORD, body attributes WORD (bits 0-9 body length,
+10-12 encryption, 13 split, 14 version flag), [protocol version BYTE (2019)], terminal phone BCD[6]
+(2013) or BCD[10] (2019), serial WORD, [packet total WORD, packet index WORD]; then the body;
+the XOR check code and escaping are in :mod:`framing`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+from wastestream.producers.jt808.framing import Jt808Error, frame, unframe
+from wastestream.producers.jt808.messages import (
+    STATUS_SOUTH,
+    STATUS_WEST,
+    Authenticate,
+    BatchLocation,
+    Body,
+    Header,
+    Heartbeat,
+    Location,
+    Logout,
+    Message,
+    MsgId,
+    PlatformReply,
+    Register,
+    RegisterReply,
+    RegisterResult,
+    ReplyResult,
+    TerminalReply,
+    Unknown,
+)
+
+CST = timezone(timedelta(hours=8), "GMT+8")
+MAX_BODY = 0x3FF  # 1023 bytes per (sub-)package
+_HDR = struct.Struct(">HH")
+_WORD = struct.Struct(">H")
+_LOC = struct.Struct(">IIIIHHH")
+_REPLY = struct.Struct(">HHB")
+_DIGITS = frozenset("0123456789")
+
+
+# -- primitives ---------------------------------------------------------------------------------
+def bcd_decode(b: bytes) -> str:
+    s = b.hex()
+    if not _DIGITS.issuperset(s):
+        raise Jt808Error("bad BCD", s)
+    return s
+
+
+def bcd_encode(digits: str, size: int) -> bytes:
+    digits = digits.rjust(size * 2, "0")
+    if len(digits) != size * 2 or not _DIGITS.issuperset(digits):
+        raise ValueError(f"cannot encode {digits!r} as BCD[{size}]")
+    return bytes.fromhex(digits)
+
+
+def bcd_time_decode(b: bytes) -> datetime:
+    """BCD[6] YYMMDDhhmmss in GMT+8 → aware UTC datetime."""
+    s = b.hex()
+    if not _DIGITS.issuperset(s):
+        raise Jt808Error("bad BCD time", s)
+    try:
+        local = datetime(
+            2000 + int(s[0:2]), int(s[2:4]), int(s[4:6]), int(s[6:8]), int(s[8:10]), int(s[10:12]), tzinfo=CST
+        )
+    except ValueError:
+        raise Jt808Error("bad BCD time", s) from None
+    return local.astimezone(UTC)
+
+
+def bcd_time_encode(t: datetime) -> bytes:
+    if t.tzinfo is None:
+        raise ValueError("naive datetime")
+    return bytes.fromhex(t.astimezone(CST).strftime("%y%m%d%H%M%S"))
+
+
+def _text(b: bytes) -> str:
+    return b.rstrip(b"\x00").decode("gbk", errors="replace").strip()
+
+
+# -- header -------------------------------------------------------------------------------------
+def decode_header(content: bytes) -> tuple[Header, bytes]:
+    if len(content) < 12:
+        raise Jt808Error("truncated", f"header needs at least 12 bytes, got {len(content)}")
+    msg_id, attr = _HDR.unpack_from(content, 0)
+    body_len = attr & 0x3FF
+    split = attr & 0x2000
+    if attr & 0x4000:
+        if len(content) < 17:
+            raise Jt808Error("truncated", f"2019 header needs 17 bytes, got {len(content)}")
+        version: int | None = content[4]
+        terminal = bcd_decode(content[5:15])
+        serial = _WORD.unpack_from(content, 15)[0]
+        off = 17
+    else:
+        version = None
+        terminal = bcd_decode(content[4:10])
+        serial = _WORD.unpack_from(content, 10)[0]
+        off = 12
+    total = index = None
+    if split:
+        if len(content) < off + 4:
+            raise Jt808Error("truncated", "split header without packet fields")
+        total, index = _HDR.unpack_from(content, off)
+        off += 4
+        if total == 0 or not 1 <= index <= total:
+            raise Jt808Error("bad packet index", f"{index}/{total}")
+    body = content[off:]
+    if len(body) != body_len:
+        raise Jt808Error("bad length", f"header says {body_len} body bytes, frame has {len(body)}")
+    h = Header(msg_id, terminal, serial, body_len, version, (attr >> 10) & 0x7, total, index)
+    return h, body
+
+
+def encode_header(
+    msg_id: int,
+    terminal: str,
+    serial: int,
+    body_len: int,
+    version: int | None = None,
+    packet: tuple[int, int] | None = None,
+) -> bytes:
+    if body_len > MAX_BODY:
+        raise ValueError(f"body of {body_len} bytes needs sub-packages")
+    attr = body_len | (0x2000 if packet else 0) | (0x4000 if version is not None else 0)
+    out = _HDR.pack(msg_id, attr)
+    if version is not None:
+        out += bytes((version,)) + bcd_encode(terminal, 10)
+    else:
+        out += bcd_encode(terminal, 6)
+    out += _WORD.pack(serial & 0xFFFF)
+    if packet:
+        out += _HDR.pack(*packet)
+    return out
+
+
+# -- bodies -------------------------------------------------------------------------------------
+def decode_location(b: bytes) -> Location:
+    if len(b) < 28:
+        raise Jt808Error("truncated", f"location needs 28 bytes, got {len(b)}")
+    alarm, status, lat, lon, alt, speed, heading = _LOC.unpack_from(b, 0)
+    t = bcd_time_decode(b[22:28])
+    extras: dict[int, bytes] = {}
+    i, n = 28, len(b)
+    while i < n:
+        if i + 2 > n:
+            raise Jt808Error("truncated TLV", f"additional item header at {i} of {n}")
+        item, ln = b[i], b[i + 1]
+        if i + 2 + ln > n:
+            raise Jt808Error("truncated TLV", f"item 0x{item:02X} wants {ln} bytes, {n - i - 2} left")
+        extras[item] = b[i + 2 : i + 2 + ln]
+        i += 2 + ln
+    return Location(
+        alarm,
+        status,
+        -lat / 1e6 if status & STATUS_SOUTH else lat / 1e6,
+        -lon / 1e6 if status & STATUS_WEST else lon / 1e6,
+        alt,
+        speed / 10,
+        heading % 360,
+        t,
+        extras,
+    )
+
+
+def encode_location(loc: Location) -> bytes:
+    status = loc.status & ~(STATUS_SOUTH | STATUS_WEST)
+    status |= STATUS_SOUTH if loc.lat < 0 else 0
+    status |= STATUS_WEST if loc.lon < 0 else 0
+    out = _LOC.pack(
+        loc.alarm,
+        status,
+        round(abs(loc.lat) * 1e6),
+        round(abs(loc.lon) * 1e6),
+        loc.altitude_m,
+        round(loc.speed_kmh * 10),
+        loc.heading,
+    ) + bcd_time_encode(loc.time)
+    for item, value in loc.extras.items():
+        out += bytes((item, len(value))) + value
+    return out
+
+
+def decode_batch(b: bytes) -> BatchLocation:
+    if len(b) < 3:
+        raise Jt808Error("truncated", "0x0704 needs count and type")
+    count = _WORD.unpack_from(b, 0)[0]
+    kind = b[2]
+    items = []
+    i = 3
+    for k in range(count):
+        if i + 2 > len(b):
+            raise Jt808Error("truncated", f"0x0704 item {k + 1} of {count}: no length")
+        ln = _WORD.unpack_from(b, i)[0]
+        if i + 2 + ln > len(b):
+            raise Jt808Error("truncated", f"0x0704 item {k + 1} of {count}: wants {ln} bytes")
+        items.append(decode_location(b[i + 2 : i + 2 + ln]))
+        i += 2 + ln
+    if i != len(b):
+        raise Jt808Error("bad length", f"0x0704 has {len(b) - i} bytes after {count} items")
+    return BatchLocation(kind, tuple(items))
+
+
+def encode_batch(batch: BatchLocation) -> bytes:
+    out = _WORD.pack(len(batch.items)) + bytes((batch.kind,))
+    for loc in batch.items:
+        item = encode_location(loc)
+        out += _WORD.pack(len(item)) + item
+    return out
+
+
+def _register_sizes(version: int | None) -> tuple[int, int, int]:
+    return (11, 30, 30) if version is not None else (5, 20, 7)
+
+
+def decode_register(b: bytes, h: Header) -> Register:
+    m, mo, tid = _register_sizes(h.version)
+    need = 4 + m + mo + tid + 1
+    if len(b) < need:
+        raise Jt808Error("truncated", f"0x0100 needs {need} bytes, got {len(b)}")
+    province, city = _HDR.unpack_from(b, 0)
+    i = 4
+    manufacturer = _text(b[i : i + m])
+    i += m
+    model = _text(b[i : i + mo])
+    i += mo
+    tmid = _text(b[i : i + tid])
+    i += tid
+    return Register(province, city, manufacturer, model, tmid, b[i], _text(b[i + 1 :]))
+
+
+def encode_register(r: Register, version: int | None = None) -> bytes:
+    m, mo, tid = _register_sizes(version)
+    return (
+        _HDR.pack(r.province, r.city)
+        + r.manufacturer.encode("gbk")[:m].ljust(m, b"\x00")
+        + r.model.encode("gbk")[:mo].ljust(mo, b"\x00")
+        + r.terminal_model_id.encode("gbk")[:tid].ljust(tid, b"\x00")
+        + bytes((r.plate_color,))
+        + r.plate.encode("gbk")
+    )
+
+
+def decode_auth(b: bytes, h: Header) -> Authenticate:
+    if h.version is None:
+        return Authenticate(_text(b))
+    if not b or len(b) < 1 + b[0]:
+        raise Jt808Error("truncated", "0x0102 auth code length")
+    n = b[0]
+    code = _text(b[1 : 1 + n])
+    rest = b[1 + n :]
+    return Authenticate(code, _text(rest[:15]) or None, _text(rest[15:35]) or None)
+
+
+def encode_auth(a: Authenticate, version: int | None = None) -> bytes:
+    code = a.auth_code.encode("gbk")
+    if version is None:
+        return code
+    return (
+        bytes((len(code),))
+        + code
+        + (a.imei or "").encode()[:15].ljust(15, b"\x00")
+        + (a.software_version or "").encode()[:20].ljust(20, b"\x00")
+    )
+
+
+def _decode_reply(b: bytes, cls: type) -> TerminalReply | PlatformReply:
+    if len(b) < 5:
+        raise Jt808Error("truncated", f"reply needs 5 bytes, got {len(b)}")
+    serial, msg, result = _REPLY.unpack_from(b, 0)
+    if cls is PlatformReply:
+        try:
+            return PlatformReply(serial, msg, ReplyResult(result))
+        except ValueError:
+            raise Jt808Error("bad value", f"0x8001 result {result}") from None
+    return TerminalReply(serial, msg, result)
+
+
+def decode_register_reply(b: bytes) -> RegisterReply:
+    if len(b) < 3:
+        raise Jt808Error("truncated", "0x8100 needs 3 bytes")
+    serial = _WORD.unpack_from(b, 0)[0]
+    try:
+        result = RegisterResult(b[2])
+    except ValueError:
+        raise Jt808Error("bad value", f"0x8100 result {b[2]}") from None
+    return RegisterReply(serial, result, _text(b[3:]))
+
+
+_DECODERS: dict[int, Callable[[bytes, Header], Body]] = {
+    MsgId.LOCATION: lambda b, h: decode_location(b),
+    MsgId.BATCH_LOCATION: lambda b, h: decode_batch(b),
+    MsgId.REGISTER: decode_register,
+    MsgId.AUTHENTICATE: decode_auth,
+    MsgId.HEARTBEAT: lambda b, h: Heartbeat(),
+    MsgId.LOGOUT: lambda b, h: Logout(),
+    MsgId.TERMINAL_REPLY: lambda b, h: _decode_reply(b, TerminalReply),
+    MsgId.PLATFORM_REPLY: lambda b, h: _decode_reply(b, PlatformReply),
+    MsgId.REGISTER_REPLY: lambda b, h: decode_register_reply(b),
+}
+
+
+def decode_body(h: Header, body: bytes) -> Body:
+    dec = _DECODERS.get(h.msg_id)
+    if dec is None:
+        return Unknown(body)
+    return dec(body, h)
+
+
+def decode_frame(raw: bytes) -> tuple[Header, bytes]:
+    """One raw frame → (header, body bytes). Split packages are left to the Reassembler."""
+    return decode_header(unframe(raw))
+
+
+def decode(raw: bytes) -> Message:
+    """Decode one complete (not split) frame. Raises :class:`Jt808Error` and nothing else."""
+    try:
+        h, body = decode_frame(raw)
+        if h.is_split:
+            raise Jt808Error("split package", f"packet {h.packet_index}/{h.packet_total} needs reassembly")
+        return Message(h, decode_body(h, body))
+    except Jt808Error as e:
+        e.raw = raw
+        raise
+    except (struct.error, IndexError, ValueError, UnicodeError) as e:  # defensive: report, never crash
+        raise Jt808Error("malformed", f"{type(e).__name__}: {e}", raw) from None
+
+
+# -- encoding -----------------------------------------------------------------------------------
+def encode_body(body: Body, version: int | None = None) -> tuple[int, bytes]:
+    match body:
+        case Location():
+            return MsgId.LOCATION, encode_location(body)
+        case BatchLocation():
+            return MsgId.BATCH_LOCATION, encode_batch(body)
+        case Register():
+            return MsgId.REGISTER, encode_register(body, version)
+        case Authenticate():
+            return MsgId.AUTHENTICATE, encode_auth(body, version)
+        case Heartbeat():
+            return MsgId.HEARTBEAT, b""
+        case Logout():
+            return MsgId.LOGOUT, b""
+        case TerminalReply():
+            return MsgId.TERMINAL_REPLY, _REPLY.pack(body.reply_serial, body.reply_id, body.result)
+        case PlatformReply():
+            return MsgId.PLATFORM_REPLY, _REPLY.pack(body.reply_serial, body.reply_id, int(body.result))
+        case RegisterReply():
+            code = body.auth_code.encode("gbk") if body.result == RegisterResult.OK else b""
+            return MsgId.REGISTER_REPLY, _WORD.pack(body.reply_serial) + bytes((int(body.result),)) + code
+    raise TypeError(f"cannot encode {type(body).__name__}")
+
+
+def encode(body: Body, terminal: str, serial: int, version: int | None = None) -> list[bytes]:
+    """Body → escaped frames (several when the body exceeds 1023 bytes: sub-packages with
+    consecutive serials starting at ``serial``)."""
+    msg_id, data = encode_body(body, version)
+    if len(data) <= MAX_BODY:
+        return [frame(encode_header(msg_id, terminal, serial, len(data), version) + data)]
+    parts = [data[i : i + MAX_BODY] for i in range(0, len(data), MAX_BODY)]
+    return [
+        frame(encode_header(msg_id, terminal, serial + k, len(p), version, (len(parts), k + 1)) + p)
+        for k, p in enumerate(parts)
+    ]
+
+
+def encode_one(body: Body, terminal: str, serial: int, version: int | None = None) -> bytes:
+    frames = encode(body, terminal, serial, version)
+    if len(frames) != 1:
+        raise ValueError("message needs sub-packages; use encode()")
+    return frames[0]

@@ -1,0 +1,202 @@
+"""Reference data: the city's contractors, vehicles, collection points, transfer stations, routes.
+
+A city loads from one YAML or JSON file (``load_city``); a bad entry is reported by its position
+and id, e.g. ``collection_points[12] (id 'CP-0013'): service_end: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from wastestream.schemas.events import WasteStream
+
+
+class Ref(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Geofence(Ref):
+    """A circle around a WGS-84 point (a polygon, when given, takes precedence)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=5000)
+    polygon: list[tuple[float, float]] | None = Field(None, description="[(lon, lat), ...] WGS-84, closed or not")
+
+    @model_validator(mode="after")
+    def _polygon_size(self) -> Self:
+        if self.polygon is not None and len(self.polygon) < 3:
+            raise ValueError("polygon needs at least 3 vertices")
+        return self
+
+
+class Contractor(Ref):
+    id: str
+    name: str
+    bucket: str | None = Field(None, description="the contractor's own InfluxDB bucket (default: contractor-<id>)")
+
+    @property
+    def bucket_name(self) -> str:
+        return self.bucket or f"contractor-{self.id.lower()}"
+
+
+class Vehicle(Ref):
+    id: str
+    plate: str
+    contractor_id: str
+    terminal_id: str = Field(pattern=r"^\d{1,20}$", description="JT/T 808 terminal phone number")
+    kind: str = Field("collection", pattern="^(collection|transfer)$")
+    waste_stream: WasteStream = WasteStream.other
+    rated_load_kg: float = Field(gt=0)
+    stored_tare_kg: float = Field(gt=0)
+
+
+class CollectionPoint(Ref):
+    """A place waste is produced and must be cleared every local day (日产日清)."""
+
+    id: str
+    name: str
+    contractor_id: str
+    waste_stream: WasteStream = WasteStream.other
+    geofence: Geofence
+    service_start: time = Field(description="local (Asia/Shanghai) time the service window opens")
+    service_end: time = Field(description="cleared in [start, end] counts as on time")
+    deadline: time = Field(description="after service_end and before this: late; none by then: missed")
+    timed_stop: bool = Field(False, description="a 'bus-stop style' timed stop (车到桶出)")
+    route_id: str | None = None
+    expected_kg: float = Field(0, ge=0, description="typical daily production, for planning and simulation")
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Self:
+        if not (self.service_start < self.service_end <= self.deadline):
+            raise ValueError("need service_start < service_end <= deadline")
+        return self
+
+
+class TransferStation(Ref):
+    id: str
+    name: str
+    geofence: Geofence
+    capacity_kg_per_day: float = Field(gt=0)
+    destination: str = Field("incineration", pattern="^(incineration|landfill)$")
+
+
+class Route(Ref):
+    id: str
+    contractor_id: str
+    vehicle_id: str
+    station_id: str = Field(description="where the truck unloads")
+    stops: list[str] = Field(description="collection point ids in driving order")
+
+
+class City(Ref):
+    name: str
+    timezone: str = "Asia/Shanghai"
+    contractors: list[Contractor]
+    vehicles: list[Vehicle]
+    stations: list[TransferStation]
+    collection_points: list[CollectionPoint]
+    routes: list[Route] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        contractors = {c.id for c in self.contractors}
+        vehicles = {v.id for v in self.vehicles}
+        stations = {s.id for s in self.stations}
+        points = {p.id for p in self.collection_points}
+        problems: list[str] = []
+        for name, items in (
+            ("contractors", self.contractors),
+            ("vehicles", self.vehicles),
+            ("stations", self.stations),
+            ("collection_points", self.collection_points),
+            ("routes", self.routes),
+        ):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    problems.append(f"{name}[{i}] (id {item.id!r}): duplicate id")
+                seen.add(item.id)
+        for i, v in enumerate(self.vehicles):
+            if v.contractor_id not in contractors:
+                problems.append(f"vehicles[{i}] (id {v.id!r}): unknown contractor_id {v.contractor_id!r}")
+        terminals: dict[str, str] = {}
+        for i, v in enumerate(self.vehicles):
+            if v.terminal_id in terminals:
+                problems.append(f"vehicles[{i}] (id {v.id!r}): terminal_id also used by {terminals[v.terminal_id]!r}")
+            terminals[v.terminal_id] = v.id
+        for i, p in enumerate(self.collection_points):
+            if p.contractor_id not in contractors:
+                problems.append(f"collection_points[{i}] (id {p.id!r}): unknown contractor_id {p.contractor_id!r}")
+        for i, r in enumerate(self.routes):
+            if r.vehicle_id not in vehicles:
+                problems.append(f"routes[{i}] (id {r.id!r}): unknown vehicle_id {r.vehicle_id!r}")
+            if r.station_id not in stations:
+                problems.append(f"routes[{i}] (id {r.id!r}): unknown station_id {r.station_id!r}")
+            for s in r.stops:
+                if s not in points:
+                    problems.append(f"routes[{i}] (id {r.id!r}): unknown stop {s!r}")
+        if problems:
+            raise ValueError("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+        return self
+
+    # -- lookups -------------------------------------------------------------------------------
+    def vehicle_by_terminal(self) -> dict[str, Vehicle]:
+        return {v.terminal_id: v for v in self.vehicles}
+
+    def vehicle_by_plate(self) -> dict[str, Vehicle]:
+        return {v.plate: v for v in self.vehicles}
+
+
+class CityFileError(ValueError):
+    """A reference-data file that cannot be loaded; the message names the bad entry."""
+
+
+def _describe(e: ValidationError, raw: dict) -> str:
+    msgs = []
+    for err in e.errors()[:5]:
+        loc = list(err["loc"])
+        where = ""
+        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(raw.get(str(loc[0])), list):
+            try:
+                entry_id = raw[str(loc[0])][loc[1]].get("id")
+            except (IndexError, AttributeError):
+                entry_id = None
+            where = f"{loc[0]}[{loc[1]}]" + (f" (id {entry_id!r})" if entry_id else "")
+            loc = loc[2:]
+        field = ".".join(str(x) for x in loc)
+        msgs.append(f"{where}{': ' if where and field else ''}{field}: {err['msg']}" if (where or field) else err["msg"])
+    return "; ".join(msgs)
+
+
+def load_city(path: Path | str) -> City:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise CityFileError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise CityFileError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+    if not isinstance(raw, dict):
+        raise CityFileError(f"{path}: expected a mapping at the top level")
+    try:
+        return City.model_validate(raw)
+    except ValidationError as e:
+        raise CityFileError(f"{path}: {_describe(e, raw)}") from None
+
+
+def dump_city(city: City, path: Path | str) -> None:
+    path = Path(path)
+    data = city.model_dump(mode="json", exclude_none=True)
+    if path.suffix == ".json":
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

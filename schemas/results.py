@@ -1,0 +1,84 @@
+"""Records the stream processors emit (on ``visits``, ``clearance``, ``alerts``) and write to InfluxDB."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from wastestream.schemas.events import Message
+
+
+class SiteKind(StrEnum):
+    point = "point"
+    station = "station"
+
+
+class Visit(Message):
+    """A vehicle dwelling inside a geofence (enter → exit), slow enough and long enough."""
+
+    vehicle_id: str
+    site_id: str
+    site_kind: SiteKind
+    enter_at: AwareDatetime
+    exit_at: AwareDatetime
+    dwell_s: float = Field(ge=0)
+    local_date: date = Field(description="Asia/Shanghai day of enter_at")
+    contractor_id: str | None = None
+    backfill: bool = Field(False, description="built (partly) from blind-area back-filled fixes")
+
+
+class Clearance(StrEnum):
+    pending = "pending"
+    cleared = "cleared"
+    late = "late"
+    missed = "missed"
+
+
+class ClearanceStatus(Message):
+    point_id: str
+    local_date: date
+    status: Clearance
+    contractor_id: str
+    waste_stream: str
+    visit_at: AwareDatetime | None = None
+    vehicle_id: str | None = None
+    evidence: str = ""
+
+
+class DailyTonnage(Message):
+    local_date: date
+    dimension: Literal["station", "contractor", "waste_stream", "vehicle"]
+    key: str
+    net_kg: float
+    tickets: int
+
+
+class StationBalance(Message):
+    station_id: str
+    local_date: date
+    received_kg: float
+    transferred_kg: float
+    carried_in_kg: float
+    backlog_kg: float
+    cleared_same_day: bool = Field(description="日产日清: backlog within tolerance at day end")
+    over_capacity: bool
+
+
+class AlertState(StrEnum):
+    raised = "raised"
+    resolved = "resolved"
+
+
+class Alert(Message):
+    key: str = Field(description="stable identity, e.g. missed:CP-0001:2026-11-23")
+    kind: str
+    state: AlertState
+    severity: Literal["info", "warning", "critical"] = "warning"
+    local_date: date
+    subject: str = Field(description="the point, station, vehicle or terminal concerned")
+    contractor_id: str | None = None
+    message: str
+    at: AwareDatetime
