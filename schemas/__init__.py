@@ -69,7 +69,7 @@ def write_json_schemas(directory: Path = JSON_DIR) -> list[Path]:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "Alert", "AlertState", "City", "CityFileError", "Clearance", "ClearanceStatus",
+    "JSON_DIR", "SCHEMA_VERSION", "Alert", "AlertState", "City", "CityFileError", "Clearance", "ClearanceStatus",
     "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Direction", "FixSource", "Geofence",
     "GpsFix", "Message", "Route", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit",
     "WasteStream", "WeighTicket", "dump_city", "json_schemas", "load_city", "write_json_schemas",

@@ -144,6 +144,53 @@ def show_settings() -> None:
         out.print(f"{k} = {v}")
 
 
+jt808_app = typer.Typer(help="JT/T 808 debugging tools.", no_args_is_help=True)
+app.add_typer(jt808_app, name="jt808")
+
+
+@jt808_app.command("decode")
+def jt808_decode(hex_frames: Annotated[str, typer.Argument(help="hex of one or more frames (spaces allowed)")]) -> None:
+    """Decode JT/T 808 frames and print each message as JSON."""
+    from wastestream.producers.jt808.tools import decode_hex_to_json
+
+    for line in decode_hex_to_json(hex_frames):
+        out.print(line, markup=False)
+
+
+@jt808_app.command("encode")
+def jt808_encode(
+    message: Annotated[str, typer.Argument(help="location | heartbeat | register | auth | logout")],
+    terminal: Annotated[str, typer.Option(help="terminal phone number (BCD digits)")] = "013800138000",
+    serial: Annotated[int, typer.Option(help="message serial")] = 1,
+    v2019: Annotated[bool, typer.Option("--2019", help="2019 header (protocol version 1)")] = False,
+    lat: float = 31.230416,
+    lon: float = 121.473701,
+    speed: Annotated[float, typer.Option(help="km/h")] = 0.0,
+    heading: int = 0,
+    time_: Annotated[str | None, typer.Option("--time", help="ISO time with offset (default now)")] = None,
+    auth_code: str = "",
+    plate: str = "沪A00000",
+) -> None:
+    """Build a test frame and print its hex."""
+    from wastestream.producers.jt808.tools import build_frame
+
+    out.print(
+        build_frame(message, terminal, serial, 1 if v2019 else None, lat=lat, lon=lon, speed=speed,
+                    heading=heading, time=time_, auth_code=auth_code, plate=plate)
+    )  # fmt: skip
+
+
+@app.command("gateway")
+def gateway(
+    host: Annotated[str | None, typer.Option(help="listen address (default from settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default from settings)")] = None,
+) -> None:
+    """Run the JT/T 808 TCP gateway: terminals in, gps.fixes and deadletter out."""
+    from wastestream.producers.gateway import run_gateway
+
+    run_gateway(get_settings(), host, port, _report)
+
+
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 

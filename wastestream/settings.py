@@ -11,8 +11,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_STATE_DIR = Path(".wastestream")
 LOCAL_ENV_NAME = "local.env"
@@ -60,17 +65,42 @@ class Settings(BaseSettings):
     influx_token: SecretStr | None = None
     influx_admin_user: str = "wastestream-admin"
 
+    # JT/T 808 gateway
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 7808
+    gateway_secret: SecretStr | None = Field(None, description="HMAC key for terminal auth codes")
+    gateway_idle_timeout_s: float = 180.0
+    gateway_max_frame: int = 8192
+
+    # weighbridge API
+    weighbridge_host: str = "127.0.0.1"
+    weighbridge_port: int = 8088
+    weighbridge_tokens: SecretStr | None = Field(None, description="station_id=token pairs, comma separated")
+
+    # reference data
+    city_file: Path = Field(Path(".wastestream/city.yaml"), description="the city: contractors, vehicles, sites")
+
     # domain
     timezone: str = "Asia/Shanghai"
     topic_partitions: int = 6
 
-    @model_validator(mode="after")
-    def _token_from_local_env(self) -> Settings:
-        if self.influx_token is None:
-            token = read_local_env(self.local_env_file).get("WASTESTREAM_INFLUX_TOKEN")
-            if token:
-                self.influx_token = SecretStr(token)
-        return self
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """After init kwargs, env and ``.env``: the secrets `stack up` generated in ``<state_dir>/local.env``."""
+        state = (
+            getattr(init_settings, "init_kwargs", {}).get("state_dir")
+            or os.environ.get("WASTESTREAM_STATE_DIR")
+            or DEFAULT_STATE_DIR
+        )
+        local = DotEnvSettingsSource(settings_cls, env_file=Path(state) / LOCAL_ENV_NAME)
+        return (init_settings, env_settings, dotenv_settings, local, file_secret_settings)
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -485,6 +485,13 @@ def write_local_env(path: Path, values: dict[str, str]) -> None:
     tmp.replace(path)
 
 
+def ensure_local_secrets(settings: Settings) -> None:
+    """Generate the local secrets the services need (once), into ``<state_dir>/local.env``."""
+    current = read_local_env(settings.local_env_file)
+    if "WASTESTREAM_GATEWAY_SECRET" not in current and settings.gateway_secret is None:
+        write_local_env(settings.local_env_file, {"WASTESTREAM_GATEWAY_SECRET": secrets.token_hex(32)})
+
+
 class Stack:
     """Both services, in start order."""
 
@@ -505,6 +512,7 @@ class Stack:
             svc.install(report)
 
     def up(self, report: Report = _quiet, names: list[str] | None = None) -> None:
+        ensure_local_secrets(self.settings)
         for svc in self.select(names):
             svc.up(report)
 

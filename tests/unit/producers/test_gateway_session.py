@@ -1,0 +1,157 @@
+"""The gateway's per-connection protocol logic, without sockets or Kafka."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from wastestream.producers.gateway import TerminalDirectory, TerminalSession
+from wastestream.producers.jt808 import (
+    Authenticate,
+    BatchLocation,
+    Heartbeat,
+    Location,
+    MsgId,
+    PlatformReply,
+    Register,
+    RegisterReply,
+    RegisterResult,
+    ReplyResult,
+    decode,
+    encode,
+    encode_one,
+)
+from wastestream.schemas import FixSource, load_city
+
+CITY = load_city(Path(__file__).resolve().parents[2] / "fixtures" / "city-small.yaml")
+T1 = "013800000001"
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+REG = Register(31, 0, "WSTST", "SIM", "0000001", 1, "沪A10001")
+
+
+@pytest.fixture
+def directory():
+    return TerminalDirectory(CITY.vehicles, b"test-secret")
+
+
+def loc(minute: int) -> Location:
+    return Location(0, 3, 31.21, 121.46, 5, 12.5, 90, datetime(2026, 11, 23, 0, minute, tzinfo=UTC))
+
+
+def replies(acts):
+    return [decode(r).body for r in acts.replies]
+
+
+def login(session, directory, terminal=T1, version=None):
+    acts = session.feed(encode_one(REG, terminal, 1, version), NOW, 0)
+    reply = replies(acts)[0]
+    assert reply == RegisterReply(1, RegisterResult.OK, directory.auth_code(terminal))
+    acts = session.feed(encode_one(Authenticate(reply.auth_code), terminal, 2, version), NOW, 0)
+    assert replies(acts) == [PlatformReply(2, MsgId.AUTHENTICATE, ReplyResult.OK)]
+    assert session.authenticated
+
+
+def test_register_authenticate_locate(directory):
+    s = TerminalSession(directory, "peer")
+    login(s, directory)
+    acts = s.feed(encode_one(loc(5), T1, 3), NOW, 0)
+    assert acts.replies == []  # the reply waits for Kafka's acknowledgement
+    ok, bad = acts.on_publish[0]
+    assert decode(ok).body == PlatformReply(3, MsgId.LOCATION, ReplyResult.OK)
+    assert decode(bad).body == PlatformReply(3, MsgId.LOCATION, ReplyResult.FAILURE)
+    (fix,) = acts.fixes
+    assert fix.vehicle_id == "V001" and fix.terminal_id == T1
+    assert fix.device_time == datetime(2026, 11, 23, 0, 5, tzinfo=UTC) and fix.received_at == NOW
+    assert (fix.lat, fix.lon, fix.speed_kmh, fix.heading) == (31.21, 121.46, 12.5, 90)
+    assert fix.acc_on and fix.fix_valid and fix.source == FixSource.realtime and fix.msg_serial == 3
+
+
+def test_2019_terminal_with_20_digit_id(directory):
+    s = TerminalSession(directory, "peer")
+    login(s, directory, "00000000013800000003", version=1)
+    acts = s.feed(encode_one(loc(1), "00000000013800000003", 3, 1), NOW, 0)
+    assert acts.fixes[0].vehicle_id == "V003"
+
+
+def test_backfill_batch_marks_source(directory):
+    s = TerminalSession(directory, "peer")
+    login(s, directory)
+    acts = s.feed(encode_one(BatchLocation(1, (loc(1), loc(2), loc(3))), T1, 9), NOW, 0)
+    assert [f.source for f in acts.fixes] == [FixSource.backfill] * 3
+    assert [f.device_time.minute for f in acts.fixes] == [1, 2, 3]
+    assert decode(acts.on_publish[0][0]).body == PlatformReply(9, MsgId.BATCH_LOCATION, ReplyResult.OK)
+
+
+def test_positions_before_auth_are_refused_and_dead_lettered(directory):
+    s = TerminalSession(directory, "1.2.3.4:5")
+    raw = encode_one(loc(1), T1, 7)
+    acts = s.feed(raw, NOW, 0)
+    assert acts.fixes == []
+    assert replies(acts) == [PlatformReply(7, MsgId.LOCATION, ReplyResult.FAILURE)]
+    (dl,) = acts.dead
+    assert dl.reason == "unauthenticated terminal" and dl.peer == "1.2.3.4:5"
+    assert bytes.fromhex(dl.raw_hex) == raw
+
+
+def test_wrong_auth_code(directory):
+    s = TerminalSession(directory, "peer")
+    acts = s.feed(encode_one(Authenticate("guess"), T1, 1), NOW, 0)
+    assert replies(acts) == [PlatformReply(1, MsgId.AUTHENTICATE, ReplyResult.FAILURE)]
+    assert acts.dead[0].reason == "bad auth code" and not s.authenticated
+
+
+def test_auth_code_survives_gateway_restart(directory):
+    again = TerminalDirectory(CITY.vehicles, b"test-secret")
+    assert again.auth_code(T1) == directory.auth_code(T1)
+    assert TerminalDirectory(CITY.vehicles, b"other").auth_code(T1) != directory.auth_code(T1)
+
+
+def test_unknown_terminal_register(directory):
+    s = TerminalSession(directory, "peer")
+    acts = s.feed(encode_one(REG, "013899999999", 1), NOW, 0)
+    assert replies(acts) == [RegisterReply(1, RegisterResult.NO_SUCH_TERMINAL, "")]
+    assert acts.dead[0].reason == "unknown terminal"
+
+
+def test_bad_checksum_and_junk_go_to_dead_letters(directory):
+    s = TerminalSession(directory, "peer")
+    login(s, directory)
+    good = encode_one(Heartbeat(), T1, 5)
+    bad = good[:-2] + bytes([good[-2] ^ 0xFF]) + good[-1:]
+    acts = s.feed(b"\x01\x02" + bad + good, NOW, 0)
+    assert sorted(d.reason for d in acts.dead) == ["bad checksum", "junk bytes"]
+    assert replies(acts) == [PlatformReply(5, MsgId.HEARTBEAT, ReplyResult.OK)]
+
+
+def test_bad_bcd_time_is_message_error(directory):
+    s = TerminalSession(directory, "peer")
+    login(s, directory)
+    raw = bytearray(encode_one(loc(1), T1, 4))
+    # corrupt the month of the BCD time (body offset 22+1 → frame offset 1+12+23) and fix the check code
+    from wastestream.producers.jt808.framing import frame, unframe
+
+    content = bytearray(unframe(bytes(raw)))
+    content[12 + 23] = 0x13
+    acts = s.feed(frame(bytes(content)), NOW, 0)
+    assert acts.fixes == []
+    assert acts.dead[0].reason == "bad BCD time"
+    assert replies(acts) == [PlatformReply(4, MsgId.LOCATION, ReplyResult.MESSAGE_ERROR)]
+
+
+def test_split_batch_across_packages_and_reads(directory):
+    s = TerminalSession(directory, "peer")
+    login(s, directory)
+    big = BatchLocation(1, tuple(loc(m) for m in range(40)))
+    stream = b"".join(encode(big, T1, 100))
+    fixes, dead = [], []
+    for i in range(0, len(stream), 100):
+        acts = s.feed(stream[i : i + 100], NOW, i / 1000)
+        fixes += acts.fixes
+        dead += acts.dead
+    assert dead == [] and len(fixes) == 40
+
+
+def test_oversized_frame_closes_connection(directory):
+    s = TerminalSession(directory, "peer", max_frame=256)
+    acts = s.feed(b"\x7e" + b"\x00" * 1000, NOW, 0)
+    assert acts.close and acts.dead[0].reason == "oversized"
