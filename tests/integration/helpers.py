@@ -1,0 +1,103 @@
+"""Helpers for integration tests: processes of our own CLI, and reading topics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from wastestream.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env(s: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WASTESTREAM_STATE_DIR": str(s.state_dir),
+        "WASTESTREAM_KAFKA_PORT": str(s.kafka_port),
+        "WASTESTREAM_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
+        "WASTESTREAM_INFLUX_PORT": str(s.influx_port),
+        "WASTESTREAM_TOPIC_PARTITIONS": str(s.topic_partitions),
+        **extra,
+    }
+
+
+@contextmanager
+def cli_process(args: list[str], env: dict[str, str], log: Path, ready_port: int | None = None, timeout: float = 60):
+    """Run `wastestream ARGS` in the background; wait for its port; SIGTERM it at the end."""
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wastestream.cli", *args], env=env, stdout=f, stderr=subprocess.STDOUT
+        )
+    try:
+        if ready_port is not None:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"{args[0]} exited {proc.returncode}: {log.read_text()[-2000:]}")
+                try:
+                    socket.create_connection(("127.0.0.1", ready_port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{args[0]} not listening: {log.read_text()[-2000:]}") from None
+                    time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def end_offsets(s: Settings, topic: str) -> dict[TopicPartition, int]:
+    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+        return c.end_offsets(parts)
+    finally:
+        c.close()
+
+
+def read_topic(
+    s: Settings,
+    topic: str,
+    since: dict[TopicPartition, int] | None = None,
+    until: Callable[[list[dict]], bool] = lambda msgs: False,
+    timeout: float = 30.0,
+) -> list[dict]:
+    """Values (JSON-decoded, with '_key') from `since` offsets until `until(msgs)` or the timeout."""
+    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+        c.assign(parts)
+        for tp in parts:
+            c.seek(tp, (since or {}).get(tp, 0))
+        msgs: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(msgs):
+            for recs in c.poll(timeout_ms=500).values():
+                for r in recs:
+                    doc = json.loads(r.value)
+                    doc["_key"] = r.key.decode() if r.key else None
+                    msgs.append(doc)
+        return msgs
+    finally:
+        c.close()
