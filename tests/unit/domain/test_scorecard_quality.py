@@ -1,0 +1,43 @@
+from datetime import UTC, datetime, timedelta
+
+from wastestream.domain.geo import SiteIndex, haversine_m
+from wastestream.domain.quality import is_late, silent, speed_jump
+from wastestream.domain.scorecard import scorecard
+from wastestream.schemas import Clearance as C
+
+
+def test_scorecard_rates():
+    sc = scorecard("C1", [C.cleared, C.cleared, C.late, C.missed], 12_000)
+    assert (sc.due, sc.cleared, sc.late, sc.missed) == (4, 2, 1, 1)
+    assert sc.clearance_rate == 0.75 and sc.on_time_rate == 0.5
+
+
+def test_quality_rules():
+    t = datetime(2026, 11, 23, 2, tzinfo=UTC)  # 10:00 Shanghai
+    assert is_late(t, t + timedelta(minutes=6)) and not is_late(t, t + timedelta(seconds=20))
+    assert speed_jump(31.0, 121.0, 0, 31.1, 121.0, 60)  # 11 km in a minute
+    assert not speed_jump(31.0, 121.0, 0, 31.001, 121.0, 10)
+    assert silent(t - timedelta(hours=1), t) and not silent(t - timedelta(minutes=5), t)
+    assert not silent(None, datetime(2026, 11, 23, 15, tzinfo=UTC))  # 23:00 local: off shift
+
+
+def test_site_index_matches_brute_force():
+    import random
+
+    from wastestream.schemas import Geofence
+    from wastestream.domain.geo import Site
+
+    rnd = random.Random(7)
+    sites = [
+        Site(f"P{i}", "point", Geofence(lat=31 + rnd.random() * 0.1, lon=121 + rnd.random() * 0.1, radius_m=rnd.choice([30, 60, 150])))
+        for i in range(400)
+    ]
+    idx = SiteIndex(sites)
+    for _ in range(2000):
+        lat, lon = 31 + rnd.random() * 0.1, 121 + rnd.random() * 0.1
+        inside = [s for s in sites if haversine_m(lat, lon, s.fence.lat, s.fence.lon) <= s.fence.radius_m]
+        got = idx.locate(lat, lon)
+        if not inside:
+            assert got is None
+        else:
+            assert got is not None and got == min(inside, key=lambda s: haversine_m(lat, lon, s.fence.lat, s.fence.lon))

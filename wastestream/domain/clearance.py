@@ -1,0 +1,60 @@
+"""日产日清: each collection point must be cleared every local day.
+
+Status of a point on a day, from the visits seen so far and the current event time ``now``:
+
+* ``cleared`` — a visit inside the service window [service_start, service_end];
+* ``late``    — the first visit after service_end but by the deadline;
+* ``missed``  — the deadline has passed with no such visit;
+* ``pending`` — otherwise.
+
+It is a pure function of the evidence, so late or back-filled evidence that arrives after a
+"missed" decision simply yields "cleared"/"late" next time, and the alert is resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from wastestream.domain.localtime import at_local
+from wastestream.schemas import Clearance, CollectionPoint
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: Clearance
+    visit_at: datetime | None = None
+    vehicle_id: str | None = None
+
+
+def window(point: CollectionPoint, day: date, tz: str) -> tuple[datetime, datetime, datetime]:
+    return at_local(day, point.service_start, tz), at_local(day, point.service_end, tz), at_local(day, point.deadline, tz)
+
+
+def decide(
+    point: CollectionPoint,
+    day: date,
+    visits: Iterable[tuple[datetime, datetime, str]],
+    now: datetime,
+    tz: str = "Asia/Shanghai",
+) -> Decision:
+    """``visits``: (enter, exit, vehicle_id) at this point. A visit counts from the moment it
+    overlaps the service window (a truck waiting from 05:58 to 06:05 for a 06:00 window clears it)."""
+    start, end, deadline = window(point, day, tz)
+    counted = sorted((max(enter, start), vehicle) for enter, exit_, vehicle in visits if exit_ >= start and enter <= deadline)
+    if counted:
+        t, vehicle = counted[0]
+        return Decision(Clearance.cleared if t <= end else Clearance.late, t, vehicle)
+    if now >= deadline:
+        return Decision(Clearance.missed)
+    return Decision(Clearance.pending)
+
+
+def alert_transition(previous: Clearance | None, current: Clearance) -> str | None:
+    """'raise' when a point becomes missed, 'resolve' when a missed point is proven cleared/late."""
+    if current == Clearance.missed and previous != Clearance.missed:
+        return "raise"
+    if previous == Clearance.missed and current in (Clearance.cleared, Clearance.late):
+        return "resolve"
+    return None

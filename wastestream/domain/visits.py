@@ -1,0 +1,142 @@
+"""Geofence visits: a vehicle's fixes of one local day, in device-time order, folded into runs.
+
+A *run* is a maximal stretch of consecutive fixes (by device time) in the same site, or outside
+every site. Late and back-filled fixes are inserted where their device time puts them — a late fix
+can extend a run, split one, or join two — so the result never depends on arrival order.
+
+A run at a site is a *visit* when the vehicle stayed long enough (``min_dwell_s``) and was slow at
+least once (``max_speed_kmh``); a truck driving past is not a visit. Two runs at the same site
+separated by a short excursion (≤ ``merge_gap_s``, GPS jitter across the fence line) are one visit.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DwellRule:
+    min_dwell_s: float = 60.0
+    max_speed_kmh: float = 5.0
+    merge_gap_s: float = 60.0
+
+
+DEFAULT_RULES = {"point": DwellRule(60.0, 5.0, 60.0), "station": DwellRule(120.0, 5.0, 120.0)}
+
+
+@dataclass(slots=True)
+class Run:
+    site: str | None
+    pts: list[tuple[float, float]]  # (epoch seconds, speed km/h) of each fix, sorted
+    backfill: bool = False
+
+    @property
+    def first(self) -> float:
+        return self.pts[0][0]
+
+    @property
+    def last(self) -> float:
+        return self.pts[-1][0]
+
+    def to_state(self) -> list:
+        return [self.site, self.backfill, self.pts]
+
+    @classmethod
+    def from_state(cls, s: list) -> Run:
+        return cls(s[0], [tuple(p) for p in s[2]], s[1])
+
+
+@dataclass(frozen=True, slots=True)
+class VisitSpan:
+    site: str
+    enter: float
+    exit: float
+    min_speed: float
+    backfill: bool
+
+    @property
+    def dwell_s(self) -> float:
+        return self.exit - self.enter
+
+
+class Track:
+    """The runs of one vehicle on one local day."""
+
+    __slots__ = ("runs", "_firsts")
+
+    def __init__(self, runs: list[Run] | None = None):
+        self.runs: list[Run] = runs or []
+        self._firsts = [r.first for r in self.runs]
+
+    def to_state(self) -> list:
+        return [r.to_state() for r in self.runs]
+
+    @classmethod
+    def from_state(cls, state: list | None) -> Track:
+        return cls([Run.from_state(s) for s in state or []])
+
+    def add(self, t: float, site: str | None, speed: float, backfill: bool = False) -> bool:
+        """Insert one fix. Returns True when the runs at sites may have changed (visits to recompute)."""
+        runs, firsts = self.runs, self._firsts
+        i = bisect_right(firsts, t) - 1
+        if i >= 0 and t <= runs[i].last:  # inside run i's span
+            r = runs[i]
+            if r.site == site:
+                insort(r.pts, (t, speed))
+                r.backfill |= backfill
+                return site is not None
+            left = Run(r.site, [p for p in r.pts if p[0] < t], r.backfill)
+            right = Run(r.site, [p for p in r.pts if p[0] >= t], r.backfill)
+            parts = [x for x in (left, Run(site, [(t, speed)], backfill), right) if x.pts]
+            runs[i : i + 1] = parts
+            self._coalesce(max(0, i - 1), i + len(parts) + 1)
+            return True
+        # between run i (or nothing) and run i+1 (or nothing): adjacent to both by time
+        if i >= 0 and runs[i].site == site:
+            runs[i].pts.append((t, speed))
+            runs[i].backfill |= backfill
+        elif i + 1 < len(runs) and runs[i + 1].site == site:
+            runs[i + 1].pts.insert(0, (t, speed))
+            runs[i + 1].backfill |= backfill
+            firsts[i + 1] = t
+        else:
+            runs.insert(i + 1, Run(site, [(t, speed)], backfill))
+            firsts.insert(i + 1, t)
+        # neighbouring runs always differ in site, so an outside fix in a gap separates nothing new
+        return site is not None
+
+    def _coalesce(self, lo: int, hi: int) -> None:
+        """Merge neighbours with the same site in runs[lo:hi] (after a split at equal timestamps)."""
+        runs = self.runs
+        j = max(lo, 1)
+        while j < min(hi, len(runs)):
+            if runs[j].site == runs[j - 1].site:
+                runs[j - 1].pts.extend(runs[j].pts)
+                runs[j - 1].pts.sort()
+                runs[j - 1].backfill |= runs[j].backfill
+                del runs[j]
+                hi -= 1
+            else:
+                j += 1
+        self._firsts = [r.first for r in runs]
+
+    def visits(self, kind_of: dict[str, str] | None = None, rules: dict[str, DwellRule] | None = None) -> list[VisitSpan]:
+        """Visits of the day, in time order. ``kind_of`` maps site id → 'point' | 'station'."""
+        rules = rules or DEFAULT_RULES
+        kind_of = kind_of or {}
+
+        def rule(site: str) -> DwellRule:
+            return rules[kind_of.get(site, "point")]
+
+        spans: list[VisitSpan] = []
+        for r in self.runs:
+            if r.site is None:
+                continue
+            speed = min(p[1] for p in r.pts)
+            prev = spans[-1] if spans else None
+            if prev is not None and prev.site == r.site and r.first - prev.exit <= rule(r.site).merge_gap_s:
+                spans[-1] = VisitSpan(r.site, prev.enter, r.last, min(prev.min_speed, speed), prev.backfill or r.backfill)
+            else:
+                spans.append(VisitSpan(r.site, r.first, r.last, speed, r.backfill))
+        return [v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s and v.min_speed <= rule(v.site).max_speed_kmh]
