@@ -93,6 +93,7 @@ class Route(Ref):
     vehicle_id: str
     station_id: str = Field(description="where the truck unloads")
     stops: list[str] = Field(description="collection point ids in driving order")
+    start: time | None = Field(None, description="planned departure from the station (local time)")
 
 
 class City(Ref):

@@ -1,0 +1,1 @@
+"""The seed-city simulator: city, one day of trucks and tickets, offline and online runners."""

@@ -1,0 +1,307 @@
+"""One simulated day of the city: every truck's JT/T 808 positions, every weighbridge ticket, the
+faults asked for, and the ground truth they imply. Deterministic for a (city, day, seed, faults).
+
+The events are what a real deployment would see, in delivery order (``deliver_at``): positions
+sent live, positions stored during a terminal dropout and uploaded later as a 0x0704 blind-area
+batch, tickets (sometimes twice), junk bytes on a terminal's connection.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from wastestream.domain.clearance import decide
+from wastestream.domain.geo import haversine_m
+from wastestream.domain.localtime import day_start
+from wastestream.producers.simulator.city import (
+    DRIVE_KMH,
+    STATION_DWELL_S,
+    STOP_DWELL_S,
+    WEIGH_IN_AFTER_S,
+    WEIGH_OUT_AFTER_S,
+    PlannedTrip,
+    plan_route,
+)
+from wastestream.schemas import City, Clearance, Direction, FixSource, GpsFix, WeighTicket
+
+
+@dataclass(frozen=True)
+class Faults:
+    missed_stops: int = 0  # stops a truck drives past without stopping
+    late_trucks: int = 0  # trucks leaving 90 min late (some stops become late)
+    dropouts: int = 0  # terminals losing the network for 40 min, back-filled with 0x0704
+    midnight_upload: int = 0  # of those, back-filled only after midnight (the next local day)
+    duplicate_tickets: int = 0
+    manual_weights: int = 0
+    junk_frames: int = 0
+    station_backlog: int = 0  # stations that leave 30% of the day's waste for tomorrow
+
+    @classmethod
+    def demo(cls) -> Faults:
+        return cls(missed_stops=4, late_trucks=1, dropouts=3, midnight_upload=1, duplicate_tickets=5,
+                   manual_weights=3, junk_frames=3, station_backlog=1)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    deliver_at: datetime  # when it reaches the platform (event time of the simulation clock)
+    kind: str  # "fix" (live) | "store" (kept by the terminal) | "upload" (0x0704 of stored) | "ticket" | "junk"
+    vehicle_id: str | None = None
+    fix: GpsFix | None = None
+    ticket: WeighTicket | None = None
+    data: bytes = b""
+
+
+@dataclass
+class Truth:
+    day: date
+    stops: dict[str, dict] = field(default_factory=dict)  # point id -> {status, at, vehicle}
+    tonnage_in: dict[str, float] = field(default_factory=dict)  # station|vehicle|contractor|stream -> kg
+    transferred_out: dict[str, float] = field(default_factory=dict)  # station -> kg
+    fixes: int = 0
+    tickets_unique: int = 0
+    tickets_sent: int = 0
+    junk_frames: int = 0
+    backfilled_fixes: int = 0
+
+    def roll_up(self, dim: int) -> dict[str, float]:
+        out: dict[str, float] = defaultdict(float)
+        for k, kg in self.tonnage_in.items():
+            out[k.split("|")[dim]] += kg
+        return dict(sorted(out.items()))
+
+    def to_json(self) -> dict:
+        return {
+            "day": self.day.isoformat(),
+            "stops": self.stops,
+            "tonnage_in": self.tonnage_in,
+            "tonnage_in_by_station": self.roll_up(0),
+            "tonnage_in_by_vehicle": self.roll_up(1),
+            "tonnage_in_by_contractor": self.roll_up(2),
+            "tonnage_in_by_stream": self.roll_up(3),
+            "tonnage_in_total_kg": round(sum(self.tonnage_in.values()), 3),
+            "transferred_out": self.transferred_out,
+            "counts": {
+                "fixes": self.fixes, "tickets_unique": self.tickets_unique, "tickets_sent": self.tickets_sent,
+                "junk_frames": self.junk_frames, "backfilled_fixes": self.backfilled_fixes,
+            },
+            "status_counts": {s.value: sum(1 for x in self.stops.values() if x["status"] == s.value) for s in Clearance},
+        }  # fmt: skip
+
+
+FIX_INTERVAL_S = 30
+
+
+def _bearing(a: tuple[float, float], b: tuple[float, float]) -> int:
+    dy = b[0] - a[0]
+    dx = (b[1] - a[1]) * math.cos(math.radians(a[0]))
+    return int(math.degrees(math.atan2(dx, dy)) % 360)
+
+
+class _Truck:
+    """Emits a truck's positions on a 30 s grid while it drives and dwells."""
+
+    def __init__(self, vehicle_id: str, terminal_id: str, t0: datetime, rnd: random.Random):
+        self.vehicle_id, self.terminal_id = vehicle_id, terminal_id
+        self.t = t0
+        self.rnd = rnd
+        self.pos: tuple[float, float] = (0.0, 0.0)
+        self.points: list[tuple[datetime, float, float, float, int]] = []  # t, lat, lon, speed, heading
+
+    def _emit(self, lat: float, lon: float, speed: float, heading: int) -> None:
+        self.points.append((self.t, round(lat, 6), round(lon, 6), round(speed, 1), heading))
+        self.t += timedelta(seconds=FIX_INTERVAL_S)
+
+    def drive(self, to: tuple[float, float], speed_kmh: float = DRIVE_KMH) -> None:
+        dist = haversine_m(*self.pos, *to)
+        dur = dist / (speed_kmh / 3.6)
+        steps = max(1, int(dur // FIX_INTERVAL_S))
+        head = _bearing(self.pos, to)
+        start = self.pos
+        for k in range(1, steps + 1):
+            f = k / steps
+            lat = start[0] + (to[0] - start[0]) * f
+            lon = start[1] + (to[1] - start[1]) * f
+            self._emit(lat, lon, speed_kmh + self.rnd.uniform(-3, 3), head)
+        self.pos = to
+
+    def dwell(self, seconds: float) -> datetime:
+        """Stand still (a few metres of GPS jitter); returns the time of the first dwell fix."""
+        first = self.t
+        for _ in range(max(1, int(seconds // FIX_INTERVAL_S))):
+            j = 3.0 / 111_320
+            self._emit(self.pos[0] + self.rnd.uniform(-j, j), self.pos[1] + self.rnd.uniform(-j, j), 0.0, 0)
+        return first
+
+
+def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults()) -> tuple[list[SimEvent], Truth]:
+    tz = city.timezone
+    midnight = day_start(day, tz)
+    rnd = random.Random(f"faults:{seed}:{day}")
+    points = {p.id: p for p in city.collection_points}
+    stations = {s.id: s for s in city.stations}
+    vehicles = {v.id: v for v in city.vehicles}
+    routes = sorted(city.routes, key=lambda r: r.id)
+
+    all_stops = [(r.id, s) for r in routes for s in r.stops]
+    missed = set(s for _, s in rnd.sample(all_stops, faults.missed_stops))
+    late_routes = set(r.id for r in rnd.sample(routes, faults.late_trucks))
+    drop_routes = [r.id for r in rnd.sample(routes, faults.dropouts)]
+    midnight_routes = set(drop_routes[: faults.midnight_upload])
+    backlog_stations = set(s.id for s in rnd.sample(sorted(city.stations, key=lambda s: s.id), faults.station_backlog))
+
+    events: list[SimEvent] = []
+    truth = Truth(day)
+    received: dict[str, float] = defaultdict(float)
+    tickets: list[WeighTicket] = []
+    serial: dict[str, int] = defaultdict(int)
+
+    def next_serial(station_id: str) -> str:
+        serial[station_id] += 1
+        return f"{station_id}-{day:%Y%m%d}-{serial[station_id]:04d}"
+
+    for route in routes:
+        rr = random.Random(f"route:{seed}:{day}:{route.id}")
+        v = vehicles[route.vehicle_id]
+        st = stations[route.station_id]
+        station_pos = (st.geofence.lat, st.geofence.lon)
+        stops = [(pid, (points[pid].geofence.lat, points[pid].geofence.lon)) for pid in route.stops]
+        start_s = (route.start.hour * 3600 + route.start.minute * 60) if route.start else 5 * 3600
+        start_s += rr.randrange(-60, 61)  # a minute either way, day to day
+        if route.id in late_routes:
+            start_s += 90 * 60  # 90 minutes late: its later stops miss their windows
+        trips: list[PlannedTrip] = plan_route(stops, station_pos, start_s)
+        truck = _Truck(v.id, v.terminal_id, midnight + timedelta(seconds=start_s), rr)
+        truck.pos = station_pos
+        tare = v.stored_tare_kg + rr.choice([-40, -20, 0, 20, 40])
+        for trip in trips:
+            load = 0.0
+            for stop in trip.stops:
+                p = points[stop.point_id]
+                pos = (p.geofence.lat, p.geofence.lon)
+                if stop.point_id in missed:
+                    truck.drive(pos)  # drives past at speed: no dwell, not a visit
+                    continue
+                truck.drive(pos)
+                truck.dwell(STOP_DWELL_S)
+                load += p.expected_kg * rr.uniform(0.85, 1.15)
+            truck.drive(station_pos)
+            arrive = truck.dwell(STATION_DWELL_S)
+            net = round(load / 20) * 20
+            gross = tare + net
+            t = WeighTicket(
+                station_id=st.id, serial=next_serial(st.id), plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
+                waste_stream=v.waste_stream, gross_kg=gross, tare_kg=tare, net_kg=net,
+                weigh_in_at=arrive + timedelta(seconds=WEIGH_IN_AFTER_S), weigh_out_at=arrive + timedelta(seconds=WEIGH_OUT_AFTER_S),
+            )  # fmt: skip
+            tickets.append(t)
+            received[st.id] += net
+        # the fixes, and which of them were stored during a dropout
+        fixes = [
+            GpsFix(
+                vehicle_id=v.id, terminal_id=v.terminal_id, device_time=t, received_at=t + timedelta(seconds=1),
+                lat=lat, lon=lon, speed_kmh=speed, heading=head, altitude_m=4, status=3, acc_on=True, fix_valid=True,
+            )  # fmt: skip
+            for (t, lat, lon, speed, head) in truck.points
+        ]
+        drop: tuple[datetime, datetime] | None = None
+        if route.id in drop_routes:
+            # lose the network for 40 minutes around the second trip's first stop
+            centre = midnight + timedelta(seconds=trips[1].stops[0].arrive_s)
+            drop = (centre - timedelta(minutes=20), centre + timedelta(minutes=20))
+        upload_at = None
+        if drop is not None:
+            upload_at = drop[1] + timedelta(seconds=30)
+            if route.id in midnight_routes:
+                upload_at = day_start(day + timedelta(days=1), tz) + timedelta(minutes=10)
+        for f in fixes:
+            if drop is not None and drop[0] <= f.device_time < drop[1]:
+                assert upload_at is not None
+                stored = f.model_copy(update={"source": FixSource.backfill, "received_at": upload_at})
+                events.append(SimEvent(f.device_time, "store", v.id, fix=stored))
+                truth.backfilled_fixes += 1
+            else:
+                events.append(SimEvent(f.device_time, "fix", v.id, fix=f))
+        if upload_at is not None:
+            events.append(SimEvent(upload_at, "upload", v.id))
+        truth.fixes += len(fixes)
+        # ground truth of each stop: the first fix inside the fence of a real dwell
+        for stop_id in route.stops:
+            p = points[stop_id]
+            inside = [
+                f for f in fixes
+                if f.speed_kmh == 0 and haversine_m(f.lat, f.lon, p.geofence.lat, p.geofence.lon) <= p.geofence.radius_m
+            ]  # fmt: skip
+            first_in = None
+            if inside:
+                first_in = min(
+                    (f.device_time for f in fixes
+                     if haversine_m(f.lat, f.lon, p.geofence.lat, p.geofence.lon) <= p.geofence.radius_m
+                     and f.device_time >= inside[0].device_time - timedelta(seconds=FIX_INTERVAL_S)),
+                )  # fmt: skip
+            visits = [(first_in, inside[-1].device_time, v.id)] if inside and first_in else []
+            end_of_day = day_start(day + timedelta(days=1), tz)
+            d = decide(p, day, visits, end_of_day, tz)
+            truth.stops[stop_id] = {
+                "status": d.status.value, "at": d.visit_at.isoformat() if d.visit_at else None,
+                "vehicle": d.vehicle_id, "contractor": p.contractor_id,
+            }  # fmt: skip
+
+    # stations transfer the day's waste out in the evening
+    for st in sorted(city.stations, key=lambda s: s.id):
+        total = received[st.id]
+        if total <= 0:
+            continue
+        out_kg = total * (0.7 if st.id in backlog_stations else 1.0)
+        transfer = next(v for v in city.vehicles if v.kind == "transfer" and v.id == f"T{st.id[1:]}")
+        loads = max(1, math.ceil(out_kg / 28_000))
+        sent = 0.0
+        for k in range(loads):
+            net = round((out_kg - sent) / (loads - k) / 20) * 20
+            sent += net
+            t_in = midnight + timedelta(hours=19, minutes=30 + 20 * k)
+            tickets.append(
+                WeighTicket(
+                    station_id=st.id, serial=next_serial(st.id), plate=transfer.plate, vehicle_id=transfer.id,
+                    direction=Direction.outbound, waste_stream="other", gross_kg=transfer.stored_tare_kg + net,
+                    tare_kg=transfer.stored_tare_kg, net_kg=net, weigh_in_at=t_in, weigh_out_at=t_in + timedelta(minutes=8),
+                    stored_tare=True, destination=st.destination,
+                )
+            )  # fmt: skip
+        truth.transferred_out[st.id] = sent
+
+    # faults on tickets, then the ticket events
+    manual = set(id(t) for t in rnd.sample([t for t in tickets if t.direction == Direction.inbound], faults.manual_weights))
+    dups = set(id(t) for t in rnd.sample(tickets, faults.duplicate_tickets))
+    for t in tickets:
+        if id(t) in manual:
+            t = t.model_copy(update={"manual_weight": True})
+        at = t.weigh_out_at + timedelta(seconds=5)
+        events.append(SimEvent(at, "ticket", t.vehicle_id, ticket=t))
+        truth.tickets_sent += 1
+        if id(t) in dups:
+            events.append(SimEvent(at + timedelta(minutes=7), "ticket", t.vehicle_id, ticket=t))
+            truth.tickets_sent += 1
+        truth.tickets_unique += 1
+        if t.direction == Direction.inbound:
+            key = f"{t.station_id}|{t.vehicle_id}|{vehicles[t.vehicle_id].contractor_id}|{t.waste_stream.value}"
+            truth.tonnage_in[key] = truth.tonnage_in.get(key, 0.0) + t.net_kg
+    # junk on a few terminals' connections
+    for k, route in enumerate(rnd.sample(routes, faults.junk_frames)):
+        events.append(
+            SimEvent(midnight + timedelta(hours=9, minutes=k), "junk", route.vehicle_id, data=b"\x7e\x02\x00\xde\xad\xbe\xef\x7e")
+        )
+        truth.junk_frames += 1
+    events.sort(key=lambda e: (e.deliver_at, e.kind, e.vehicle_id or ""))
+    return events, truth
+
+
+def window_of(events: list[SimEvent], start: datetime, end: datetime) -> list[SimEvent]:
+    """The events delivered in [start, end) — for tests that run part of a day."""
+    return [e for e in events if start <= e.deliver_at < end]
+
+
