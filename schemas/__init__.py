@@ -38,6 +38,7 @@ from wastestream.schemas.results import (
     SiteKind,
     StationBalance,
     Visit,
+    VisitSet,
 )
 
 JSON_DIR = Path(__file__).parent / "json"
@@ -45,7 +46,7 @@ JSON_DIR = Path(__file__).parent / "json"
 #: every model that has a JSON Schema file under schemas/json/
 DOCUMENTED: dict[str, type[BaseModel]] = {
     m.__name__: m
-    for m in (GpsFix, WeighTicket, DeadLetter, Visit, ClearanceStatus, DailyTonnage, StationBalance, Alert, City)
+    for m in (GpsFix, WeighTicket, DeadLetter, Visit, VisitSet, ClearanceStatus, DailyTonnage, StationBalance, Alert, City)
 }
 
 
@@ -71,6 +72,6 @@ def write_json_schemas(directory: Path = JSON_DIR) -> list[Path]:
 __all__ = [
     "JSON_DIR", "SCHEMA_VERSION", "Alert", "AlertState", "City", "CityFileError", "Clearance", "ClearanceStatus",
     "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Direction", "FixSource", "Geofence",
-    "GpsFix", "Message", "Route", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit",
+    "GpsFix", "Message", "Route", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit", "VisitSet", "VisitSet",
     "WasteStream", "WeighTicket", "dump_city", "json_schemas", "load_city", "write_json_schemas",
 ]  # fmt: skip

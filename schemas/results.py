@@ -30,6 +30,18 @@ class Visit(Message):
     backfill: bool = Field(False, description="built (partly) from blind-area back-filled fixes")
 
 
+class VisitSet(Message):
+    """All visits of one vehicle at one site on one local day (value of the ``visits`` topic, keyed by
+    site). It replaces the previous set for (site, vehicle, day), so late evidence can add, extend or
+    split visits and replays are harmless."""
+
+    site_id: str
+    site_kind: SiteKind
+    vehicle_id: str
+    local_date: date
+    visits: list[Visit]
+
+
 class Clearance(StrEnum):
     pending = "pending"
     cleared = "cleared"

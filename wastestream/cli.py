@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -189,6 +191,99 @@ def gateway(
     from wastestream.producers.gateway import run_gateway
 
     run_gateway(get_settings(), host, port, _report)
+
+
+def _date(value: str | None) -> date:
+    from wastestream.domain.localtime import local_date
+
+    if value is None or value == "today":
+        return local_date(datetime.now(UTC), get_settings().timezone)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise WastestreamError(f"--date: {value!r} is not a date like 2026-11-23") from None
+
+
+def _load_city(path: Path):  # noqa: ANN202
+    from wastestream.schemas import CityFileError, load_city
+
+    try:
+        return load_city(path)
+    except CityFileError as e:
+        raise WastestreamError(str(e)) from None
+
+
+@app.command("simulate")
+def simulate(
+    date_: Annotated[str | None, typer.Option("--date", help="local day to simulate (default today)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same city and day")] = 808,
+    faults: Annotated[str, typer.Option(help="none | demo")] = "demo",
+    offline: Annotated[Path | None, typer.Option(help="write JSON Lines + truth.json here instead of sending")] = None,
+    write_city: Annotated[Path | None, typer.Option(help="write the seed city's reference data here")] = None,
+    speed: Annotated[str, typer.Option(help="online: simulated seconds per second, e.g. 60, or 'max'")] = "60",
+    from_: Annotated[str, typer.Option("--from", help="online: local time to start, HH:MM")] = "00:00",
+    to: Annotated[str, typer.Option(help="online: local time to stop, HH:MM (24:00 = end of day + uploads)")] = "24:00",
+    truth_out: Annotated[Path | None, typer.Option("--truth", help="online: write the ground truth here")] = None,
+) -> None:
+    """Simulate the seed city: 10 contractors, 17 stations (≈1,289 t/day), 54 routes, 94 timed stops."""
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.producers.simulator.day import Faults
+    from wastestream.schemas import dump_city
+
+    if faults not in ("none", "demo"):
+        raise WastestreamError(f"--faults: {faults!r}; choose none or demo")
+    f = Faults.demo() if faults == "demo" else Faults()
+    s = get_settings()
+    day = _date(date_)
+    city = build_city(seed)
+    if write_city is not None:
+        write_city.parent.mkdir(parents=True, exist_ok=True)
+        dump_city(city, write_city)
+        _report(f"city written to {write_city}")
+    if offline is not None:
+        from wastestream.producers.simulator.offline import write_offline
+
+        truth, counts = write_offline(city, day, seed, f, offline)
+        _report(f"{day}: {counts} → {offline}/ (ground truth in truth.json)")
+        _report(f"in-tonnage {truth.to_json()['tonnage_in_total_kg'] / 1000:,.1f} t, stops {truth.to_json()['status_counts']}")
+        return
+    if write_city is not None and offline is None and speed == "none":
+        return
+    from wastestream.producers.simulator.online import run_online
+
+    run_online(s, city, day, seed, f, speed, from_, to, truth_out, _report)
+
+
+@app.command("recompute")
+def recompute_cmd(
+    events: Annotated[Path, typer.Option(help="folder with gps.fixes.jsonl, weigh.tickets.jsonl, deadletter.jsonl")],
+    date_: Annotated[str | None, typer.Option("--date", help="only this local day")] = None,
+    city_file: Annotated[Path | None, typer.Option("--city", help="reference data (default <events>/city.yaml, then settings)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here instead of InfluxDB")] = None,
+) -> None:
+    """Run the worker's core over event files; write the same figures to InfluxDB (or JSON)."""
+    from wastestream.stream_processors.recompute import recompute
+
+    s = get_settings()
+    if not events.is_dir():
+        raise WastestreamError(f"--events: {events} is not a folder")
+    cf = city_file or (events / "city.yaml" if (events / "city.yaml").exists() else s.city_file)
+    city = _load_city(cf)
+    started = time.monotonic()
+    res = recompute(city, events, _date(date_) if date_ else None, lambda what, n: _report(f"recompute: {n:,} {what}"))
+    _report(f"recompute: {res.counts} in {time.monotonic() - started:.1f}s; {len(res.records)} series; days {[str(d) for d in res.days]}")
+    if json_out is not None:
+        from wastestream.stream_processors.eventfiles import write_json
+
+        write_json(json_out, [r.as_dict() for r in sorted(res.records.values(), key=lambda r: (r.measurement, r.tags, r.time))])
+        _report(f"figures written to {json_out}")
+        return
+    from wastestream.stream_processors.sink import InfluxSink
+
+    sink = InfluxSink(s, city)
+    sink.write(list(res.records.values()))
+    sink.close()
+    _report(f"figures written to InfluxDB {s.influx_url} bucket {s.influx_bucket}")
 
 
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)

@@ -1,0 +1,338 @@
+"""The processing core shared by the Faust worker and ``wastestream recompute``.
+
+It folds events into state held in plain mappings (dicts offline, Faust tables in the worker, where
+every change is written back with ``store[key] = value`` so the changelog sees it) and returns what
+to publish and what to write. All figures are *absolute* values for a (series, local day), so
+writing them again — after a replay, a restart or a recompute — overwrites instead of adding.
+
+State (one mapping each, string keys):
+
+==================  ===========================  =====================================================
+store               key                          value
+==================  ===========================  =====================================================
+tracks              vehicle|day                  Track state (runs of fixes)
+last_fix            vehicle                      [t, lat, lon] of the newest fix (speed-jump check)
+evidence            point|day                    {vehicle: [[enter, exit], ...]} visits at the point
+station_visits      station|day                  {vehicle: [[enter, exit], ...]}
+statuses            point|day                    last decided status
+tickets_seen        station|serial               tonnage key of the first copy
+tonnage             day|station|vehicle|...      [net_kg, tickets]
+station_days        station|day                  [received_kg, transferred_kg]
+quality             day|kind|detail              count
+==================  ===========================  =====================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from wastestream.domain.balance import balance
+from wastestream.domain.clearance import alert_transition, decide
+from wastestream.domain.crosschecks import ticket_flags
+from wastestream.domain.geo import SiteIndex
+from wastestream.domain.localtime import day_start, local_date
+from wastestream.domain.quality import is_late, speed_jump
+from wastestream.domain.tonnage import TonnageKey, tonnage_key
+from wastestream.domain.visits import DEFAULT_RULES, Track
+from wastestream.schemas import (
+    Alert,
+    AlertState,
+    City,
+    Clearance,
+    ClearanceStatus,
+    DeadLetter,
+    Direction,
+    FixSource,
+    GpsFix,
+    WeighTicket,
+)
+from wastestream.schemas.results import SiteKind, Visit, VisitSet
+
+STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One InfluxDB point: an absolute value of one series at one timestamp."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, Any], ...]
+    time: datetime
+    bucket_contractor: str | None = None  # also written to this contractor's own bucket
+
+    @property
+    def series(self) -> tuple:
+        return (self.measurement, self.tags, self.time)
+
+    def as_dict(self) -> dict:
+        return {
+            "measurement": self.measurement,
+            "tags": dict(self.tags),
+            "fields": dict(self.fields),
+            "time": self.time.isoformat(),
+        }
+
+
+def _rec(measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime, contractor: str | None = None) -> Record:
+    return Record(measurement, tuple(sorted(tags.items())), tuple(sorted(fields.items())), t, contractor)
+
+
+@dataclass
+class Output:
+    visit_sets: list[VisitSet] = field(default_factory=list)
+    statuses: list[ClearanceStatus] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    def extend(self, other: Output) -> None:
+        self.visit_sets += other.visit_sets
+        self.statuses += other.statuses
+        self.alerts += other.alerts
+        self.records += other.records
+
+
+class Stores:
+    """The state mappings (dicts by default)."""
+
+    NAMES = ("tracks", "last_fix", "evidence", "station_visits", "statuses", "tickets_seen", "tonnage",
+             "station_days", "quality")  # fmt: skip
+
+    def __init__(self, **mappings: MutableMapping[str, Any]):
+        for name in self.NAMES:
+            setattr(self, name, mappings.get(name, {}))
+
+    tracks: MutableMapping[str, Any]
+    last_fix: MutableMapping[str, Any]
+    evidence: MutableMapping[str, Any]
+    station_visits: MutableMapping[str, Any]
+    statuses: MutableMapping[str, Any]
+    tickets_seen: MutableMapping[str, Any]
+    tonnage: MutableMapping[str, Any]
+    station_days: MutableMapping[str, Any]
+    quality: MutableMapping[str, Any]
+
+
+def _ts(t: datetime) -> float:
+    return t.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class Core:
+    def __init__(self, city: City, stores: Stores | None = None, rules: dict | None = None, station_tolerance_kg: float = 1000):
+        self.city = city
+        self.tz = city.timezone
+        self.s = stores or Stores()
+        self.rules = rules or DEFAULT_RULES
+        self.index = SiteIndex.for_city(city)
+        self.kind_of = {s.id: s.kind for s in self.index.sites}
+        self.points = {p.id: p for p in city.collection_points}
+        self.stations = {s.id: s for s in city.stations}
+        self.vehicles = {v.id: v for v in city.vehicles}
+        self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
+        self.station_tolerance_kg = station_tolerance_kg
+
+    # -- GPS ------------------------------------------------------------------------------------
+    def on_fix(self, fix: GpsFix) -> Output:
+        out = Output()
+        day = local_date(fix.device_time, self.tz)
+        t = _ts(fix.device_time)
+        self._quality_fix(fix, day, t, out)
+        key = f"{fix.vehicle_id}|{day.isoformat()}"
+        track = Track.from_state(self.s.tracks.get(key))
+        before = self._visit_map(track)
+        site = self.index.locate(fix.lat, fix.lon) if fix.fix_valid else None
+        changed = track.add(t, site.id if site else None, fix.speed_kmh, fix.source == FixSource.backfill)
+        self.s.tracks[key] = track.to_state()
+        if not changed:
+            return out
+        after = self._visit_map(track)
+        for site_id in sorted(set(before) | set(after)):
+            if before.get(site_id) != after.get(site_id):
+                out.visit_sets.append(self._visit_set(fix.vehicle_id, site_id, day, after.get(site_id, [])))
+        return out
+
+    def _visit_map(self, track: Track) -> dict[str, list]:
+        m: dict[str, list] = {}
+        for v in track.visits(self.kind_of, self.rules):
+            m.setdefault(v.site, []).append((v.enter, v.exit, v.backfill))
+        return m
+
+    def _visit_set(self, vehicle: str, site_id: str, day: date, spans: list) -> VisitSet:
+        kind = SiteKind(self.kind_of[site_id])
+        contractor = self.contractor_of.get(vehicle)
+        return VisitSet(
+            site_id=site_id, site_kind=kind, vehicle_id=vehicle, local_date=day,
+            visits=[
+                Visit(vehicle_id=vehicle, site_id=site_id, site_kind=kind, enter_at=_dt(a), exit_at=_dt(b),
+                      dwell_s=b - a, local_date=day, contractor_id=contractor, backfill=bf)
+                for a, b, bf in spans
+            ],
+        )  # fmt: skip
+
+    def _quality_fix(self, fix: GpsFix, day: date, t: float, out: Output) -> None:
+        if fix.source == FixSource.backfill:
+            self._count(day, "backfill_fix", fix.vehicle_id, out)
+        elif is_late(fix.device_time, fix.received_at):
+            self._count(day, "late_fix", fix.vehicle_id, out)
+        last = self.s.last_fix.get(fix.vehicle_id)
+        if last is not None and fix.source == FixSource.realtime and t > last[0]:
+            if speed_jump(last[1], last[2], last[0], fix.lat, fix.lon, t):
+                self._count(day, "speed_jump", fix.vehicle_id, out)
+        if last is None or t > last[0]:
+            self.s.last_fix[fix.vehicle_id] = [t, fix.lat, fix.lon]
+
+    def _count(self, day: date, kind: str, detail: str, out: Output, n: int = 1) -> None:
+        key = f"{day.isoformat()}|{kind}|{detail}"
+        value = self.s.quality.get(key, 0) + n
+        self.s.quality[key] = value
+        out.records.append(_rec("data_quality", {"kind": kind, "detail": detail}, {"count": value}, day_start(day, self.tz)))
+
+    # -- visits ---------------------------------------------------------------------------------
+    def on_visit_set(self, vs: VisitSet) -> Output:
+        key = f"{vs.site_id}|{vs.local_date.isoformat()}"
+        store = self.s.evidence if vs.site_kind == SiteKind.point else self.s.station_visits
+        current = dict(store.get(key) or {})
+        spans = [[_ts(v.enter_at), _ts(v.exit_at)] for v in vs.visits]
+        if spans:
+            current[vs.vehicle_id] = spans
+        else:
+            current.pop(vs.vehicle_id, None)
+        store[key] = current
+        out = Output()
+        for v in vs.visits:
+            out.records.append(
+                _rec("visits", {"site": v.site_id, "site_kind": v.site_kind.value, "vehicle": v.vehicle_id},
+                     {"dwell_s": v.dwell_s, "exit": v.exit_at.isoformat(), "backfill": v.backfill}, v.enter_at,
+                     v.contractor_id)
+            )  # fmt: skip
+        return out
+
+    # -- clearance ------------------------------------------------------------------------------
+    def evaluate(self, now: datetime, days: list[date], owns=lambda point_id: True) -> Output:  # noqa: ANN001
+        """Decide every point's status for ``days`` at event time ``now``; emit what changed."""
+        out = Output()
+        for day in days:
+            d_iso = day.isoformat()
+            for p in self.city.collection_points:
+                if not owns(p.id):
+                    continue
+                key = f"{p.id}|{d_iso}"
+                ev = self.s.evidence.get(key) or {}
+                visits = [(_dt(a), _dt(b), veh) for veh, spans in sorted(ev.items()) for a, b in spans]
+                dec = decide(p, day, visits, now, self.tz)
+                prev_raw = self.s.statuses.get(key)
+                prev = Clearance(prev_raw[0]) if prev_raw else None
+                snapshot = [dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id]
+                if prev_raw == snapshot:
+                    continue
+                self.s.statuses[key] = snapshot
+                st = ClearanceStatus(
+                    point_id=p.id, local_date=day, status=dec.status, contractor_id=p.contractor_id,
+                    waste_stream=p.waste_stream.value, visit_at=dec.visit_at, vehicle_id=dec.vehicle_id,
+                    evidence=f"{len(visits)} visit(s)",
+                )  # fmt: skip
+                out.statuses.append(st)
+                out.records.append(self.clearance_record(st))
+                transition = alert_transition(prev, dec.status)
+                if transition:
+                    alert = Alert(
+                        key=f"missed:{p.id}:{d_iso}", kind="missed_clearance",
+                        state=AlertState.raised if transition == "raise" else AlertState.resolved,
+                        severity="critical" if p.timed_stop else "warning", local_date=day, subject=p.id,
+                        contractor_id=p.contractor_id,
+                        message=(f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}" if transition == "raise"
+                                 else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"),
+                        at=now,
+                    )  # fmt: skip
+                    out.alerts.append(alert)
+                    out.records.append(
+                        _rec("alerts", {"kind": alert.kind, "subject": p.id, "contractor": p.contractor_id},
+                             {"active": 1 if transition == "raise" else 0, "message": alert.message},
+                             day_start(day, self.tz), p.contractor_id)
+                    )  # fmt: skip
+        return out
+
+    def clearance_record(self, st: ClearanceStatus) -> Record:
+        p = self.points[st.point_id]
+        return _rec(
+            "clearance",
+            {"point": p.id, "contractor": p.contractor_id, "waste_stream": p.waste_stream.value,
+             "route": p.route_id or "", "timed": "true" if p.timed_stop else "false"},
+            {"status": st.status.value, "status_code": STATUS_CODE[st.status],
+             "visit_at": st.visit_at.isoformat() if st.visit_at else "", "vehicle": st.vehicle_id or "",
+             "lat": p.geofence.lat, "lon": p.geofence.lon},
+            day_start(st.local_date, self.tz),
+            p.contractor_id,
+        )  # fmt: skip
+
+    # -- tickets --------------------------------------------------------------------------------
+    def on_ticket(self, t: WeighTicket) -> Output:
+        out = Output()
+        seen_key = f"{t.station_id}|{t.serial}"
+        if seen_key in self.s.tickets_seen:
+            self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
+            return out
+        k = tonnage_key(t, self.contractor_of, self.tz)
+        self.s.tickets_seen[seen_key] = k.as_str()
+        tot = list(self.s.tonnage.get(k.as_str()) or [0.0, 0])
+        tot[0] += t.net_kg
+        tot[1] += 1
+        self.s.tonnage[k.as_str()] = tot
+        out.records.append(self.tonnage_record(k, tot))
+        for flag in ticket_flags(t, self.vehicles.get(t.vehicle_id or "")):
+            self._count(k.day, f"ticket_{flag}", t.station_id, out)
+        sd_key = f"{t.station_id}|{k.day.isoformat()}"
+        sd = list(self.s.station_days.get(sd_key) or [0.0, 0.0])
+        sd[0 if t.direction == Direction.inbound else 1] += t.net_kg
+        self.s.station_days[sd_key] = sd
+        out.records.extend(self.balance_records(t.station_id, k.day))
+        return out
+
+    def tonnage_record(self, k: TonnageKey, tot: list) -> Record:
+        return _rec(
+            "tonnage",
+            {"station": k.station_id, "vehicle": k.vehicle_id, "contractor": k.contractor_id,
+             "waste_stream": k.waste_stream, "direction": k.direction},
+            {"net_kg": float(tot[0]), "tickets": int(tot[1])},
+            day_start(k.day, self.tz),
+            k.contractor_id,
+        )  # fmt: skip
+
+    def balance_records(self, station_id: str, day: date) -> list[Record]:
+        """This day's balance and the following days' (their carried-in backlog depends on it)."""
+        recs = []
+        d = day
+        while True:
+            sd = self.s.station_days.get(f"{station_id}|{d.isoformat()}")
+            if sd is None and d != day:
+                break
+            b = self._balance(station_id, d)
+            recs.append(
+                _rec("station_balance", {"station": station_id},
+                     {"received_kg": b.received_kg, "transferred_kg": b.transferred_kg, "carried_in_kg": b.carried_in_kg,
+                      "backlog_kg": b.backlog_kg, "cleared_same_day": b.cleared_same_day, "over_capacity": b.over_capacity},
+                     day_start(d, self.tz))
+            )  # fmt: skip
+            d = d + timedelta(days=1)
+        return recs
+
+    def _balance(self, station_id: str, day: date):  # noqa: ANN202
+        carried = 0.0
+        prev = self.s.station_days.get(f"{station_id}|{(day - timedelta(days=1)).isoformat()}")
+        if prev is not None:
+            carried = self._balance(station_id, day - timedelta(days=1)).backlog_kg
+        rec, out_kg = self.s.station_days.get(f"{station_id}|{day.isoformat()}") or [0.0, 0.0]
+        return balance(self.stations[station_id], day, rec, out_kg, carried, self.station_tolerance_kg)
+
+    # -- dead letters ---------------------------------------------------------------------------
+    def on_dead_letter(self, dl: DeadLetter) -> Output:
+        out = Output()
+        self._count(local_date(dl.received_at, self.tz), "dead_letter", f"{dl.source}:{dl.reason}", out)
+        return out
