@@ -286,6 +286,32 @@ def recompute_cmd(
     _report(f"figures written to InfluxDB {s.influx_url} bucket {s.influx_bucket}")
 
 
+@app.command("worker")
+def worker(
+    clock: Annotated[str, typer.Option(help="event (newest event time; simulations) or wall (live)")] = "wall",
+    loglevel: Annotated[str, typer.Option(help="crit | error | warn | info | debug")] = "warn",
+) -> None:
+    """Run the Faust stream processors: gps.fixes + weigh.tickets → InfluxDB, clearance, alerts."""
+    from wastestream.stream_processors.app import run_worker
+
+    if clock not in ("event", "wall"):
+        raise WastestreamError(f"--clock: {clock!r}; choose event or wall")
+    s = get_settings()
+    s.influx_token_value()
+    run_worker(s, _load_city(s.city_file), clock, loglevel)
+
+
+@app.command("replay")
+def replay(
+    events: Annotated[Path, typer.Option(help="folder with <topic>.jsonl files (simulator offline output)")],
+) -> None:
+    """Produce event files onto their Kafka topics (kafka-python, acks=all), in file order."""
+    from wastestream.producers.replay import replay_files
+
+    counts = replay_files(get_settings(), events, lambda topic, n: _report(f"replay: {topic} {n:,}"))
+    _report(f"replayed {counts}")
+
+
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 

@@ -1,0 +1,277 @@
+"""The Faust worker: thin agents around :class:`~wastestream.stream_processors.core.Core`.
+
+Topology (all topics have the same partition count, so tables are co-partitioned):
+
+* ``gps.fixes`` (key vehicle) → tracks per vehicle-day → ``VisitSet`` on ``visits`` (key site);
+* ``visits`` (key site) → evidence per point-day, station visits per station-day;
+* ``weigh.tickets`` (key station) → dedupe, tonnage, station balance, ticket flags;
+* ``deadletter`` → data-quality counts;
+* ``wastestream-ticks``: a timer sends one tick per partition; the tick's agent decides the
+  clearance of the points that hash to that partition (Faust tables may only change inside stream
+  iteration, and this keeps exactly one writer per point) and publishes status changes on
+  ``clearance`` and alerts on ``alerts``.
+
+Figures go through a coalescing buffer to InfluxDB every second; a failed flush keeps them, and
+after (re)start every figure held in the tables is re-emitted, so an outage or crash loses none.
+The clock is event time: the newest device/weigh time seen (``clock=event``), or the wall clock
+if that is later (``clock=wall``, for live deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import faust
+from kafka.partitioner.default import murmur2
+from pydantic import ValidationError
+
+from wastestream.domain.localtime import local_date
+from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
+from wastestream.schemas.results import VisitSet
+from wastestream.settings import Settings
+from wastestream.stream_processors.core import Core, Output, Stores
+from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
+from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
+
+log = logging.getLogger("wastestream.worker")
+TICKS = "wastestream-ticks"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2, as kafka-python and aiokafka use)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Worker:
+    def __init__(self, settings: Settings, city: City, sink: Sink | None = None, app_id: str = "wastestream-worker",
+                 clock: str = "event", flush_interval: float = 1.0, tick_interval: float = 1.0):  # fmt: skip
+        self.s = settings
+        self.city = city
+        self.n = settings.topic_partitions
+        self.clock = clock
+        self.app = faust.App(
+            app_id,
+            broker=f"kafka://{settings.kafka_bootstrap}",
+            store="memory://",
+            topic_partitions=self.n,
+            topic_replication_factor=1,
+            web_enabled=False,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            table_standby_replicas=0,
+            broker_commit_every=1000,
+            broker_commit_interval=2.0,
+        )
+        app = self.app
+        self.sink = sink
+        self.buffer = CoalescingBuffer()
+        self.watermark: datetime | None = None
+        self.days: set[date] = set()
+        self.reemit_pending = True
+        self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
+        self.last_flush_ok = time.monotonic()
+        tables = {
+            name: app.Table(f"{name}", default=None, partitions=self.n)
+            for name in Stores.NAMES
+        }  # fmt: skip
+        self.core = Core(city, Stores(**tables))
+        self.points_by_partition: dict[int, set[str]] = {}
+        for p in city.collection_points:
+            self.points_by_partition.setdefault(partition_of(p.id, self.n), set()).add(p.id)
+
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.t_fixes = app.topic(GPS_FIXES.name, **raw)
+        self.t_tickets = app.topic(WEIGH_TICKETS.name, **raw)
+        self.t_visits = app.topic(VISITS.name, **raw)
+        self.t_dead = app.topic(DEADLETTER.name, **raw)
+        self.t_clearance = app.topic(CLEARANCE.name, **raw)
+        self.t_alerts = app.topic(ALERTS.name, **raw)
+        self.t_ticks = app.topic(TICKS, partitions=self.n, internal=True, retention=timedelta(hours=1), **raw)
+
+        app.agent(self.t_fixes, name="fixes")(self._fixes)
+        app.agent(self.t_visits, name="visits")(self._visits)
+        app.agent(self.t_tickets, name="tickets")(self._tickets)
+        app.agent(self.t_dead, name="deadletters")(self._deadletters)
+        app.agent(self.t_ticks, name="ticks")(self._ticks)
+        app.timer(tick_interval)(self._send_ticks)
+        app.timer(flush_interval)(self._flush)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_before_shutdown.connect(self._on_before_shutdown)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _advance(self, t: datetime) -> None:
+        if self.watermark is None or t > self.watermark:
+            self.watermark = t
+
+    def now(self) -> datetime | None:
+        if self.clock == "wall":
+            wall = datetime.now(UTC)
+            return wall if self.watermark is None or wall > self.watermark else self.watermark
+        return self.watermark
+
+    async def _reject(self, topic: str, raw: bytes, err: Exception) -> None:
+        self.stats["dead"] += 1
+        reason = f"invalid {topic} message"
+        detail = str(err).splitlines()[0][:300]
+        if isinstance(err, ValidationError):
+            e0 = err.errors()[0]
+            detail = f"{'.'.join(str(x) for x in e0['loc'])}: {e0['msg']}"
+        dl = DeadLetter(source="worker", reason=reason, raw_hex=raw.hex(), received_at=datetime.now(UTC),
+                        detail={"topic": topic, "error": detail})  # fmt: skip
+        await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
+
+    async def _emit(self, out: Output) -> None:
+        self.buffer.add(out.records)
+        for st in out.statuses:
+            await self.t_clearance.send(key=st.point_id.encode(), value=st.to_json_bytes())
+        for a in out.alerts:
+            await self.t_alerts.send(key=a.key.encode(), value=a.to_json_bytes())
+
+    # -- agents ---------------------------------------------------------------------------------
+    async def _fixes(self, stream):  # noqa: ANN001, ANN202
+        async for raw in stream:
+            try:
+                fix = GpsFix.model_validate_json(raw)
+            except (ValidationError, ValueError) as e:
+                await self._reject(GPS_FIXES.name, raw, e)
+                continue
+            self.stats["fixes"] += 1
+            self._advance(fix.device_time)
+            self.days.add(local_date(fix.device_time, self.city.timezone))
+            out = self.core.on_fix(fix)
+            for vs in out.visit_sets:
+                self.stats["visit_sets"] += 1
+                await self.t_visits.send(key=vs.site_id.encode(), value=vs.to_json_bytes(),
+                                         partition=partition_of(vs.site_id, self.n))  # fmt: skip
+            await self._emit(out)
+
+    async def _visits(self, stream):  # noqa: ANN001, ANN202
+        async for raw in stream:
+            try:
+                vs = VisitSet.model_validate_json(raw)
+            except (ValidationError, ValueError) as e:
+                await self._reject(VISITS.name, raw, e)
+                continue
+            await self._emit(self.core.on_visit_set(vs))
+
+    async def _tickets(self, stream):  # noqa: ANN001, ANN202
+        async for raw in stream:
+            try:
+                t = WeighTicket.model_validate_json(raw)
+            except (ValidationError, ValueError) as e:
+                await self._reject(WEIGH_TICKETS.name, raw, e)
+                continue
+            self.stats["tickets"] += 1
+            self._advance(t.weigh_out_at)
+            self.days.add(local_date(t.weigh_in_at, self.city.timezone))
+            await self._emit(self.core.on_ticket(t))
+
+    async def _deadletters(self, stream):  # noqa: ANN001, ANN202
+        async for raw in stream:
+            try:
+                dl = DeadLetter.model_validate_json(raw)
+            except (ValidationError, ValueError):
+                log.error("unreadable dead letter (%d bytes) left on the topic", len(raw))
+                continue
+            await self._emit(self.core.on_dead_letter(dl))
+
+    async def _ticks(self, stream):  # noqa: ANN001, ANN202
+        async for event in stream.events():
+            tick = json.loads(event.value)
+            partition = event.message.partition
+            if self.reemit_pending:
+                self._reemit()
+            now = datetime.fromisoformat(tick["now"])
+            days = [date.fromisoformat(d) for d in tick["days"]]
+            mine = self.points_by_partition.get(partition, set())
+            out = self.core.evaluate(now, days, owns=mine.__contains__)
+            await self._emit(out)
+
+    # -- timers ---------------------------------------------------------------------------------
+    async def _send_ticks(self) -> None:
+        now = self.now()
+        if now is None:
+            return
+        wm_day = local_date(now, self.city.timezone)
+        days = sorted(d.isoformat() for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day)
+        if not days:
+            return
+        body = json.dumps({"now": now.isoformat(), "days": days}).encode()
+        for p in range(self.n):
+            await self.t_ticks.send(key=b"tick", value=body, partition=p)
+
+    async def _flush(self) -> None:
+        if self.sink is None or not len(self.buffer):
+            return
+        batch = self.buffer.take()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.sink.write, batch)
+            self.stats["flushed"] += len(batch)
+            self.last_flush_ok = time.monotonic()
+        except Exception as e:  # noqa: BLE001 - keep the figures and try again next time
+            self.stats["flush_errors"] += 1
+            self.buffer.put_back(batch)
+            log.error("InfluxDB flush of %d records failed (%s); will retry", len(batch), e)
+
+    async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
+        self.reemit_pending = True
+
+    def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
+        if self.sink is not None and len(self.buffer):
+            try:
+                self.sink.write(self.buffer.take())
+            except Exception as e:  # noqa: BLE001 - the tables still hold them; re-emitted on start
+                log.error("final flush failed (%s); figures will be re-emitted at the next start", e)
+
+    def _reemit(self) -> None:
+        """Rebuild every figure held in this worker's tables (after start or a rebalance)."""
+        self.reemit_pending = False
+        s, core = self.core.s, self.core
+        from wastestream.domain.tonnage import TonnageKey
+
+        n = 0
+        for k, tot in list(s.tonnage.items()):
+            if tot:
+                self.buffer.add([core.tonnage_record(TonnageKey.from_str(k), tot)])
+                n += 1
+        for k in list(s.station_days.keys()):
+            station, d = k.split("|")
+            self.buffer.add(core.balance_records(station, date.fromisoformat(d)))
+            n += 1
+        for k, snap in list(s.statuses.items()):
+            if snap:
+                point, d = k.split("|")
+                from wastestream.schemas import ClearanceStatus
+
+                p = core.points[point]
+                st = ClearanceStatus(point_id=point, local_date=date.fromisoformat(d), status=snap[0],
+                                     contractor_id=p.contractor_id, waste_stream=p.waste_stream.value,
+                                     visit_at=datetime.fromisoformat(snap[1]) if snap[1] else None, vehicle_id=snap[2])  # fmt: skip
+                self.buffer.add([core.clearance_record(st)])
+                n += 1
+        for k, count in list(s.quality.items()):
+            if count:
+                d, kind, detail = k.split("|", 2)
+                from wastestream.domain.localtime import day_start
+                from wastestream.stream_processors.core import _rec
+
+                self.buffer.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
+                                      day_start(date.fromisoformat(d), self.city.timezone))])  # fmt: skip
+                n += 1
+        # the days this worker has data for, so ticks keep evaluating them after a restart
+        for k in list(s.statuses.keys()) + list(s.station_days.keys()):
+            self.days.add(date.fromisoformat(k.split("|")[1]))
+        log.info("re-emitted %d figures from the tables", n)
+
+
+def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warning") -> None:
+    sink = InfluxSink(settings, city)
+    w = Worker(settings, city, sink, clock=clock)
+    from faust.worker import Worker as FaustWorker
+
+    FaustWorker(w.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -1,0 +1,145 @@
+"""Where figures go: a small sink ABC and its InfluxDB 2 implementation (influxdb-client).
+
+Every :class:`~wastestream.stream_processors.core.Record` is an absolute value of one series at
+one timestamp (daily figures at the local day's start), so a write is an overwrite: writing the
+same records again — a replay, a restart, a recompute — changes nothing. Records that belong to a
+contractor are also written to that contractor's own bucket (read by its own scoped token).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from wastestream.schemas import City
+from wastestream.settings import Settings
+from wastestream.stream_processors.core import Record
+
+log = logging.getLogger(__name__)
+
+
+class Sink(ABC):
+    @abstractmethod
+    def write(self, records: list[Record]) -> None:
+        """Write all records durably or raise."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        pass
+
+
+class CoalescingBuffer:
+    """Pending records, the newest value per series (a series written twice before a flush is
+    written once, with its latest absolute value)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple, Record] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, records: Iterable[Record]) -> None:
+        for r in records:
+            self._pending[r.series] = r
+
+    def take(self) -> list[Record]:
+        batch = list(self._pending.values())
+        self._pending = {}
+        return batch
+
+    def put_back(self, batch: list[Record]) -> None:
+        """A failed batch returns, unless a newer value of the same series arrived meanwhile."""
+        for r in batch:
+            self._pending.setdefault(r.series, r)
+
+
+class MemorySink(Sink):
+    def __init__(self) -> None:
+        self.series: dict[tuple, Record] = {}
+        self.fail = False
+
+    def write(self, records: list[Record]) -> None:
+        if self.fail:
+            raise ConnectionError("sink unavailable")
+        for r in records:
+            self.series[r.series] = r
+
+
+def contractor_bucket(contractor_id: str) -> str:
+    return f"contractor-{contractor_id.lower()}"
+
+
+class InfluxSink(Sink):
+    """Synchronous batched writes (the caller must know a write succeeded), with retries."""
+
+    def __init__(self, settings: Settings, city: City | None = None, batch_size: int = 5000, retries: int = 5):
+        from influxdb_client import InfluxDBClient
+
+        self.s = settings
+        self.batch_size = batch_size
+        self.retries = retries
+        self.client = InfluxDBClient(
+            url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org, timeout=30_000
+        )
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self.api = self.client.write_api(write_options=SYNCHRONOUS)
+        self.contractor_buckets = (
+            {c.id: c.bucket_name for c in city.contractors} if city is not None else {}
+        )
+        self._ensured: set[str] = set()
+
+    def ensure_buckets(self) -> None:
+        """Create the main bucket and each contractor's bucket if missing."""
+        api = self.client.buckets_api()
+        org_id = self.client.organizations_api().find_organizations(org=self.s.influx_org)[0].id
+        for name in [self.s.influx_bucket, *self.contractor_buckets.values()]:
+            if name in self._ensured:
+                continue
+            if api.find_bucket_by_name(name) is None:
+                api.create_bucket(bucket_name=name, org_id=org_id)
+            self._ensured.add(name)
+
+    def _points(self, records: list[Record]) -> dict[str, list]:
+        from influxdb_client import Point, WritePrecision
+
+        by_bucket: dict[str, list] = {}
+        for r in records:
+            p = Point(r.measurement)
+            for k, v in r.tags:
+                p = p.tag(k, v)
+            for k, v in r.fields:
+                p = p.field(k, v)
+            p = p.time(r.time, WritePrecision.S)
+            by_bucket.setdefault(self.s.influx_bucket, []).append(p)
+            if r.bucket_contractor and r.bucket_contractor in self.contractor_buckets:
+                by_bucket.setdefault(self.contractor_buckets[r.bucket_contractor], []).append(p)
+        return by_bucket
+
+    def write(self, records: list[Record]) -> None:
+        if not records:
+            return
+        if len(self._ensured) < 1 + len(self.contractor_buckets):
+            self._retry(self.ensure_buckets)
+        for bucket, points in self._points(records).items():
+            for i in range(0, len(points), self.batch_size):
+                chunk = points[i : i + self.batch_size]
+                self._retry(lambda b=bucket, c=chunk: self.api.write(bucket=b, org=self.s.influx_org, record=c))
+
+    def _retry(self, fn) -> None:  # noqa: ANN001
+        delay = 0.5
+        for attempt in range(self.retries + 1):
+            try:
+                fn()
+                return
+            except Exception as e:  # noqa: BLE001 - any failure: back off and retry, then raise
+                if attempt == self.retries:
+                    raise
+                log.warning("InfluxDB write failed (%s); retry %d in %.1fs", type(e).__name__, attempt + 1, delay)
+                time.sleep(delay * (1 + random.random() * 0.2))
+                delay = min(delay * 2, 10)
+
+    def close(self) -> None:
+        self.client.close()
