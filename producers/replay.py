@@ -32,7 +32,7 @@ def replay_files(settings: Settings, directory: Path, progress: Callable[[str, i
         for topic in FILES:
             n = 0
             for value in read_events(directory, topic):
-                producer.send(topic, key=record_key(topic, value).encode(), value=value.to_json_bytes())
+                producer.send(settings.topic(topic), key=record_key(topic, value).encode(), value=value.to_json_bytes())
                 n += 1
                 if n % 10000 == 0:
                     progress(topic, n)

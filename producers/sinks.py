@@ -22,17 +22,19 @@ class PublishError(RuntimeError):
 class EventSink(ABC):
     """Accepted events and dead letters. ``publish`` returns once the records are durable."""
 
+    prefix = ""  # topic name prefix (Settings.topic_prefix)
+
     @abstractmethod
     async def publish(self, topic: str, records: Sequence[tuple[str, Message]]) -> None: ...
 
     async def fixes(self, fixes: Sequence[GpsFix]) -> None:
-        await self.publish(GPS_FIXES.name, [(f.vehicle_id, f) for f in fixes])
+        await self.publish(self.prefix + GPS_FIXES.name, [(f.vehicle_id, f) for f in fixes])
 
     async def tickets(self, tickets: Sequence[WeighTicket]) -> None:
-        await self.publish(WEIGH_TICKETS.name, [(t.station_id, t) for t in tickets])
+        await self.publish(self.prefix + WEIGH_TICKETS.name, [(t.station_id, t) for t in tickets])
 
     async def dead_letter(self, dl: DeadLetter) -> None:
-        await self.publish(DEADLETTER.name, [(dl.source, dl)])
+        await self.publish(self.prefix + DEADLETTER.name, [(dl.source, dl)])
 
     def close(self) -> None:  # noqa: B027 - optional
         pass
@@ -56,6 +58,7 @@ class KafkaSink(EventSink):
         from kafka import KafkaProducer
 
         self.timeout_s = timeout_s
+        self.prefix = settings.topic_prefix
         self.producer = KafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id=client_id,

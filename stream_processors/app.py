@@ -38,7 +38,6 @@ from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sin
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
-TICKS = "wastestream-ticks"
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -84,13 +83,14 @@ class Worker:
             self.points_by_partition.setdefault(partition_of(p.id, self.n), set()).add(p.id)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.t_fixes = app.topic(GPS_FIXES.name, **raw)
-        self.t_tickets = app.topic(WEIGH_TICKETS.name, **raw)
-        self.t_visits = app.topic(VISITS.name, **raw)
-        self.t_dead = app.topic(DEADLETTER.name, **raw)
-        self.t_clearance = app.topic(CLEARANCE.name, **raw)
-        self.t_alerts = app.topic(ALERTS.name, **raw)
-        self.t_ticks = app.topic(TICKS, partitions=self.n, internal=True, retention=timedelta(hours=1), **raw)
+        t = settings.topic
+        self.t_fixes = app.topic(t(GPS_FIXES.name), **raw)
+        self.t_tickets = app.topic(t(WEIGH_TICKETS.name), **raw)
+        self.t_visits = app.topic(t(VISITS.name), **raw)
+        self.t_dead = app.topic(t(DEADLETTER.name), **raw)
+        self.t_clearance = app.topic(t(CLEARANCE.name), **raw)
+        self.t_alerts = app.topic(t(ALERTS.name), **raw)
+        self.t_ticks = app.topic(f"{app_id}-ticks", partitions=self.n, internal=True, retention=timedelta(hours=1), **raw)
 
         app.agent(self.t_fixes, name="fixes")(self._fixes)
         app.agent(self.t_visits, name="visits")(self._visits)
@@ -269,9 +269,10 @@ class Worker:
         log.info("re-emitted %d figures from the tables", n)
 
 
-def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warning") -> None:
+def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warn",
+               app_id: str = "wastestream-worker") -> None:  # fmt: skip
     sink = InfluxSink(settings, city)
-    w = Worker(settings, city, sink, clock=clock)
+    w = Worker(settings, city, sink, app_id=app_id, clock=clock)
     from faust.worker import Worker as FaustWorker
 
     FaustWorker(w.app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -290,6 +290,7 @@ def recompute_cmd(
 def worker(
     clock: Annotated[str, typer.Option(help="event (newest event time; simulations) or wall (live)")] = "wall",
     loglevel: Annotated[str, typer.Option(help="crit | error | warn | info | debug")] = "warn",
+    app_id: Annotated[str, typer.Option(help="Faust app id = consumer group and table changelog prefix")] = "wastestream-worker",
 ) -> None:
     """Run the Faust stream processors: gps.fixes + weigh.tickets → InfluxDB, clearance, alerts."""
     from wastestream.stream_processors.app import run_worker
@@ -298,7 +299,7 @@ def worker(
         raise WastestreamError(f"--clock: {clock!r}; choose event or wall")
     s = get_settings()
     s.influx_token_value()
-    run_worker(s, _load_city(s.city_file), clock, loglevel)
+    run_worker(s, _load_city(s.city_file), clock, loglevel, app_id)
 
 
 @app.command("replay")

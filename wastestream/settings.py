@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # domain
     timezone: str = "Asia/Shanghai"
     topic_partitions: int = 6
+    topic_prefix: str = Field("", description="prepended to every topic name (isolates test runs and tenants)")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
 
     @classmethod
     def settings_customise_sources(

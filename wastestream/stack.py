@@ -348,13 +348,13 @@ def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] | list[TopicS
         existing = set(admin.list_topics())
         missing = [
             NewTopic(
-                t.name,
+                settings.topic(t.name),
                 t.partitions or settings.topic_partitions,
                 1,
                 topic_configs=t.topic_configs(),
             )
             for t in specs
-            if t.name not in existing
+            if settings.topic(t.name) not in existing
         ]
         if missing:
             try:
