@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from wastestream.schemas.events import (
     SCHEMA_VERSION,
     DeadLetter,
+    Destination,
     Direction,
     FixSource,
     GpsFix,
@@ -71,7 +72,7 @@ def write_json_schemas(directory: Path = JSON_DIR) -> list[Path]:
 
 __all__ = [
     "JSON_DIR", "SCHEMA_VERSION", "Alert", "AlertState", "City", "CityFileError", "Clearance", "ClearanceStatus",
-    "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Direction", "FixSource", "Geofence",
+    "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Destination", "Direction", "FixSource", "Geofence",
     "GpsFix", "Message", "Route", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit", "VisitSet", "VisitSet",
     "WasteStream", "WeighTicket", "dump_city", "json_schemas", "load_city", "write_json_schemas",
 ]  # fmt: skip

@@ -313,6 +313,30 @@ def replay(
     _report(f"replayed {counts}")
 
 
+@app.command("weighbridge")
+def weighbridge(
+    host: Annotated[str | None, typer.Option(help="listen address (default from settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default from settings)")] = None,
+) -> None:
+    """Run the weighbridge ticket API: stations POST tickets (JSON or CSV) → weigh.tickets."""
+    from wastestream.producers.weighbridge import run_weighbridge
+
+    s = get_settings()
+    run_weighbridge(s, _load_city(s.city_file), host, port, _report)
+
+
+@app.command("weighbridge-token")
+def weighbridge_token(station: Annotated[str, typer.Argument(help="station id, e.g. S01")]) -> None:
+    """Print the bearer token a station's weighing software must send."""
+    from wastestream.producers.weighbridge import tokens_from_settings
+
+    s = get_settings()
+    tokens = {st: tok for tok, st in tokens_from_settings(s, _load_city(s.city_file)).items()}
+    if station not in tokens:
+        raise WastestreamError(f"unknown station {station!r}")
+    out.print(tokens[station])
+
+
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 

@@ -1,0 +1,351 @@
+"""Weighbridge ticket ingest: an HTTP API (FastAPI, OpenAPI at /openapi.json) for transfer stations.
+
+* ``POST /v1/tickets`` — one ticket (JSON object) or a batch (JSON array).
+* ``POST /v1/tickets/csv`` — a CSV export from the station's weighing software (columns below).
+* Each station has its own bearer token and may only post its own tickets.
+* Every ticket is validated; a rejected one is answered with 422 naming the field and goes to the
+  ``deadletter`` topic with its raw content and the reason; an accepted one goes to
+  ``weigh.tickets`` (keyed by station) once Kafka has acknowledged it. A (station, serial) already
+  accepted is answered as a duplicate and not published again (the worker deduplicates as well,
+  so a restart of this service cannot double-count).
+
+CSV columns (English or Chinese header; times without an offset are Asia/Shanghai local time):
+
+================  =============  ====================================================
+column            中文           value
+================  =============  ====================================================
+station_id        站点           station id, e.g. S01
+serial            磅单号         ticket serial, unique per station
+plate             车牌           plate, any width/spacing/case (normalised)
+direction         方向           in / out  (进 / 出)
+waste_stream      垃圾类别       other, kitchen, recyclable, hazardous, bulky, construction
+                                 (其他垃圾, 厨余垃圾, 可回收物, 有害垃圾, 大件垃圾, 建筑垃圾)
+gross_kg          毛重           kg
+tare_kg           皮重           kg
+net_kg            净重           kg
+weigh_in_at       进站时间       ISO time, e.g. 2026-11-23 08:05:00
+weigh_out_at      出站时间       ISO time
+manual_weight     手工           true/false, 1/0, 是/否
+stored_tare       存皮           true/false, 1/0, 是/否
+destination       去向           incineration / landfill (焚烧 / 填埋), outbound only
+================  =============  ====================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import unicodedata
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wastestream.domain.localtime import zone
+from wastestream.producers.sinks import EventSink
+from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
+
+
+def normalise_plate(plate: str) -> str:
+    """Full-width → half-width (NFKC), drop spaces, dots and dashes, upper-case: '沪Ａ·１２３ ４５' → '沪A12345'."""
+    s = unicodedata.normalize("NFKC", plate)
+    s = "".join(ch for ch in s if not ch.isspace() and ch not in "-·.・_")
+    return s.upper()
+
+
+def station_token(secret: bytes, station_id: str) -> str:
+    return hmac.new(secret, f"weighbridge:{station_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+class TicketIn(BaseModel):
+    """What a station posts. Validated against the scale, the clock and the city's reference data."""
+
+    model_config = ConfigDict(extra="forbid")
+    station_id: str
+    serial: str = Field(min_length=1, max_length=64)
+    plate: str = Field(min_length=2, max_length=20)
+    direction: Direction
+    waste_stream: WasteStream
+    gross_kg: float
+    tare_kg: float
+    net_kg: float
+    weigh_in_at: AwareDatetime
+    weigh_out_at: AwareDatetime
+    manual_weight: bool = False
+    stored_tare: bool = False
+    destination: Destination | None = None
+
+    @field_validator("plate")
+    @classmethod
+    def _plate(cls, v: str) -> str:
+        return normalise_plate(v)
+
+    @model_validator(mode="after")
+    def _times(self) -> TicketIn:
+        if self.weigh_out_at < self.weigh_in_at:
+            raise ValueError("weigh_out_at: before weigh_in_at")
+        return self
+
+
+class Rules(BaseModel):
+    scale_max_kg: float = 80_000
+    net_tolerance_kg: float = 20
+    net_tolerance_pct: float = 0.005
+    max_future_s: float = 600
+    max_duration_s: float = 6 * 3600
+
+
+def check(t: TicketIn, city_stations: set[str], plates: dict[str, str], rules: Rules, now: datetime) -> list[tuple[str, str]]:
+    """Business rules beyond the field types: [(field, message)], empty when the ticket is good."""
+    errs: list[tuple[str, str]] = []
+    if t.station_id not in city_stations:
+        errs.append(("station_id", f"unknown station {t.station_id!r}"))
+    if t.plate not in plates:
+        errs.append(("plate", f"unknown vehicle plate {t.plate!r}"))
+    for name in ("gross_kg", "tare_kg", "net_kg"):
+        v = getattr(t, name)
+        if not 0 <= v <= rules.scale_max_kg:
+            errs.append((name, f"{v} kg outside the scale's range 0..{rules.scale_max_kg:g} kg"))
+    tol = max(rules.net_tolerance_kg, rules.net_tolerance_pct * t.gross_kg)
+    if abs(t.gross_kg - t.tare_kg - t.net_kg) > tol:
+        errs.append(("net_kg", f"net {t.net_kg} ≠ gross {t.gross_kg} − tare {t.tare_kg} (tolerance {tol:g} kg)"))
+    if t.tare_kg > t.gross_kg:
+        errs.append(("tare_kg", "tare greater than gross"))
+    if t.weigh_in_at > now + timedelta(seconds=rules.max_future_s):
+        errs.append(("weigh_in_at", "in the future"))
+    if (t.weigh_out_at - t.weigh_in_at).total_seconds() > rules.max_duration_s:
+        errs.append(("weigh_out_at", f"more than {rules.max_duration_s / 3600:g} h after weigh_in_at"))
+    if t.direction == Direction.outbound and t.destination is None:
+        errs.append(("destination", "required for outbound tickets"))
+    return errs
+
+
+CSV_COLUMNS = {
+    "站点": "station_id", "磅单号": "serial", "车牌": "plate", "方向": "direction", "垃圾类别": "waste_stream",
+    "毛重": "gross_kg", "皮重": "tare_kg", "净重": "net_kg", "进站时间": "weigh_in_at", "出站时间": "weigh_out_at",
+    "手工": "manual_weight", "存皮": "stored_tare", "去向": "destination",
+}  # fmt: skip
+CSV_VALUES = {
+    "direction": {"进": "in", "出": "out"},
+    "waste_stream": {"其他垃圾": "other", "厨余垃圾": "kitchen", "可回收物": "recyclable", "有害垃圾": "hazardous",
+                     "大件垃圾": "bulky", "建筑垃圾": "construction"},
+    "destination": {"焚烧": "incineration", "填埋": "landfill"},
+    "manual_weight": {"是": "true", "否": "false", "1": "true", "0": "false", "": "false"},
+    "stored_tare": {"是": "true", "否": "false", "1": "true", "0": "false", "": "false"},
+}  # fmt: skip
+
+
+def csv_rows(text: str, tz: str) -> list[dict[str, Any]]:
+    """CSV text → ticket dicts (header mapped, Chinese values translated, naive times as local)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if reader.fieldnames is None:
+        raise ValueError("empty CSV")
+    header = [CSV_COLUMNS.get(h.strip(), h.strip()) for h in reader.fieldnames]
+    unknown = [h for h in header if h not in TicketIn.model_fields]
+    if unknown:
+        raise ValueError(f"unknown CSV column(s): {', '.join(unknown)}")
+    rows = []
+    for raw in reader:
+        row: dict[str, Any] = {}
+        for h_raw, h in zip(reader.fieldnames, header, strict=True):
+            v = (raw.get(h_raw) or "").strip()
+            v = CSV_VALUES.get(h, {}).get(v, v)
+            if h in ("weigh_in_at", "weigh_out_at") and v:
+                try:
+                    dt = datetime.fromisoformat(v)
+                    if dt.tzinfo is None:
+                        dt = dt.replace(tzinfo=zone(tz))
+                    v = dt.isoformat()
+                except ValueError:
+                    pass  # left for the model to reject with the field named
+            if h == "destination" and v == "":
+                continue
+            row[h] = v
+        rows.append(row)
+    return rows
+
+
+class Seen:
+    """(station, serial) already accepted by this process (bounded; the worker is the final dedupe)."""
+
+    def __init__(self, capacity: int = 1_000_000):
+        self.capacity = capacity
+        self._d: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._d
+
+    def add(self, key: tuple[str, str]) -> None:
+        self._d[key] = None
+        if len(self._d) > self.capacity:
+            self._d.popitem(last=False)
+
+
+def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules | None = None,
+               clock=lambda: datetime.now(UTC)) -> FastAPI:  # noqa: ANN001  # fmt: skip
+    """``tokens``: bearer token → station id."""
+    rules = rules or Rules()
+    stations = {s.id for s in city.stations}
+    plates = {normalise_plate(v.plate): v.id for v in city.vehicles}
+    seen = Seen()
+    bearer = HTTPBearer(auto_error=False)
+    app = FastAPI(
+        title="wastestream weighbridge API",
+        version="1",
+        description="Transfer stations post weighbridge tickets; each station has its own bearer token.",
+    )
+
+    def station_of(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+        if cred is None or cred.scheme.lower() != "bearer":
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        for token, station in tokens.items():
+            if hmac.compare_digest(token, cred.credentials):
+                return station
+        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+
+    async def reject(raw: Any, errors: list[dict], station: str) -> None:
+        body = raw if isinstance(raw, bytes) else json.dumps(raw, ensure_ascii=False, default=str).encode()
+        await sink.dead_letter(
+            DeadLetter(
+                source="weighbridge", reason="invalid ticket: " + "; ".join(f"{e['field']}: {e['msg']}" for e in errors),
+                raw_hex=body.hex(), received_at=clock(), peer=station,
+                detail={"fields": ",".join(e["field"] for e in errors)},
+            )
+        )  # fmt: skip
+
+    async def ingest(items: list[Any], station: str) -> JSONResponse:
+        results: list[dict] = []
+        accepted: list[WeighTicket] = []
+        now = clock()
+        for i, raw in enumerate(items):
+            errors: list[dict] = []
+            t: TicketIn | None = None
+            if not isinstance(raw, dict):
+                errors = [{"field": "(ticket)", "msg": "expected a JSON object"}]
+            else:
+                try:
+                    t = TicketIn.model_validate(raw)
+                except ValidationError as e:
+                    for err in e.errors():
+                        loc = ".".join(str(x) for x in err["loc"]) or err["msg"].split(":")[0].removeprefix("Value error, ")
+                        msg = err["msg"].removeprefix("Value error, ")
+                        if not err["loc"] and ":" in msg:
+                            loc, msg = (x.strip() for x in msg.split(":", 1))
+                        errors.append({"field": loc, "msg": msg})
+                if t is not None:
+                    if t.station_id != station and t.station_id in stations:
+                        raise HTTPException(403, f"station_id: token is for {station}, not {t.station_id}")
+                    errors = [{"field": f, "msg": m} for f, m in check(t, stations, plates, rules, now)]
+            if errors:
+                await reject(raw, errors, station)
+                results.append({"index": i, "status": "rejected", "errors": errors})
+                continue
+            assert t is not None
+            key = (t.station_id, t.serial)
+            if key in seen or any(a.key == key for a in accepted):
+                results.append({"index": i, "status": "duplicate", "station_id": t.station_id, "serial": t.serial})
+                continue
+            ticket = WeighTicket(**t.model_dump(), vehicle_id=plates[t.plate], received_at=now)
+            accepted.append(ticket)
+            results.append({"index": i, "status": "accepted", "station_id": t.station_id, "serial": t.serial})
+        if accepted:
+            try:
+                await sink.tickets(accepted)
+            except Exception as e:  # noqa: BLE001
+                raise HTTPException(503, f"tickets not stored (Kafka: {e}); retry") from None
+            for a in accepted:
+                seen.add(a.key)
+        counts = {s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "duplicate", "rejected")}
+        status = 422 if counts["rejected"] else 200
+        return JSONResponse({"counts": counts, "results": results}, status_code=status)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "stations": len(stations)}
+
+    @app.post("/v1/tickets", summary="Post one ticket (object) or a batch (array)")
+    async def post_tickets(request: Request, station: str = Depends(station_of)) -> JSONResponse:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            errors = [{"field": "(body)", "msg": f"not JSON: {e}"}]
+            await reject(raw, errors, station)
+            return JSONResponse({"detail": errors}, status_code=422)
+        items = body if isinstance(body, list) else [body]
+        if not items:
+            return JSONResponse({"detail": [{"field": "(body)", "msg": "empty batch"}]}, status_code=422)
+        return await ingest(items, station)
+
+    @app.post("/v1/tickets/csv", summary="Post a CSV export (see the column table in the docs)")
+    async def post_csv(request: Request, station: str = Depends(station_of)) -> JSONResponse:
+        raw = await request.body()
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            f = next((v for v in form.values() if hasattr(v, "read")), None)
+            if f is None:
+                return JSONResponse({"detail": [{"field": "file", "msg": "no file in the form"}]}, status_code=422)
+            raw = await f.read()  # type: ignore[union-attr]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030", errors="strict")
+        try:
+            rows = csv_rows(text, city.timezone)
+        except ValueError as e:
+            errors = [{"field": "(csv)", "msg": str(e)}]
+            await reject(raw, errors, station)
+            return JSONResponse({"detail": errors}, status_code=422)
+        if not rows:
+            return JSONResponse({"detail": [{"field": "(csv)", "msg": "no rows"}]}, status_code=422)
+        return await ingest(rows, station)
+
+    return app
+
+
+def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN001
+    """Explicit ``WASTESTREAM_WEIGHBRIDGE_TOKENS`` (station=token,...) or per-station HMAC tokens."""
+    from wastestream.errors import WastestreamError
+
+    if settings.weighbridge_tokens is not None:
+        out = {}
+        for pair in settings.weighbridge_tokens.get_secret_value().split(","):
+            station, sep, token = pair.strip().partition("=")
+            if not sep or not token:
+                raise WastestreamError("WASTESTREAM_WEIGHBRIDGE_TOKENS: expected station=token pairs, comma separated")
+            out[token] = station
+        return out
+    if settings.gateway_secret is None:
+        raise WastestreamError("no weighbridge tokens: set WASTESTREAM_WEIGHBRIDGE_TOKENS or run `wastestream stack up`")
+    secret = settings.gateway_secret.get_secret_value().encode()
+    return {station_token(secret, s.id): s.id for s in city.stations}
+
+
+def run_weighbridge(settings, city: City, host: str | None, port: int | None, report) -> None:  # noqa: ANN001
+    import asyncio
+
+    import uvicorn
+
+    from wastestream.producers.sinks import KafkaSink
+
+    tokens = tokens_from_settings(settings, city)
+    sink = KafkaSink(settings, client_id="wastestream-weighbridge")
+    app = create_app(city, sink, tokens)
+    host = host or settings.weighbridge_host
+    port = port or settings.weighbridge_port
+    report(f"weighbridge: http://{host}:{port} (OpenAPI /openapi.json) → Kafka {settings.kafka_bootstrap}")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        sink.close()
+        report("weighbridge: stopped, producer flushed")
