@@ -32,6 +32,7 @@ stack-status: $(STAMP)
 	$(WS) stack status
 
 demo: $(STAMP) ## stack up, simulate part of a seed-city day, print where results are
+	$(WS) stack install
 	$(WS) demo
 
 test: $(STAMP) ## all tests (installs what it needs; brings the stack up and down)

@@ -32,7 +32,10 @@ app.add_typer(stack_app, name="stack")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
-ServiceNames = Annotated[list[str] | None, typer.Argument(help="kafka and/or influxdb (default: both)")]
+ServiceNames = Annotated[
+    list[str] | None,
+    typer.Argument(help="kafka, influxdb (default: both); gateway, weighbridge, worker run in the background"),
+]
 
 
 def _report(msg: str) -> None:
@@ -80,7 +83,9 @@ def stack_status() -> None:
     """Show whether each service runs and is ready; exit 1 if any is not."""
     from wastestream.stack import Stack
 
-    rows = Stack(get_settings()).status()
+    st = Stack(get_settings())
+    rows = st.status()
+    rows += [r for r in st.status(["gateway", "weighbridge", "worker"]) if r.pid is not None]
     t = Table("service", "state", "pid", "address", "log")
     for r in rows:
         state = "[green]ready[/green]" if r.running else f"[red]{r.detail or 'stopped'}[/red]"
@@ -194,10 +199,15 @@ def gateway(
 
 
 def _date(value: str | None) -> date:
+    from datetime import timedelta
+
     from wastestream.domain.localtime import local_date
 
+    today = local_date(datetime.now(UTC), get_settings().timezone)
     if value is None or value == "today":
-        return local_date(datetime.now(UTC), get_settings().timezone)
+        return today
+    if value == "yesterday":
+        return today - timedelta(days=1)
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -335,6 +345,26 @@ def weighbridge_token(station: Annotated[str, typer.Argument(help="station id, e
     if station not in tokens:
         raise WastestreamError(f"unknown station {station!r}")
     out.print(tokens[station])
+
+
+@app.command("summary")
+def summary(date_: Annotated[str | None, typer.Option("--date", help="local day (default today)")] = None) -> None:
+    """Print a day's figures from InfluxDB: tonnage, clearance, station balance."""
+    from wastestream.stream_processors.summary import print_summary
+
+    print_summary(get_settings(), _date(date_), out)
+
+
+@app.command("demo")
+def demo(
+    date_: Annotated[str, typer.Option("--date", help="local day to simulate (default yesterday: a complete day)")] = "yesterday",
+    speed: Annotated[str, typer.Option(help="simulated seconds per second, or max")] = "max",
+    seed: int = 808,
+) -> None:
+    """Stack up, start gateway + weighbridge + worker, simulate the seed city's day, print the figures."""
+    from wastestream.demo import run_demo
+
+    run_demo(get_settings(), _date(date_), speed, seed, _report, out)
 
 
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)

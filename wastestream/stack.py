@@ -492,16 +492,66 @@ def ensure_local_secrets(settings: Settings) -> None:
         write_local_env(settings.local_env_file, {"WASTESTREAM_GATEWAY_SECRET": secrets.token_hex(32)})
 
 
+class AppProcess(Service):
+    """One of wastestream's own long-running processes (gateway, weighbridge, worker) in the background."""
+
+    start_timeout = 60.0
+
+    def __init__(self, settings: Settings, name: str, args: list[str], port: int | None):
+        super().__init__(settings)
+        self.name = name
+        self.args = args
+        self.port = port
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port] if self.port else []
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}" if self.port else "-"
+
+    def install(self, report: Report) -> None:
+        pass
+
+    def prepare(self, report: Report) -> list[str]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        import sys
+
+        return [sys.executable, "-m", "wastestream.cli", *self.args]
+
+    def env(self) -> dict[str, str]:
+        # the child resolves relative paths (state dir, city file) from the project root
+        return {**os.environ, "WASTESTREAM_STATE_DIR": str(self.s.state_dir.resolve()),
+                "WASTESTREAM_CITY_FILE": str(self.s.city_file.resolve())}  # fmt: skip
+
+    def ready(self) -> bool:
+        if self.port:
+            return port_open("127.0.0.1", self.port)
+        return self.pid() is not None
+
+
+SERVERS = ("kafka", "influxdb")
+APPS = ("gateway", "weighbridge", "worker")
+
+
 class Stack:
-    """Both services, in start order."""
+    """The servers (Kafka, InfluxDB) and wastestream's own processes, in start order."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, worker_clock: str = "event"):
         self.settings = settings
-        self.services: dict[str, Service] = {"kafka": Kafka(settings), "influxdb": InfluxDB(settings)}
+        s = settings
+        self.services: dict[str, Service] = {
+            "kafka": Kafka(s),
+            "influxdb": InfluxDB(s),
+            "gateway": AppProcess(s, "gateway", ["gateway"], s.gateway_port),
+            "weighbridge": AppProcess(s, "weighbridge", ["weighbridge"], s.weighbridge_port),
+            "worker": AppProcess(s, "worker", ["worker", "--clock", worker_clock], None),
+        }
 
-    def select(self, names: list[str] | None) -> list[Service]:
+    def select(self, names: list[str] | None, default: tuple[str, ...] = SERVERS) -> list[Service]:
         if not names:
-            return list(self.services.values())
+            return [self.services[n] for n in default]
         unknown = [n for n in names if n not in self.services]
         if unknown:
             raise WastestreamError(f"unknown service {unknown[0]!r}; choose from {', '.join(self.services)}")
@@ -517,15 +567,16 @@ class Stack:
             svc.up(report)
 
     def down(self, report: Report = _quiet, names: list[str] | None = None) -> None:
-        for svc in reversed(self.select(names)):
-            svc.down(report)
+        for svc in reversed(self.select(names, SERVERS + APPS)):
+            if svc.name in SERVERS or svc.pid() is not None:
+                svc.down(report)
 
-    def status(self) -> list[ServiceStatus]:
-        return [svc.status() for svc in self.services.values()]
+    def status(self, names: list[str] | None = None) -> list[ServiceStatus]:
+        return [svc.status() for svc in self.select(names, SERVERS)]
 
     def reset(self, report: Report = _quiet) -> None:
         self.down(report)
-        for svc in self.services.values():
+        for svc in self.select(None, SERVERS):
             shutil.rmtree(svc.data_dir, ignore_errors=True)
         self.settings.local_env_file.unlink(missing_ok=True)
         report(f"removed local data under {self.settings.state_dir}")

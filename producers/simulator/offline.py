@@ -48,3 +48,11 @@ def write_offline(city: City, day: date, seed: int, faults: Faults, directory: P
     dump_city(city, directory / "city.yaml")
     write_json(directory / "truth.json", truth.to_json())
     return truth, w.counts
+
+
+def write_json_truth(path: Path, truth: Truth, expected=None) -> None:  # noqa: ANN001
+    data = truth.to_json()
+    if expected is not None:
+        data["expected_in_window"] = vars(expected)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)

@@ -1,0 +1,49 @@
+"""Flux queries over the figures the worker writes (used by `wastestream summary`, the demo, the
+daily report and the dashboards). Daily figures sit at the local day's start timestamp."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from wastestream.domain.localtime import day_start
+
+
+def day_range(day: date, tz: str) -> str:
+    start = day_start(day, tz)
+    stop = day_start(day + timedelta(days=1), tz)
+    return f"range(start: {start.strftime('%Y-%m-%dT%H:%M:%SZ')}, stop: {stop.strftime('%Y-%m-%dT%H:%M:%SZ')})"
+
+
+def tonnage_by(bucket: str, day: date, tz: str, dimension: str, direction: str = "in") -> str:
+    """Net kg per station | contractor | waste_stream | vehicle for the day."""
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "tonnage" and r._field == "net_kg" and r.direction == "{direction}")
+  |> group(columns: ["{dimension}"])
+  |> sum()'''
+
+
+def clearance_counts(bucket: str, day: date, tz: str, by: str | None = None) -> str:
+    """How many points are pending / cleared / late / missed (optionally per contractor)."""
+    cols = f'["{by}", "_value"]' if by else '["_value"]'
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "clearance" and r._field == "status")
+  |> group(columns: {cols})
+  |> count(column: "point")'''
+
+
+def clearance_points(bucket: str, day: date, tz: str, status: str) -> str:
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "clearance" and r._field == "status" and r._value == "{status}")
+  |> group()
+  |> keep(columns: ["point", "contractor", "route", "timed"])'''
+
+
+def station_balance(bucket: str, day: date, tz: str) -> str:
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "station_balance")
+  |> pivot(rowKey: ["_time", "station"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()'''

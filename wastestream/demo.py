@@ -1,0 +1,72 @@
+"""`make demo`: the whole system on one machine, with the seed city simulated through it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+
+from rich.console import Console
+
+from wastestream.errors import WastestreamError
+from wastestream.settings import Settings
+
+
+def wait_consumed(settings: Settings, group: str, topics: list[str], timeout: float, report: Callable[[str], None]) -> None:
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    ends: dict = {}
+    for t in topics:
+        ends.update(c.end_offsets([TopicPartition(t, p) for p in c.partitions_for_topic(t) or ()]))
+    c.close()
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            got = admin.list_group_offsets(group).get(group, {})
+            behind = sum(max(0, end - (got[tp].offset if tp in got else 0)) for tp, end in ends.items())
+            if behind == 0:
+                return
+            report(f"demo: worker has {behind:,} messages to go")
+            time.sleep(3)
+    finally:
+        admin.close()
+    raise WastestreamError(f"the worker did not catch up in {timeout:.0f}s; see {settings.log_dir}/worker.log")
+
+
+def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Callable[[str], None], out: Console) -> None:
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.producers.simulator.day import Faults
+    from wastestream.producers.simulator.online import run_online
+    from wastestream.schemas import dump_city
+    from wastestream.stack import Stack
+    from wastestream.stream_processors.summary import print_summary
+
+    stack = Stack(settings)
+    stack.up(report)
+    s = Settings(state_dir=settings.state_dir)  # re-read: secrets written by the first `stack up`
+    city = build_city(seed)
+    s.city_file.parent.mkdir(parents=True, exist_ok=True)
+    dump_city(city, s.city_file)
+    report(f"demo: seed city ({len(city.routes)} routes, {len(city.collection_points)} points, "
+           f"{len(city.stations)} stations) written to {s.city_file}")  # fmt: skip
+    stack = Stack(s)
+    stack.up(report, ["gateway", "weighbridge", "worker"])
+    truth = s.state_dir / "demo" / f"truth-{day}.json"
+    started = time.monotonic()
+    run_online(s, city, day, seed, Faults.demo(), speed, "00:00", "24:00", truth, report)
+    wait_consumed(s, "wastestream-worker", [s.topic("gps.fixes"), s.topic("weigh.tickets")], 600, report)
+    time.sleep(4)  # the last ticks and flushes
+    report(f"demo: simulated {day} in {time.monotonic() - started:.0f}s")
+    print_summary(s, day, out)
+    out.print()
+    out.print("[bold]Where to look[/bold]")
+    out.print(f"  InfluxDB   {s.influx_url}  org {s.influx_org}, bucket {s.influx_bucket} (+ contractor-c01 … -c10)")
+    out.print(f"  token      WASTESTREAM_INFLUX_TOKEN in {s.local_env_file}")
+    out.print(f"  figures    wastestream summary --date {day}")
+    out.print(f"  truth      {truth} (what the simulator did; the figures must equal it)")
+    out.print(f"  topics     gps.fixes, weigh.tickets, visits, clearance, alerts, deadletter on {s.kafka_bootstrap}")
+    out.print(f"  processes  gateway :{s.gateway_port} (JT/T 808), weighbridge http://127.0.0.1:{s.weighbridge_port}/docs, worker")
+    out.print(f"  logs       {s.log_dir}/")
+    out.print("  stop       wastestream stack down   (or: make stack-down)")
