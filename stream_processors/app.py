@@ -220,6 +220,7 @@ class Worker:
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
         self.reemit_pending = True
+        self.core.forget_cached_tracks()
 
     def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
         if self.sink is not None and len(self.buffer):

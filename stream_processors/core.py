@@ -10,7 +10,9 @@ State (one mapping each, string keys):
 ==================  ===========================  =====================================================
 store               key                          value
 ==================  ===========================  =====================================================
-tracks              vehicle|day                  Track state (runs of fixes)
+fixlog              vehicle|day|HHMM             the day's classified fixes [t, site, speed, backfill]
+                                                 in 15-minute buckets (small changelog messages);
+                                                 the Track of a vehicle-day is rebuilt from them
 last_fix            vehicle                      [t, lat, lon] of the newest fix (speed-jump check)
 evidence            point|day                    {vehicle: [[enter, exit], ...]} visits at the point
 station_visits      station|day                  {vehicle: [[enter, exit], ...]}
@@ -33,7 +35,7 @@ from wastestream.domain.balance import balance
 from wastestream.domain.clearance import alert_transition, decide
 from wastestream.domain.crosschecks import ticket_flags
 from wastestream.domain.geo import SiteIndex
-from wastestream.domain.localtime import day_start, local_date
+from wastestream.domain.localtime import day_start, local_date, zone
 from wastestream.domain.quality import is_late, speed_jump
 from wastestream.domain.tonnage import TonnageKey, tonnage_key
 from wastestream.domain.visits import DEFAULT_RULES, Track
@@ -98,14 +100,14 @@ class Output:
 class Stores:
     """The state mappings (dicts by default)."""
 
-    NAMES = ("tracks", "last_fix", "evidence", "station_visits", "statuses", "tickets_seen", "tonnage",
+    NAMES = ("fixlog", "last_fix", "evidence", "station_visits", "statuses", "tickets_seen", "tonnage",
              "station_days", "quality")  # fmt: skip
 
     def __init__(self, **mappings: MutableMapping[str, Any]):
         for name in self.NAMES:
             setattr(self, name, mappings.get(name, {}))
 
-    tracks: MutableMapping[str, Any]
+    fixlog: MutableMapping[str, Any]
     last_fix: MutableMapping[str, Any]
     evidence: MutableMapping[str, Any]
     station_visits: MutableMapping[str, Any]
@@ -137,6 +139,28 @@ class Core:
         self.vehicles = {v.id: v for v in city.vehicles}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
         self.station_tolerance_kg = station_tolerance_kg
+        # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
+        self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
+
+    def forget_cached_tracks(self) -> None:
+        """Drop the working copies (after a rebalance the store is the truth)."""
+        self._tracks.clear()
+
+    def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
+        key = f"{vehicle}|{day.isoformat()}"
+        cached = self._tracks.get(key)
+        if cached is None:
+            track = Track()
+            for q in range(96):
+                for t, site, speed, bf in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
+                    track.add(t, site, speed, bf)
+            cached = self._tracks[key] = (track, self._visit_map(track))
+        return cached
+
+    def expire_days(self, before: date) -> None:
+        """Forget working copies of days older than ``before`` (their state stays in the stores)."""
+        for key in [k for k in self._tracks if date.fromisoformat(k.split("|")[1]) < before]:
+            del self._tracks[key]
 
     # -- GPS ------------------------------------------------------------------------------------
     def on_fix(self, fix: GpsFix) -> Output:
@@ -144,15 +168,21 @@ class Core:
         day = local_date(fix.device_time, self.tz)
         t = _ts(fix.device_time)
         self._quality_fix(fix, day, t, out)
-        key = f"{fix.vehicle_id}|{day.isoformat()}"
-        track = Track.from_state(self.s.tracks.get(key))
-        before = self._visit_map(track)
+        track, before = self._track(fix.vehicle_id, day)
         site = self.index.locate(fix.lat, fix.lon) if fix.fix_valid else None
-        changed = track.add(t, site.id if site else None, fix.speed_kmh, fix.source == FixSource.backfill)
-        self.s.tracks[key] = track.to_state()
-        if not changed:
+        site_id = site.id if site else None
+        backfill = fix.source == FixSource.backfill
+        local = fix.device_time.astimezone(zone(self.tz))
+        bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
+        entry = [t, site_id, fix.speed_kmh, backfill]
+        logged = self.s.fixlog.get(bucket) or []
+        if entry in logged:  # the same fix again (a replay, a re-sent frame): nothing changes
+            return out
+        self.s.fixlog[bucket] = [*logged, entry]
+        if not track.add(t, site_id, fix.speed_kmh, backfill):
             return out
         after = self._visit_map(track)
+        self._tracks[f"{fix.vehicle_id}|{day.isoformat()}"] = (track, after)
         for site_id in sorted(set(before) | set(after)):
             if before.get(site_id) != after.get(site_id):
                 out.visit_sets.append(self._visit_set(fix.vehicle_id, site_id, day, after.get(site_id, [])))

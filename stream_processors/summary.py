@@ -24,7 +24,7 @@ def fetch(settings: Settings, day: date) -> dict:
             "status": {r["_value"]: r["point"] for r in q.query_stream(queries.clearance_counts(b, day, tz))},
             "missed": [dict(point=r["point"], contractor=r["contractor"], route=r["route"])
                        for r in q.query_stream(queries.clearance_points(b, day, tz, "missed"))],
-            "balance": [dict(r) for r in q.query_stream(queries.station_balance(b, day, tz))],
+            "balance": [dict(r.values) for r in q.query_stream(queries.station_balance(b, day, tz))],
         }  # fmt: skip
     return res
 
