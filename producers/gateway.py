@@ -26,7 +26,6 @@ from wastestream.producers.jt808 import (
     Junk,
     Location,
     Logout,
-    MsgId,
     PlatformReply,
     Reassembler,
     Register,
@@ -102,7 +101,9 @@ class TerminalSession:
         body = PlatformReply(h.serial, h.msg_id, result)
         return encode_one(body, h.terminal, self._next_serial(), h.version)
 
-    def _dead(self, reason: str, raw: bytes, received: datetime, terminal: str | None = None, **detail: str) -> DeadLetter:
+    def _dead(
+        self, reason: str, raw: bytes, received: datetime, terminal: str | None = None, **detail: str
+    ) -> DeadLetter:
         return DeadLetter(
             source="gateway",
             reason=reason,
@@ -229,10 +230,14 @@ class TerminalSession:
                 acts.fixes.extend(fixes)
                 acts.on_publish.append((self._reply(h, ReplyResult.OK), self._reply(h, ReplyResult.FAILURE)))
             case Unknown():
-                acts.dead.append(self._dead("unsupported message", raw, received, h.terminal, msg_id=f"0x{h.msg_id:04X}"))
+                acts.dead.append(
+                    self._dead("unsupported message", raw, received, h.terminal, msg_id=f"0x{h.msg_id:04X}")
+                )
                 acts.replies.append(self._reply(h, ReplyResult.NOT_SUPPORTED))
             case _:
-                acts.dead.append(self._dead("unexpected message", raw, received, h.terminal, msg_id=f"0x{h.msg_id:04X}"))
+                acts.dead.append(
+                    self._dead("unexpected message", raw, received, h.terminal, msg_id=f"0x{h.msg_id:04X}")
+                )
                 acts.replies.append(self._reply(h, ReplyResult.NOT_SUPPORTED))
 
 
@@ -279,7 +284,8 @@ class Gateway:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
-        peer = "%s:%s" % writer.get_extra_info("peername")[:2]
+        host, port = writer.get_extra_info("peername")[:2]
+        peer = f"{host}:{port}"
         session = TerminalSession(self.directory, peer, self.max_frame)
         self.connections += 1
         self.stats["connections_total"] += 1
@@ -331,8 +337,9 @@ class Gateway:
 
 
 def load_directory(settings) -> TerminalDirectory:  # noqa: ANN001
-    from wastestream.errors import WastestreamError
     from wastestream.schemas import CityFileError, load_city
+
+    from wastestream.errors import WastestreamError
 
     if settings.gateway_secret is None:
         raise WastestreamError("no gateway secret: set WASTESTREAM_GATEWAY_SECRET (`wastestream stack up` writes one)")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from wastestream.stream_processors.eventfiles import FILES, read_events
+
 from wastestream.errors import WastestreamError
 from wastestream.settings import Settings
-from wastestream.stream_processors.eventfiles import FILES, read_events
 
 
 def record_key(topic: str, value) -> str:  # noqa: ANN001
@@ -18,7 +19,9 @@ def record_key(topic: str, value) -> str:  # noqa: ANN001
     return value.source
 
 
-def replay_files(settings: Settings, directory: Path, progress: Callable[[str, int], None] = lambda t, n: None) -> dict[str, int]:
+def replay_files(
+    settings: Settings, directory: Path, progress: Callable[[str, int], None] = lambda t, n: None
+) -> dict[str, int]:
     from kafka import KafkaProducer
 
     if not directory.is_dir():

@@ -47,10 +47,10 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from wastestream.domain.localtime import zone
 from wastestream.producers.sinks import EventSink
 from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
+
+from wastestream.domain.localtime import zone
 
 
 def normalise_plate(plate: str) -> str:
@@ -102,7 +102,9 @@ class Rules(BaseModel):
     max_duration_s: float = 6 * 3600
 
 
-def check(t: TicketIn, city_stations: set[str], plates: dict[str, str], rules: Rules, now: datetime) -> list[tuple[str, str]]:
+def check(
+    t: TicketIn, city_stations: set[str], plates: dict[str, str], rules: Rules, now: datetime
+) -> list[tuple[str, str]]:
     """Business rules beyond the field types: [(field, message)], empty when the ticket is good."""
     errs: list[tuple[str, str]] = []
     if t.station_id not in city_stations:
@@ -234,7 +236,9 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
                     t = TicketIn.model_validate(raw)
                 except ValidationError as e:
                     for err in e.errors():
-                        loc = ".".join(str(x) for x in err["loc"]) or err["msg"].split(":")[0].removeprefix("Value error, ")
+                        loc = ".".join(str(x) for x in err["loc"]) or err["msg"].split(":")[0].removeprefix(
+                            "Value error, "
+                        )
                         msg = err["msg"].removeprefix("Value error, ")
                         if not err["loc"] and ":" in msg:
                             loc, msg = (x.strip() for x in msg.split(":", 1))
@@ -324,7 +328,9 @@ def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN00
             out[token] = station
         return out
     if settings.gateway_secret is None:
-        raise WastestreamError("no weighbridge tokens: set WASTESTREAM_WEIGHBRIDGE_TOKENS or run `wastestream stack up`")
+        raise WastestreamError(
+            "no weighbridge tokens: set WASTESTREAM_WEIGHBRIDGE_TOKENS or run `wastestream stack up`"
+        )
     secret = settings.gateway_secret.get_secret_value().encode()
     return {station_token(secret, s.id): s.id for s in city.stations}
 
@@ -333,7 +339,6 @@ def run_weighbridge(settings, city: City, host: str | None, port: int | None, re
     import asyncio
 
     import uvicorn
-
     from wastestream.producers.sinks import KafkaSink
 
     tokens = tokens_from_settings(settings, city)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel
-
 from wastestream.schemas.events import (
     SCHEMA_VERSION,
     DeadLetter,
@@ -47,7 +46,18 @@ JSON_DIR = Path(__file__).parent / "json"
 #: every model that has a JSON Schema file under schemas/json/
 DOCUMENTED: dict[str, type[BaseModel]] = {
     m.__name__: m
-    for m in (GpsFix, WeighTicket, DeadLetter, Visit, VisitSet, ClearanceStatus, DailyTonnage, StationBalance, Alert, City)
+    for m in (
+        GpsFix,
+        WeighTicket,
+        DeadLetter,
+        Visit,
+        VisitSet,
+        ClearanceStatus,
+        DailyTonnage,
+        StationBalance,
+        Alert,
+        City,
+    )
 }
 
 

@@ -13,7 +13,6 @@ from typing import Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from wastestream.schemas.events import WasteStream
 
 
@@ -144,7 +143,9 @@ class City(Ref):
                 if s not in points:
                     problems.append(f"routes[{i}] (id {r.id!r}): unknown stop {s!r}")
         if problems:
-            raise ValueError("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+            raise ValueError(
+                "; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
+            )
         return self
 
     # -- lookups -------------------------------------------------------------------------------
@@ -172,7 +173,9 @@ def _describe(e: ValidationError, raw: dict) -> str:
             where = f"{loc[0]}[{loc[1]}]" + (f" (id {entry_id!r})" if entry_id else "")
             loc = loc[2:]
         field = ".".join(str(x) for x in loc)
-        msgs.append(f"{where}{': ' if where and field else ''}{field}: {err['msg']}" if (where or field) else err["msg"])
+        msgs.append(
+            f"{where}{': ' if where and field else ''}{field}: {err['msg']}" if (where or field) else err["msg"]
+        )
     return "; ".join(msgs)
 
 

@@ -7,7 +7,6 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
-
 from wastestream.schemas.events import Message
 
 

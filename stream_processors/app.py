@@ -28,13 +28,13 @@ from datetime import UTC, date, datetime, timedelta
 import faust
 from kafka.partitioner.default import murmur2
 from pydantic import ValidationError
-
-from wastestream.domain.localtime import local_date
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
 from wastestream.schemas.results import VisitSet
-from wastestream.settings import Settings
 from wastestream.stream_processors.core import Core, Output, Stores
 from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
+
+from wastestream.domain.localtime import local_date
+from wastestream.settings import Settings
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
@@ -90,7 +90,9 @@ class Worker:
         self.t_dead = app.topic(t(DEADLETTER.name), **raw)
         self.t_clearance = app.topic(t(CLEARANCE.name), **raw)
         self.t_alerts = app.topic(t(ALERTS.name), **raw)
-        self.t_ticks = app.topic(f"{app_id}-ticks", partitions=self.n, internal=True, retention=timedelta(hours=1), **raw)
+        self.t_ticks = app.topic(
+            f"{app_id}-ticks", partitions=self.n, internal=True, retention=timedelta(hours=1), **raw
+        )
 
         app.agent(self.t_fixes, name="fixes")(self._fixes)
         app.agent(self.t_visits, name="visits")(self._visits)
@@ -258,8 +260,9 @@ class Worker:
         for k, count in list(s.quality.items()):
             if count:
                 d, kind, detail = k.split("|", 2)
-                from wastestream.domain.localtime import day_start
                 from wastestream.stream_processors.core import _rec
+
+                from wastestream.domain.localtime import day_start
 
                 self.buffer.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
                                       day_start(date.fromisoformat(d), self.city.timezone))])  # fmt: skip

@@ -31,14 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from wastestream.domain.balance import balance
-from wastestream.domain.clearance import alert_transition, decide
-from wastestream.domain.crosschecks import ticket_flags
-from wastestream.domain.geo import SiteIndex
-from wastestream.domain.localtime import day_start, local_date, zone
-from wastestream.domain.quality import is_late, speed_jump
-from wastestream.domain.tonnage import TonnageKey, tonnage_key
-from wastestream.domain.visits import DEFAULT_RULES, Track
 from wastestream.schemas import (
     Alert,
     AlertState,
@@ -52,6 +44,15 @@ from wastestream.schemas import (
     WeighTicket,
 )
 from wastestream.schemas.results import SiteKind, Visit, VisitSet
+
+from wastestream.domain.balance import balance
+from wastestream.domain.clearance import alert_transition, decide
+from wastestream.domain.crosschecks import ticket_flags
+from wastestream.domain.geo import SiteIndex
+from wastestream.domain.localtime import day_start, local_date, zone
+from wastestream.domain.quality import is_late, speed_jump
+from wastestream.domain.tonnage import TonnageKey, tonnage_key
+from wastestream.domain.visits import DEFAULT_RULES, Track
 
 STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
 
@@ -79,7 +80,9 @@ class Record:
         }
 
 
-def _rec(measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime, contractor: str | None = None) -> Record:
+def _rec(
+    measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime, contractor: str | None = None
+) -> Record:
     return Record(measurement, tuple(sorted(tags.items())), tuple(sorted(fields.items())), t, contractor)
 
 
@@ -127,7 +130,9 @@ def _dt(ts: float) -> datetime:
 
 
 class Core:
-    def __init__(self, city: City, stores: Stores | None = None, rules: dict | None = None, station_tolerance_kg: float = 1000):
+    def __init__(
+        self, city: City, stores: Stores | None = None, rules: dict | None = None, station_tolerance_kg: float = 1000
+    ):
         self.city = city
         self.tz = city.timezone
         self.s = stores or Stores()
@@ -222,7 +227,9 @@ class Core:
         key = f"{day.isoformat()}|{kind}|{detail}"
         value = self.s.quality.get(key, 0) + n
         self.s.quality[key] = value
-        out.records.append(_rec("data_quality", {"kind": kind, "detail": detail}, {"count": value}, day_start(day, self.tz)))
+        out.records.append(
+            _rec("data_quality", {"kind": kind, "detail": detail}, {"count": value}, day_start(day, self.tz))
+        )
 
     # -- visits ---------------------------------------------------------------------------------
     def on_visit_set(self, vs: VisitSet) -> Output:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from wastestream.domain.localtime import local_date
 from wastestream.schemas import City
 from wastestream.stream_processors.core import Core, Output, Record
 from wastestream.stream_processors.eventfiles import read_events
+
+from wastestream.domain.localtime import local_date
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 
 

@@ -15,8 +15,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from wastestream.schemas import City
-from wastestream.settings import Settings
 from wastestream.stream_processors.core import Record
+
+from wastestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,7 @@ class InfluxSink(Sink):
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self.api = self.client.write_api(write_options=SYNCHRONOUS)
-        self.contractor_buckets = (
-            {c.id: c.bucket_name for c in city.contractors} if city is not None else {}
-        )
+        self.contractor_buckets = {c.id: c.bucket_name for c in city.contractors} if city is not None else {}
         self._ensured: set[str] = set()
 
     def ensure_buckets(self) -> None:

@@ -6,9 +6,9 @@ from datetime import date
 
 from rich.console import Console
 from rich.table import Table
+from wastestream.stream_processors import queries
 
 from wastestream.settings import Settings
-from wastestream.stream_processors import queries
 
 
 def fetch(settings: Settings, day: date) -> dict:
@@ -32,7 +32,9 @@ def fetch(settings: Settings, day: date) -> dict:
 def print_summary(settings: Settings, day: date, out: Console) -> dict:
     f = fetch(settings, day)
     total = sum(f["by_station"].values())
-    out.print(f"[bold]{day} ({settings.timezone})[/bold]  in-tonnage {total / 1000:,.1f} t at {len(f['by_station'])} stations")
+    out.print(
+        f"[bold]{day} ({settings.timezone})[/bold]  in-tonnage {total / 1000:,.1f} t at {len(f['by_station'])} stations"
+    )
     t = Table("contractor", "t delivered")
     for k, v in sorted(f["by_contractor"].items()):
         t.add_row(k, f"{v / 1000:,.1f}")
@@ -42,10 +44,14 @@ def print_summary(settings: Settings, day: date, out: Console) -> dict:
     done = st.get("cleared", 0) + st.get("late", 0)
     out.print(
         f"clearance: {due} points due — cleared {st.get('cleared', 0)}, late {st.get('late', 0)}, "
-        f"missed {st.get('missed', 0)}, pending {st.get('pending', 0)}; 清运率 {done / due:.2%}" if due else "clearance: no data"
+        f"missed {st.get('missed', 0)}, pending {st.get('pending', 0)}; 清运率 {done / due:.2%}"
+        if due
+        else "clearance: no data"
     )
     for m in f["missed"][:10]:
         out.print(f"  missed: {m['point']} ({m['contractor']}, route {m['route']})")
     not_cleared = [b for b in f["balance"] if not b.get("cleared_same_day", True)]
-    out.print(f"stations: {len(f['balance'])}, not cleared the same day (日产日清): {[b['station'] for b in not_cleared]}")
+    out.print(
+        f"stations: {len(f['balance'])}, not cleared the same day (日产日清): {[b['station'] for b in not_cleared]}"
+    )
     return f

@@ -255,7 +255,9 @@ def simulate(
 
         truth, counts = write_offline(city, day, seed, f, offline)
         _report(f"{day}: {counts} → {offline}/ (ground truth in truth.json)")
-        _report(f"in-tonnage {truth.to_json()['tonnage_in_total_kg'] / 1000:,.1f} t, stops {truth.to_json()['status_counts']}")
+        _report(
+            f"in-tonnage {truth.to_json()['tonnage_in_total_kg'] / 1000:,.1f} t, stops {truth.to_json()['status_counts']}"
+        )
         return
     if write_city is not None and offline is None and speed == "none":
         return
@@ -268,7 +270,9 @@ def simulate(
 def recompute_cmd(
     events: Annotated[Path, typer.Option(help="folder with gps.fixes.jsonl, weigh.tickets.jsonl, deadletter.jsonl")],
     date_: Annotated[str | None, typer.Option("--date", help="only this local day")] = None,
-    city_file: Annotated[Path | None, typer.Option("--city", help="reference data (default <events>/city.yaml, then settings)")] = None,
+    city_file: Annotated[
+        Path | None, typer.Option("--city", help="reference data (default <events>/city.yaml, then settings)")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here instead of InfluxDB")] = None,
 ) -> None:
     """Run the worker's core over event files; write the same figures to InfluxDB (or JSON)."""
@@ -281,11 +285,15 @@ def recompute_cmd(
     city = _load_city(cf)
     started = time.monotonic()
     res = recompute(city, events, _date(date_) if date_ else None, lambda what, n: _report(f"recompute: {n:,} {what}"))
-    _report(f"recompute: {res.counts} in {time.monotonic() - started:.1f}s; {len(res.records)} series; days {[str(d) for d in res.days]}")
+    _report(
+        f"recompute: {res.counts} in {time.monotonic() - started:.1f}s; {len(res.records)} series; days {[str(d) for d in res.days]}"
+    )
     if json_out is not None:
         from wastestream.stream_processors.eventfiles import write_json
 
-        write_json(json_out, [r.as_dict() for r in sorted(res.records.values(), key=lambda r: (r.measurement, r.tags, r.time))])
+        write_json(
+            json_out, [r.as_dict() for r in sorted(res.records.values(), key=lambda r: (r.measurement, r.tags, r.time))]
+        )
         _report(f"figures written to {json_out}")
         return
     from wastestream.stream_processors.sink import InfluxSink
@@ -300,7 +308,9 @@ def recompute_cmd(
 def worker(
     clock: Annotated[str, typer.Option(help="event (newest event time; simulations) or wall (live)")] = "wall",
     loglevel: Annotated[str, typer.Option(help="crit | error | warn | info | debug")] = "warn",
-    app_id: Annotated[str, typer.Option(help="Faust app id = consumer group and table changelog prefix")] = "wastestream-worker",
+    app_id: Annotated[
+        str, typer.Option(help="Faust app id = consumer group and table changelog prefix")
+    ] = "wastestream-worker",
 ) -> None:
     """Run the Faust stream processors: gps.fixes + weigh.tickets → InfluxDB, clearance, alerts."""
     from wastestream.stream_processors.app import run_worker
@@ -357,7 +367,9 @@ def summary(date_: Annotated[str | None, typer.Option("--date", help="local day 
 
 @app.command("demo")
 def demo(
-    date_: Annotated[str, typer.Option("--date", help="local day to simulate (default yesterday: a complete day)")] = "yesterday",
+    date_: Annotated[
+        str, typer.Option("--date", help="local day to simulate (default yesterday: a complete day)")
+    ] = "yesterday",
     speed: Annotated[str, typer.Option(help="simulated seconds per second, or max")] = "max",
     seed: int = 808,
 ) -> None:

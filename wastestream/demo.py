@@ -12,7 +12,9 @@ from wastestream.errors import WastestreamError
 from wastestream.settings import Settings
 
 
-def wait_consumed(settings: Settings, group: str, topics: list[str], timeout: float, report: Callable[[str], None]) -> None:
+def wait_consumed(
+    settings: Settings, group: str, topics: list[str], timeout: float, report: Callable[[str], None]
+) -> None:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
@@ -67,6 +69,8 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     out.print(f"  figures    wastestream summary --date {day}")
     out.print(f"  truth      {truth} (what the simulator did; the figures must equal it)")
     out.print(f"  topics     gps.fixes, weigh.tickets, visits, clearance, alerts, deadletter on {s.kafka_bootstrap}")
-    out.print(f"  processes  gateway :{s.gateway_port} (JT/T 808), weighbridge http://127.0.0.1:{s.weighbridge_port}/docs, worker")
+    out.print(
+        f"  processes  gateway :{s.gateway_port} (JT/T 808), weighbridge http://127.0.0.1:{s.weighbridge_port}/docs, worker"
+    )
     out.print(f"  logs       {s.log_dir}/")
     out.print("  stop       wastestream stack down   (or: make stack-down)")

@@ -261,10 +261,15 @@ class Kafka(Service):
         shutil.rmtree(self.libs_dir, ignore_errors=True)
         _run_logged(
             [
-                "mvn", "-q", "-B", "-f", str(DEPLOY_LOCAL / "kafka" / "pom.xml"),
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(DEPLOY_LOCAL / "kafka" / "pom.xml"),
                 f"-Dkafka.version={self.s.kafka_version}",
                 "dependency:copy-dependencies",
-                f"-DoutputDirectory={self.libs_dir}", "-DincludeScope=runtime",
+                f"-DoutputDirectory={self.libs_dir}",
+                "-DincludeScope=runtime",
             ],
             self.s.log_dir / "kafka-install.log",
             "fetching Kafka jars with mvn",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import time
 
 from wastestream.schemas import (
     City,
@@ -111,9 +111,7 @@ def _ceil(seconds: float, step_min: int) -> float:
 
 def build_city(seed: int = 808) -> City:
     rnd = random.Random(f"city:{seed}")
-    contractors = [
-        Contractor(id=f"C{i + 1:02d}", name=CONTRACTOR_NAMES[i]) for i in range(N_CONTRACTORS)
-    ]
+    contractors = [Contractor(id=f"C{i + 1:02d}", name=CONTRACTOR_NAMES[i]) for i in range(N_CONTRACTORS)]
     # stations on a ring around the centre, capacities sized for their share of the routes
     stations_pos = []
     for i in range(N_STATIONS):

@@ -14,9 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from wastestream.domain.clearance import decide
-from wastestream.domain.geo import haversine_m
-from wastestream.domain.localtime import day_start
 from wastestream.producers.simulator.city import (
     DRIVE_KMH,
     STATION_DWELL_S,
@@ -27,6 +24,10 @@ from wastestream.producers.simulator.city import (
     plan_route,
 )
 from wastestream.schemas import City, Clearance, Direction, FixSource, GpsFix, WeighTicket
+
+from wastestream.domain.clearance import decide
+from wastestream.domain.geo import haversine_m
+from wastestream.domain.localtime import day_start
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,18 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         # the fixes, and which of them were stored during a dropout
         fixes = [
             GpsFix(
-                vehicle_id=v.id, terminal_id=v.terminal_id, device_time=t, received_at=t + timedelta(seconds=1),
-                lat=lat, lon=lon, speed_kmh=speed, heading=head, altitude_m=4, status=3, acc_on=True, fix_valid=True,
+                vehicle_id=v.id,
+                terminal_id=v.terminal_id,
+                device_time=t,
+                received_at=t + timedelta(seconds=1),
+                lat=lat,
+                lon=lon,
+                speed_kmh=speed,
+                heading=head,
+                altitude_m=4,
+                status=3,
+                acc_on=True,
+                fix_valid=True,
             )  # fmt: skip
             for (t, lat, lon, speed, head) in truck.points
         ]
@@ -275,7 +286,9 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         truth.transferred_out[st.id] = sent
 
     # faults on tickets, then the ticket events
-    manual = set(id(t) for t in rnd.sample([t for t in tickets if t.direction == Direction.inbound], faults.manual_weights))
+    manual = set(
+        id(t) for t in rnd.sample([t for t in tickets if t.direction == Direction.inbound], faults.manual_weights)
+    )
     dups = set(id(t) for t in rnd.sample(tickets, faults.duplicate_tickets))
     for t in tickets:
         if id(t) in manual:
@@ -293,7 +306,12 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
     # junk on a few terminals' connections
     for k, route in enumerate(rnd.sample(routes, faults.junk_frames)):
         events.append(
-            SimEvent(midnight + timedelta(hours=9, minutes=k), "junk", route.vehicle_id, data=b"\x7e\x02\x00\xde\xad\xbe\xef\x7e")
+            SimEvent(
+                midnight + timedelta(hours=9, minutes=k),
+                "junk",
+                route.vehicle_id,
+                data=b"\x7e\x02\x00\xde\xad\xbe\xef\x7e",
+            )
         )
         truth.junk_frames += 1
     events.sort(key=lambda e: (e.deliver_at, e.kind, e.vehicle_id or ""))
@@ -303,5 +321,3 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
 def window_of(events: list[SimEvent], start: datetime, end: datetime) -> list[SimEvent]:
     """The events delivered in [start, end) — for tests that run part of a day."""
     return [e for e in events if start <= e.deliver_at < end]
-
-

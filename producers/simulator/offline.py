@@ -9,6 +9,7 @@ from wastestream.producers.jt808 import Jt808Error, decode
 from wastestream.producers.simulator.day import Faults, SimEvent, Truth, simulate_day
 from wastestream.schemas import City, DeadLetter, dump_city
 from wastestream.stream_processors.eventfiles import EventWriter, write_json
+
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 
 
@@ -32,7 +33,10 @@ def arrival_order(events: list[SimEvent]) -> list[tuple[str, object]]:
             except Jt808Error as err:
                 reason = err.reason
             out.append(
-                (DEADLETTER.name, DeadLetter(source="gateway", reason=reason, raw_hex=e.data.hex(), received_at=e.deliver_at))
+                (
+                    DEADLETTER.name,
+                    DeadLetter(source="gateway", reason=reason, raw_hex=e.data.hex(), received_at=e.deliver_at),
+                )
             )
     return out
 

@@ -17,14 +17,14 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
-
-from wastestream.domain.localtime import at_local, day_start
-from wastestream.errors import WastestreamError
 from wastestream.producers.jt808 import Location
 from wastestream.producers.simulator.day import Faults, SimEvent, simulate_day
 from wastestream.producers.terminal import Terminal
 from wastestream.producers.weighbridge import station_token
 from wastestream.schemas import City, GpsFix
+
+from wastestream.domain.localtime import at_local, day_start
+from wastestream.errors import WastestreamError
 from wastestream.settings import Settings
 
 STEP = timedelta(seconds=60)
@@ -155,7 +155,9 @@ class OnlineRun:
                 if item.get("destination") is None:
                     item.pop("destination", None)
             r = await self.http.post(
-                f"{self.weighbridge_url}/v1/tickets", json=body, headers={"Authorization": f"Bearer {self.tokens[station]}"}
+                f"{self.weighbridge_url}/v1/tickets",
+                json=body,
+                headers={"Authorization": f"Bearer {self.tokens[station]}"},
             )
             if r.status_code not in (200, 422):
                 raise WastestreamError(f"weighbridge answered {r.status_code}: {r.text[:200]}")
@@ -238,5 +240,7 @@ def run_online(settings: Settings, city: City, day: date, seed: int, faults: Fau
         raise WastestreamError(
             f"cannot reach the gateway {settings.gateway_host}:{settings.gateway_port} or the weighbridge: {e}"
         ) from None
-    report(f"simulate: done — fixes acked {stats.fixes_acked:,}, back-filled {stats.backfilled}, tickets {dict(stats.tickets)}")
+    report(
+        f"simulate: done — fixes acked {stats.fixes_acked:,}, back-filled {stats.backfilled}, tickets {dict(stats.tickets)}"
+    )
     return stats

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from influxdb_client import InfluxDBClient
 from kafka import KafkaAdminClient
-
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
-from wastestream.stack import ensure_topics
 from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
+
+from wastestream.stack import ensure_topics
 from wastestream.topics import ALL_TOPICS
 
 from .helpers import cli_process, end_offsets, stack_env
@@ -88,7 +88,9 @@ def wait_until_consumed(s, group: str, timeout: float = 240) -> None:
     try:
         while time.monotonic() < deadline:
             committed = admin.list_group_offsets(group).get(group, {})
-            if all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items() if end > 0):
+            if all(
+                committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items() if end > 0
+            ):
                 return
             time.sleep(2)
     finally:
@@ -132,7 +134,9 @@ def test_worker_figures_equal_ground_truth_then_recompute_and_replay(run, tmp_pa
     rec_ton: dict[str, float] = defaultdict(float)
     for r in res.select("tonnage"):
         t = dict(r.tags)
-        rec_ton[f"{t['direction']}|{t['station']}|{t['vehicle']}|{t['contractor']}|{t['waste_stream']}"] += dict(r.fields)["net_kg"]
+        rec_ton[f"{t['direction']}|{t['station']}|{t['vehicle']}|{t['contractor']}|{t['waste_stream']}"] += dict(
+            r.fields
+        )["net_kg"]
     assert dict(rec_ton) == got["tonnage"]
     rec_bal = {(dict(r.tags)["station"], k): v for r in res.select("station_balance") for k, v in r.fields}
     assert rec_bal == got["balance"]

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from wastestream.schemas import CityFileError, dump_city, load_city
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "city-small.yaml"
@@ -28,7 +27,11 @@ def _broken(tmp_path, old: str, new: str) -> Path:
 
 
 def test_bad_field_names_the_entry(tmp_path):
-    p = _broken(tmp_path, 'service_end: "09:00", deadline: "12:00", timed_stop: true', 'service_end: "13:00", deadline: "12:00", timed_stop: true')
+    p = _broken(
+        tmp_path,
+        'service_end: "09:00", deadline: "12:00", timed_stop: true',
+        'service_end: "13:00", deadline: "12:00", timed_stop: true',
+    )
     with pytest.raises(CityFileError, match=r"collection_points\[0\] \(id 'P001'\)"):
         load_city(p)
 

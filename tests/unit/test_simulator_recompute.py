@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults, simulate_day
 from wastestream.producers.simulator.offline import write_offline
@@ -46,7 +45,9 @@ def test_same_seed_same_output(city):
     a = simulate_day(city, DAY, 1, Faults.demo())
     b = simulate_day(city, DAY, 1, Faults.demo())
     assert a[1].to_json() == b[1].to_json()
-    assert [(e.deliver_at, e.kind, e.fix, e.ticket) for e in a[0]] == [(e.deliver_at, e.kind, e.fix, e.ticket) for e in b[0]]
+    assert [(e.deliver_at, e.kind, e.fix, e.ticket) for e in a[0]] == [
+        (e.deliver_at, e.kind, e.fix, e.ticket) for e in b[0]
+    ]
     c = simulate_day(city, DAY, 2, Faults.demo())
     assert c[1].to_json() != a[1].to_json()
 

@@ -29,7 +29,11 @@ class Decision:
 
 
 def window(point: CollectionPoint, day: date, tz: str) -> tuple[datetime, datetime, datetime]:
-    return at_local(day, point.service_start, tz), at_local(day, point.service_end, tz), at_local(day, point.deadline, tz)
+    return (
+        at_local(day, point.service_start, tz),
+        at_local(day, point.service_end, tz),
+        at_local(day, point.deadline, tz),
+    )
 
 
 def decide(
@@ -42,7 +46,9 @@ def decide(
     """``visits``: (enter, exit, vehicle_id) at this point. A visit counts from the moment it
     overlaps the service window (a truck waiting from 05:58 to 06:05 for a 06:00 window clears it)."""
     start, end, deadline = window(point, day, tz)
-    counted = sorted((max(enter, start), vehicle) for enter, exit_, vehicle in visits if exit_ >= start and enter <= deadline)
+    counted = sorted(
+        (max(enter, start), vehicle) for enter, exit_, vehicle in visits if exit_ >= start and enter <= deadline
+    )
     if counted:
         t, vehicle = counted[0]
         return Decision(Clearance.cleared if t <= end else Clearance.late, t, vehicle)

@@ -17,7 +17,9 @@ def tare_drift(t: WeighTicket, v: Vehicle, tolerance: float = 0.05) -> bool:
     return not t.stored_tare and abs(t.tare_kg - v.stored_tare_kg) > v.stored_tare_kg * tolerance
 
 
-def has_station_dwell(t: WeighTicket, station_visits: Iterable[tuple[datetime, datetime]], slack_s: float = 900) -> bool:
+def has_station_dwell(
+    t: WeighTicket, station_visits: Iterable[tuple[datetime, datetime]], slack_s: float = 900
+) -> bool:
     """Was the vehicle seen dwelling at the station around its weigh-in/out?"""
     lo = t.weigh_in_at - timedelta(seconds=slack_s)
     hi = t.weigh_out_at + timedelta(seconds=slack_s)

@@ -19,7 +19,9 @@ def implied_speed_kmh(lat1: float, lon1: float, t1: float, lat2: float, lon2: fl
     return haversine_m(lat1, lon1, lat2, lon2) / dt * 3.6
 
 
-def speed_jump(lat1: float, lon1: float, t1: float, lat2: float, lon2: float, t2: float, limit_kmh: float = 150) -> bool:
+def speed_jump(
+    lat1: float, lon1: float, t1: float, lat2: float, lon2: float, t2: float, limit_kmh: float = 150
+) -> bool:
     v = implied_speed_kmh(lat1, lon1, t1, lat2, lon2, t2)
     return v is not None and v > limit_kmh
 

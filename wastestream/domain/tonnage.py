@@ -25,7 +25,14 @@ class TonnageKey:
 
     def as_str(self) -> str:
         return "|".join(
-            (self.day.isoformat(), self.station_id, self.vehicle_id, self.contractor_id, self.waste_stream, self.direction)
+            (
+                self.day.isoformat(),
+                self.station_id,
+                self.vehicle_id,
+                self.contractor_id,
+                self.waste_stream,
+                self.direction,
+            )
         )
 
     @classmethod
@@ -72,7 +79,9 @@ class Ledger:
         return k
 
 
-def roll_up(totals: dict[TonnageKey, list[float]], dimension: str, direction: str = "in") -> dict[tuple[date, str], float]:
+def roll_up(
+    totals: dict[TonnageKey, list[float]], dimension: str, direction: str = "in"
+) -> dict[tuple[date, str], float]:
     """Sum net kg per (day, value of ``dimension``): station_id, contractor_id, waste_stream, vehicle_id."""
     out: dict[tuple[date, str], float] = {}
     for k, (net, _n) in totals.items():

@@ -121,7 +121,9 @@ class Track:
                 j += 1
         self._firsts = [r.first for r in runs]
 
-    def visits(self, kind_of: dict[str, str] | None = None, rules: dict[str, DwellRule] | None = None) -> list[VisitSpan]:
+    def visits(
+        self, kind_of: dict[str, str] | None = None, rules: dict[str, DwellRule] | None = None
+    ) -> list[VisitSpan]:
         """Visits of the day, in time order. ``kind_of`` maps site id → 'point' | 'station'."""
         rules = rules or DEFAULT_RULES
         kind_of = kind_of or {}
@@ -136,7 +138,9 @@ class Track:
             speed = min(p[1] for p in r.pts)
             prev = spans[-1] if spans else None
             if prev is not None and prev.site == r.site and r.first - prev.exit <= rule(r.site).merge_gap_s:
-                spans[-1] = VisitSpan(r.site, prev.enter, r.last, min(prev.min_speed, speed), prev.backfill or r.backfill)
+                spans[-1] = VisitSpan(
+                    r.site, prev.enter, r.last, min(prev.min_speed, speed), prev.backfill or r.backfill
+                )
             else:
                 spans.append(VisitSpan(r.site, r.first, r.last, speed, r.backfill))
         return [v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s and v.min_speed <= rule(v.site).max_speed_kmh]

@@ -1,9 +1,12 @@
 from datetime import date
 
-from wastestream.domain.balance import balance
 from wastestream.schemas import Geofence, TransferStation
 
-ST = TransferStation(id="S1", name="一号", geofence=Geofence(lat=31, lon=121, radius_m=100), capacity_kg_per_day=100_000)
+from wastestream.domain.balance import balance
+
+ST = TransferStation(
+    id="S1", name="一号", geofence=Geofence(lat=31, lon=121, radius_m=100), capacity_kg_per_day=100_000
+)
 D = date(2026, 11, 23)
 
 

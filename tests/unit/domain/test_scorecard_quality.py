@@ -1,9 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
+from wastestream.schemas import Clearance as C
+
 from wastestream.domain.geo import SiteIndex, haversine_m
 from wastestream.domain.quality import is_late, silent, speed_jump
 from wastestream.domain.scorecard import scorecard
-from wastestream.schemas import Clearance as C
 
 
 def test_scorecard_rates():
@@ -25,11 +26,16 @@ def test_site_index_matches_brute_force():
     import random
 
     from wastestream.schemas import Geofence
+
     from wastestream.domain.geo import Site
 
     rnd = random.Random(7)
     sites = [
-        Site(f"P{i}", "point", Geofence(lat=31 + rnd.random() * 0.1, lon=121 + rnd.random() * 0.1, radius_m=rnd.choice([30, 60, 150])))
+        Site(
+            f"P{i}",
+            "point",
+            Geofence(lat=31 + rnd.random() * 0.1, lon=121 + rnd.random() * 0.1, radius_m=rnd.choice([30, 60, 150])),
+        )
         for i in range(400)
     ]
     idx = SiteIndex(sites)

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from wastestream.producers.jt808 import (
     BatchLocation,
     FrameSplitter,
@@ -38,7 +37,9 @@ locations = st.builds(
 def _norm(loc: Location) -> Location:
     """The sign bits are derived from lat/lon when encoding."""
     status = loc.status | (0b100 if loc.lat < 0 else 0) | (0b1000 if loc.lon < 0 else 0)
-    return Location(loc.alarm, status, loc.lat, loc.lon, loc.altitude_m, loc.speed_kmh, loc.heading, loc.time, loc.extras)
+    return Location(
+        loc.alarm, status, loc.lat, loc.lon, loc.altitude_m, loc.speed_kmh, loc.heading, loc.time, loc.extras
+    )
 
 
 @given(locations, terminals, st.integers(0, 65535), st.sampled_from([None, 1]))
