@@ -379,6 +379,14 @@ def demo(
     run_demo(get_settings(), _date(date_), speed, seed, _report, out)
 
 
+@app.command("bench")
+def bench() -> None:
+    """Benchmarks (decode, recompute) as a table, each beside a baseline measured in the same run."""
+    from wastestream.bench import run_benchmarks
+
+    run_benchmarks(out)
+
+
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 
