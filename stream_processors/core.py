@@ -174,7 +174,7 @@ class Core:
         t = _ts(fix.device_time)
         self._quality_fix(fix, day, t, out)
         track, before = self._track(fix.vehicle_id, day)
-        site = self.index.locate(fix.lat, fix.lon) if fix.fix_valid else None
+        site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
         local = fix.device_time.astimezone(zone(self.tz))
@@ -194,9 +194,11 @@ class Core:
         return out
 
     def _visit_map(self, track: Track) -> dict[str, list]:
+        """Site → visit spans; a visit to a cluster of side-by-side points counts for each of them."""
         m: dict[str, list] = {}
         for v in track.visits(self.kind_of, self.rules):
-            m.setdefault(v.site, []).append((v.enter, v.exit, v.backfill))
+            for site in self.index.members.get(v.site, [v.site]):
+                m.setdefault(site, []).append((v.enter, v.exit, v.backfill))
         return m
 
     def _visit_set(self, vehicle: str, site_id: str, day: date, spans: list) -> VisitSet:

@@ -387,6 +387,48 @@ def bench() -> None:
     run_benchmarks(out)
 
 
+grafana_app = typer.Typer(help="Grafana dashboards and alert rules as code.", no_args_is_help=True)
+app.add_typer(grafana_app, name="grafana")
+
+
+def _plan_t(city) -> float:  # noqa: ANN001
+    return round(sum(p.expected_kg for p in city.collection_points) / 1000, 1)
+
+
+@grafana_app.command("export")
+def grafana_export() -> None:
+    """Write deploy/grafana/provisioning (file-based provisioning for the compose stack)."""
+    from wastestream.grafana.files import write_provisioning
+    from wastestream.producers.simulator.city import build_city
+
+    for p in write_provisioning(_plan_t(build_city(808))):
+        out.print(str(p))
+
+
+@grafana_app.command("provision")
+def grafana_provision(
+    url: Annotated[str, typer.Option(help="Grafana URL")] = "http://127.0.0.1:3000",
+    user: Annotated[
+        str, typer.Option(help="Grafana admin user (password from WASTESTREAM_GRAFANA_PASSWORD)")
+    ] = "admin",
+    influx_url: Annotated[str | None, typer.Option(help="InfluxDB URL as Grafana reaches it")] = None,
+    webhook: Annotated[str, typer.Option(help="where alert notifications are POSTed")] = "http://127.0.0.1:9000/alerts",
+) -> None:
+    """Provision folders, datasources, dashboards, alert rules and contractor orgs (idempotent)."""
+    from wastestream.grafana.isolation import contractor_read_tokens, read_token
+    from wastestream.grafana.provision import GrafanaTarget, provision
+
+    s = get_settings()
+    password = os.environ.get("WASTESTREAM_GRAFANA_PASSWORD")
+    if not password:
+        raise WastestreamError("set WASTESTREAM_GRAFANA_PASSWORD (the Grafana admin password)")
+    city = _load_city(s.city_file)
+    tokens = contractor_read_tokens(s, city)
+    target = GrafanaTarget(url, (user, password), influx_url or s.influx_url, s.influx_org, webhook)
+    rep = provision(target, city, s.influx_bucket, read_token(s, s.influx_bucket), tokens, _plan_t(city))
+    _report(f"grafana: created {len(rep.created)}, updated {len(rep.updated)}")
+
+
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 

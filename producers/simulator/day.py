@@ -148,7 +148,13 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
     vehicles = {v.id: v for v in city.vehicles}
     routes = sorted(city.routes, key=lambda r: r.id)
 
-    all_stops = [(r.id, s) for r in routes for s in r.stops]
+    # a stop "driven past" must be a stop of its own: bins side by side with another stop are
+    # cleared by the halt at that one (the engine treats them as one stop)
+    from wastestream.domain.geo import SiteIndex
+
+    members = SiteIndex.for_city(city).members
+    alone = {m[0] for m in members.values() if len(m) == 1}
+    all_stops = [(r.id, s) for r in routes for s in r.stops if s in alone]
     missed = set(s for _, s in rnd.sample(all_stops, faults.missed_stops))
     late_routes = set(r.id for r in rnd.sample(routes, faults.late_trucks))
     drop_routes = [r.id for r in rnd.sample(routes, faults.dropouts)]
@@ -179,6 +185,7 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         truck = _Truck(v.id, v.terminal_id, midnight + timedelta(seconds=start_s), rr)
         truck.pos = station_pos
         tare = v.stored_tare_kg + rr.choice([-40, -20, 0, 20, 40])
+        dwell_at: dict[str, tuple[datetime, datetime]] = {}
         for trip in trips:
             load = 0.0
             for stop in trip.stops:
@@ -188,7 +195,8 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                     truck.drive(pos)  # drives past at speed: no dwell, not a visit
                     continue
                 truck.drive(pos)
-                truck.dwell(STOP_DWELL_S)
+                first = truck.dwell(STOP_DWELL_S)
+                dwell_at[stop.point_id] = (first, truck.t - timedelta(seconds=FIX_INTERVAL_S))
                 load += p.expected_kg * rr.uniform(0.85, 1.15)
             truck.drive(station_pos)
             arrive = truck.dwell(STATION_DWELL_S)
@@ -240,22 +248,11 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         if upload_at is not None:
             events.append(SimEvent(upload_at, "upload", v.id))
         truth.fixes += len(fixes)
-        # ground truth of each stop: the first fix inside the fence of a real dwell
+        # ground truth of each stop: what the truck did — dwelt there (from its first dwell fix) or not
+        end_of_day = day_start(day + timedelta(days=1), tz)
         for stop_id in route.stops:
             p = points[stop_id]
-            inside = [
-                f for f in fixes
-                if f.speed_kmh == 0 and haversine_m(f.lat, f.lon, p.geofence.lat, p.geofence.lon) <= p.geofence.radius_m
-            ]  # fmt: skip
-            first_in = None
-            if inside:
-                first_in = min(
-                    (f.device_time for f in fixes
-                     if haversine_m(f.lat, f.lon, p.geofence.lat, p.geofence.lon) <= p.geofence.radius_m
-                     and f.device_time >= inside[0].device_time - timedelta(seconds=FIX_INTERVAL_S)),
-                )  # fmt: skip
-            visits = [(first_in, inside[-1].device_time, v.id)] if inside and first_in else []
-            end_of_day = day_start(day + timedelta(days=1), tz)
+            visits = [(dwell_at[stop_id][0], dwell_at[stop_id][1], v.id)] if stop_id in dwell_at else []
             d = decide(p, day, visits, end_of_day, tz)
             truth.stops[stop_id] = {
                 "status": d.status.value, "at": d.visit_at.isoformat() if d.visit_at else None,

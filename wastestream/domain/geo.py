@@ -44,13 +44,44 @@ def _bbox(f: Geofence):  # noqa: ANN202
 
 
 class SiteIndex:
-    """Which site (if any) a position is in. Bounding boxes in an STRtree, then the exact test;
-    where fences overlap, the nearest centre wins (stations before points on ties)."""
+    """Which site (if any) a position is in. Bounding boxes in an STRtree, then the exact test.
+    A cluster of side-by-side points is returned as its representative (``members`` lists them).
+    Where fences overlap, stations and the vehicle's own contractor's points come first (a truck
+    does not clear another contractor's bins that stand in the same spot), then the nearest centre."""
 
-    def __init__(self, sites: list[Site]):
+    def __init__(self, sites: list[Site], cluster_m: float = 15.0):
         self.sites = sites
         self.by_id = {s.id: s for s in sites}
         self._tree = STRtree([_bbox(s.fence) for s in sites])
+        self.rep, self.members = self._clusters(cluster_m)
+
+    def _clusters(self, cluster_m: float) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Points of one contractor standing within ``cluster_m`` of each other are one stop: bins
+        side by side are cleared by the same halt. Returns site → representative, representative → members."""
+        parent = {s.id: s.id for s in self.sites}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for i, s in enumerate(self.sites):
+            if s.kind != "point":
+                continue
+            for j in np.asarray(
+                self._tree.query(Point(s.fence.lon, s.fence.lat).buffer(cluster_m / 111_320.0 * 2))
+            ).tolist():
+                o = self.sites[j]
+                if j > i and o.kind == "point" and o.contractor_id == s.contractor_id:
+                    if haversine_m(s.fence.lat, s.fence.lon, o.fence.lat, o.fence.lon) <= cluster_m:
+                        a, b = sorted((find(s.id), find(o.id)))
+                        parent[b] = a
+        rep = {s.id: find(s.id) for s in self.sites}
+        members: dict[str, list[str]] = {}
+        for sid, r in rep.items():
+            members.setdefault(r, []).append(sid)
+        return rep, members
 
     @classmethod
     def for_city(cls, city: City) -> SiteIndex:
@@ -58,16 +89,17 @@ class SiteIndex:
         sites += [Site(p.id, "point", p.geofence, p.contractor_id) for p in city.collection_points]
         return cls(sites)
 
-    def locate(self, lat: float, lon: float) -> Site | None:
+    def locate(self, lat: float, lon: float, contractor: str | None = None) -> Site | None:
         hits = self._tree.query(Point(lon, lat))
         if len(hits) == 0:
             return None
-        best: tuple[float, int, Site] | None = None
+        best: tuple[int, float, int, Site] | None = None
         for i in np.asarray(hits).tolist():
             s = self.sites[i]
             if s.contains(lat, lon):
+                foreign = 0 if s.kind == "station" or contractor is None or s.contractor_id == contractor else 1
                 d = haversine_m(lat, lon, s.fence.lat, s.fence.lon)
-                rank = (d, 0 if s.kind == "station" else 1, s)
-                if best is None or rank[:2] < best[:2]:
+                rank = (foreign, d, 0 if s.kind == "station" else 1, s)
+                if best is None or rank[:3] < best[:3]:
                     best = rank
-        return best[2] if best else None
+        return self.by_id[self.rep[best[3].id]] if best else None

@@ -4,8 +4,9 @@ A *run* is a maximal stretch of consecutive fixes (by device time) in the same s
 every site. Late and back-filled fixes are inserted where their device time puts them — a late fix
 can extend a run, split one, or join two — so the result never depends on arrival order.
 
-A run at a site is a *visit* when the vehicle stayed long enough (``min_dwell_s``) and was slow at
-least once (``max_speed_kmh``); a truck driving past is not a visit. Two runs at the same site
+A run at a site is a *visit* when the vehicle stopped there: the visit lasts from its first to its
+last slow fix (speed ≤ ``max_speed_kmh``) inside the fence and must be at least ``min_dwell_s``
+long; a truck driving past is not a visit. Two runs at the same site
 separated by a short excursion (≤ ``merge_gap_s``, GPS jitter across the fence line) are one visit.
 """
 
@@ -50,9 +51,8 @@ class Run:
 @dataclass(frozen=True, slots=True)
 class VisitSpan:
     site: str
-    enter: float
-    exit: float
-    min_speed: float
+    enter: float  # first slow fix inside the fence
+    exit: float  # last slow fix inside the fence
     backfill: bool
 
     @property
@@ -135,12 +135,13 @@ class Track:
         for r in self.runs:
             if r.site is None:
                 continue
-            speed = min(p[1] for p in r.pts)
+            slow = [p[0] for p in r.pts if p[1] <= rule(r.site).max_speed_kmh]
+            if not slow:  # driving through: never stopped inside the fence
+                continue
+            # the visit is the stop: from the first to the last slow fix inside the fence
             prev = spans[-1] if spans else None
-            if prev is not None and prev.site == r.site and r.first - prev.exit <= rule(r.site).merge_gap_s:
-                spans[-1] = VisitSpan(
-                    r.site, prev.enter, r.last, min(prev.min_speed, speed), prev.backfill or r.backfill
-                )
+            if prev is not None and prev.site == r.site and slow[0] - prev.exit <= rule(r.site).merge_gap_s:
+                spans[-1] = VisitSpan(r.site, prev.enter, slow[-1], prev.backfill or r.backfill)
             else:
-                spans.append(VisitSpan(r.site, r.first, r.last, speed, r.backfill))
-        return [v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s and v.min_speed <= rule(v.site).max_speed_kmh]
+                spans.append(VisitSpan(r.site, slow[0], slow[-1], r.backfill))
+        return [v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s]

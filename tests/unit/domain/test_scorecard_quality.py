@@ -38,7 +38,7 @@ def test_site_index_matches_brute_force():
         )
         for i in range(400)
     ]
-    idx = SiteIndex(sites)
+    idx = SiteIndex(sites, cluster_m=0)  # no clustering: compare with plain nearest-containing
     for _ in range(2000):
         lat, lon = 31 + rnd.random() * 0.1, 121 + rnd.random() * 0.1
         inside = [s for s in sites if haversine_m(lat, lon, s.fence.lat, s.fence.lon) <= s.fence.radius_m]
@@ -47,3 +47,33 @@ def test_site_index_matches_brute_force():
             assert got is None
         else:
             assert got is not None and got == min(inside, key=lambda s: haversine_m(lat, lon, s.fence.lat, s.fence.lon))
+
+
+def test_overlapping_fences_prefer_the_vehicles_contractor():
+    from wastestream.schemas import Geofence
+
+    from wastestream.domain.geo import Site
+
+    own = Site("P-own", "point", Geofence(lat=31.0, lon=121.0, radius_m=40), "C1")
+    other = Site("P-other", "point", Geofence(lat=31.00002, lon=121.0, radius_m=40), "C2")  # ~2 m away
+    idx = SiteIndex([own, other])
+    at_other = (31.00002, 121.0)
+    assert idx.locate(*at_other) == other  # no contractor given: nearest
+    assert idx.locate(*at_other, contractor="C1") == own
+    assert idx.locate(*at_other, contractor="C2") == other
+    assert idx.locate(*at_other, contractor="C9") == other  # neither is its own: nearest
+
+
+def test_side_by_side_points_of_one_contractor_are_one_stop():
+    from wastestream.schemas import Geofence
+
+    from wastestream.domain.geo import Site
+
+    a = Site("P-a", "point", Geofence(lat=31.0, lon=121.0, radius_m=40), "C1")
+    b = Site("P-b", "point", Geofence(lat=31.00003, lon=121.0, radius_m=40), "C1")  # ~3 m
+    c = Site("P-c", "point", Geofence(lat=31.00003, lon=121.00001, radius_m=40), "C2")  # other contractor
+    far = Site("P-far", "point", Geofence(lat=31.001, lon=121.0, radius_m=40), "C1")  # ~110 m
+    idx = SiteIndex([a, b, c, far])
+    assert idx.members[idx.rep["P-a"]] == ["P-a", "P-b"]
+    assert idx.rep["P-c"] == "P-c" and idx.rep["P-far"] == "P-far"
+    assert idx.locate(31.00003, 121.0, contractor="C1").id == "P-a"

@@ -19,7 +19,8 @@ def feed(track, fixes):
 def test_dwell_is_a_visit():
     fixes = [(0, None, 30), (10, "P1", 8), (20, "P1", 0), (50, "P1", 0), (80, "P1", 2), (90, None, 20)]
     (v,) = feed(Track(), fixes)
-    assert (v.site, v.enter - T0, v.exit - T0, v.dwell_s) == ("P1", 10, 80, 70)
+    # the visit is the stop: from the first to the last slow fix (the 8 km/h approach is not in it)
+    assert (v.site, v.enter - T0, v.exit - T0, v.dwell_s) == ("P1", 20, 80, 60)
 
 
 def test_pass_by_without_dwell_is_not_a_visit():

@@ -1,0 +1,122 @@
+"""Every dashboard panel's Flux, with Grafana's variables substituted, run against the real InfluxDB
+holding a simulated day's figures, returns what the simulator's ground truth says. And a contractor's
+read token is refused by InfluxDB on any other bucket."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+from influxdb_client import InfluxDBClient
+from influxdb_client.rest import ApiException
+from wastestream.producers.simulator.city import build_city
+from wastestream.producers.simulator.day import Faults
+from wastestream.producers.simulator.offline import write_offline
+from wastestream.stream_processors.recompute import recompute
+from wastestream.stream_processors.sink import InfluxSink
+
+from wastestream.domain.localtime import day_start
+from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards
+from wastestream.grafana.isolation import contractor_read_tokens
+
+pytestmark = pytest.mark.integration
+DAY = date(2026, 11, 2)
+VARS = {"contractor": "C01", "station": "S01", "vehicle": "V001"}
+
+
+@pytest.fixture(scope="module")
+def filled(stack, tmp_path_factory):
+    d = tmp_path_factory.mktemp("panels")
+    city = build_city(808)
+    truth, _ = write_offline(city, DAY, 808, Faults.demo(), d)
+    s = stack.model_copy(update={"influx_bucket": f"panels-{uuid.uuid4().hex[:8]}"})
+    sink = InfluxSink(s, city)
+    sink.write(list(recompute(city, d).records.values()))
+    sink.close()
+    plan = round(sum(p.expected_kg for p in city.collection_points) / 1000, 1)
+    return s, city, truth.to_json(), plan
+
+
+def substitute(flux: str) -> str:
+    start, stop = day_start(DAY, "Asia/Shanghai"), day_start(DAY + timedelta(days=1), "Asia/Shanghai")
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    out = flux.replace("v.timeRangeStart", start.strftime(fmt)).replace("v.timeRangeStop", stop.strftime(fmt))
+    out = out.replace("v.windowPeriod", "1h")
+    for k, v in VARS.items():
+        out = out.replace("${" + k + "}", v)
+    return out
+
+
+def rows(s, flux: str) -> list[dict]:
+    with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
+        return [r.values for r in c.query_api().query_stream(substitute(flux))]
+
+
+def test_every_panel_returns_the_ground_truth(filled):
+    s, city, truth, plan = filled
+    stops = truth["stops"]
+    status_counts = {k: v for k, v in truth["status_counts"].items() if v}
+    route_v001 = next(r for r in city.routes if r.vehicle_id == "V001")
+    expect = {
+        "tonnage_in": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_total_kg"] / 1000),
+        "tonnage_plan": lambda r: r[0]["_value"] == plan,
+        "clearance_rate": lambda r: r[0]["_value"] == pytest.approx(
+            (status_counts.get("cleared", 0) + status_counts.get("late", 0)) / len(stops) * 100),
+        "status_counts": lambda r: {x["status"]: x["points"] for x in r} == status_counts,
+        "points_map": lambda r: len(r) == len(stops) and all(
+            {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == stops[x["point"]]["status"] for x in r),
+        "not_cleared": lambda r: {(x["point"], x["status"]) for x in r}
+        == {(p, v["status"]) for p, v in stops.items() if v["status"] in ("missed", "late")},
+        "station_balance": lambda r: {x["station"]: x["transferred_kg"] for x in r} == truth["transferred_out"]
+        and {x["station"]: x["received_kg"] for x in r} == truth["tonnage_in_by_station"]
+        and sum(not x["cleared_same_day"] for x in r) == 1,
+        "vehicles_seen": lambda r: r[0]["_value"] == len({v["vehicle"] for v in stops.values() if v["vehicle"]}),
+        "alerts_active": lambda r: r[0]["_value"] == status_counts.get("missed", 0),
+        "c_tonnage": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_by_contractor"]["C01"] / 1000),
+        "c_scorecard": lambda r: {x["status"]: x["points"] for x in r}
+        == dict(Counter(v["status"] for v in stops.values() if v["contractor"] == "C01")),
+        "c_rate_trend": lambda r: len(r) == 1 and r[0]["_value"] == pytest.approx(
+            100 * sum(v["status"] in ("cleared", "late") for v in stops.values() if v["contractor"] == "C01")
+            / sum(v["contractor"] == "C01" for v in stops.values())),
+        "c_tonnage_trend": lambda r: [x["_value"] for x in r] == [truth["tonnage_in_by_contractor"]["C01"]],
+        "s_in_out": lambda r: {x["direction"]: x["_value"] for x in r}
+        == {"in": truth["tonnage_in_by_station"]["S01"], "out": truth["transferred_out"]["S01"]},
+        "s_balance": lambda r: len(r) == 1 and r[0]["received_kg"] == truth["tonnage_in_by_station"]["S01"],
+        "v_visits": lambda r: Counter(x["site_kind"] for x in r)
+        == Counter({"point": sum(stops[p]["status"] != "missed" for p in route_v001.stops), "station": 3}),
+        "v_tonnage": lambda r: sum(x["net_kg"] for x in r if x["direction"] == "in") == truth["tonnage_in_by_vehicle"]["V001"]
+        and sum(x["tickets"] for x in r) == 3,
+        "q_by_kind": lambda r: {x["kind"]: x["_value"] for x in r}
+        == {"dead_letter": 3, "duplicate_ticket": 5, "ticket_manual_weight": 3, "backfill_fix": truth["counts"]["backfilled_fixes"]},
+        "q_dead_letters": lambda r: {x["detail"]: x["_value"] for x in r} == {"gateway:bad checksum": 3},
+    }  # fmt: skip
+    panels = [p for d in all_dashboards(s.influx_bucket, DISPATCH_DS_UID, plan) for p in d.panels]
+    assert {p.key for p in panels} == set(expect), "every panel has an expectation"
+    failures = []
+    for p in panels:
+        result = rows(s, p.flux)
+        if not result or not expect[p.key](result):
+            failures.append(f"{p.key}: {result[:5]}")
+    assert failures == [], "\n".join(failures)
+
+
+def test_contractor_token_reads_only_its_bucket(filled):
+    s, city, truth, _ = filled
+    tokens = contractor_read_tokens(s, city)
+    assert contractor_read_tokens(s, city) == tokens  # idempotent: found again, not re-created
+    q = 'from(bucket: "{b}") |> range(start: -3650d) |> filter(fn: (r) => r._measurement == "tonnage") |> limit(n: 1)'
+    with InfluxDBClient(url=s.influx_url, token=tokens["C01"], org=s.influx_org) as c:
+        own = list(c.query_api().query_stream(q.format(b="contractor-c01")))
+        assert own and all(r["contractor"] == "C01" for r in own)
+        for other in ("contractor-c02", s.influx_bucket):
+            with pytest.raises(ApiException) as e:
+                list(c.query_api().query_stream(q.format(b=other)))
+            assert e.value.status in (401, 403, 404)
+        with pytest.raises(ApiException) as e:  # read-only: no writes, even to its own bucket
+            c.write_api().write  # noqa: B018
+            from influxdb_client.client.write_api import SYNCHRONOUS
+
+            c.write_api(write_options=SYNCHRONOUS).write("contractor-c01", record="x v=1")
+        assert e.value.status in (401, 403, 404)

@@ -1,0 +1,1 @@
+"""Grafana as code: dashboards, alert rules, provisioning, contractor isolation."""
