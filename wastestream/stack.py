@@ -493,7 +493,7 @@ def write_local_env(path: Path, values: dict[str, str]) -> None:
 def ensure_local_secrets(settings: Settings) -> None:
     """Generate the local secrets the services need (once), into ``<state_dir>/local.env``."""
     current = read_local_env(settings.local_env_file)
-    if "WASTESTREAM_GATEWAY_SECRET" not in current and settings.gateway_secret is None:
+    if "WASTESTREAM_GATEWAY_SECRET" not in current:  # (a value from the environment still wins)
         write_local_env(settings.local_env_file, {"WASTESTREAM_GATEWAY_SECRET": secrets.token_hex(32)})
 
 
