@@ -429,6 +429,19 @@ def grafana_provision(
     _report(f"grafana: created {len(rep.created)}, updated {len(rep.updated)}")
 
 
+@app.command("report")
+def report(
+    date_: Annotated[str | None, typer.Option("--date", help="local day (default yesterday)")] = "yesterday",
+    contractor: Annotated[str | None, typer.Option(help="only this contractor (reads its own bucket)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the PNG and HTML")] = Path("out"),
+) -> None:
+    """A day's report as PNG + HTML: tonnage, clearance map, scorecard (for contractors without a login)."""
+    from wastestream.report import write_report
+
+    png, page, data = write_report(get_settings(), _date(date_), out_dir, contractor)
+    _report(f"report: {png} and {page} ({data['tonnage_in_kg'] / 1000:,.1f} t, {data['status_counts']})")
+
+
 schemas_app = typer.Typer(help="JSON Schema files of every topic value.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 

@@ -4,6 +4,7 @@ read token is refused by InfluxDB on any other bucket."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from datetime import date, timedelta
@@ -120,3 +121,29 @@ def test_contractor_token_reads_only_its_bucket(filled):
 
             c.write_api(write_options=SYNCHRONOUS).write("contractor-c01", record="x v=1")
         assert e.value.status in (401, 403, 404)
+
+
+def test_daily_report_png_and_html_match_the_ground_truth(filled, tmp_path):
+    from PIL import Image
+
+    from wastestream.report import write_report
+
+    s, city, truth, _ = filled
+    png, page, data = write_report(s, DAY, tmp_path)
+    img = Image.open(png)
+    assert img.format == "PNG" and img.size == (1400, 900)
+    shown = json.loads(img.info["wastestream-figures"])
+    assert shown["tonnage_in_kg"] == truth["tonnage_in_total_kg"]
+    assert shown["tonnage_by_contractor"] == truth["tonnage_in_by_contractor"]
+    assert shown["status_counts"] == {k: v for k, v in truth["status_counts"].items() if v}
+    assert shown["missed"] == sorted(p for p, v in truth["stops"].items() if v["status"] == "missed")
+    c01 = [v for v in truth["stops"].values() if v["contractor"] == "C01"]
+    assert shown["scorecard"]["C01"]["due"] == len(c01)
+    assert shown["scorecard"]["C01"]["missed"] == sum(v["status"] == "missed" for v in c01)
+    text = page.read_text(encoding="utf-8")
+    assert f"{truth['tonnage_in_total_kg'] / 1000:,.3f}" in text
+    # a contractor's report, read with its own token from its own bucket
+    tokens = contractor_read_tokens(s, city)
+    png2, _, data2 = write_report(s, DAY, tmp_path, contractor="C01", token=tokens["C01"])
+    assert data2["tonnage_in_kg"] == truth["tonnage_in_by_contractor"]["C01"]
+    assert set(data2["scorecard"]) == {"C01"}

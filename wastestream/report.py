@@ -1,0 +1,141 @@
+"""`wastestream report`: a day's figures as a PNG and an HTML page, for contractors who get a file
+rather than a Grafana login. Figures are read from InfluxDB with the dashboards' kind of Flux; the
+PNG carries them as metadata (``wastestream-figures``) so what it shows can be checked."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+from wastestream.settings import Settings
+from wastestream.stream_processors import queries
+
+STATUS_COLOURS = {"cleared": "#2e7d32", "late": "#f9a825", "missed": "#c62828", "pending": "#9e9e9e"}
+
+
+def report_figures(settings: Settings, day: date, contractor: str | None = None, token: str | None = None) -> dict:
+    """Tonnage, clearance per point and the scorecard per contractor for ``day``."""
+    from influxdb_client import InfluxDBClient
+
+    tz = settings.timezone
+    bucket = f"contractor-{contractor.lower()}" if contractor else settings.influx_bucket
+    rng = queries.day_range(day, tz)
+    with InfluxDBClient(
+        url=settings.influx_url, token=token or settings.influx_token_value(), org=settings.influx_org
+    ) as c:
+        q = c.query_api()
+        ton = {r["contractor"]: r["_value"] for r in q.query_stream(queries.tonnage_by(bucket, day, tz, "contractor"))}
+        by_station = {r["station"]: r["_value"] for r in q.query_stream(queries.tonnage_by(bucket, day, tz, "station"))}
+        points = [
+            r.values
+            for r in q.query_stream(
+                f'from(bucket: "{bucket}") |> {rng}\n'
+                '  |> filter(fn: (r) => r._measurement == "clearance" and (r._field == "status" or r._field == "lat" or r._field == "lon"))\n'
+                '  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+            )
+        ]
+    if contractor:
+        points = [p for p in points if p["contractor"] == contractor]
+        ton = {k: v for k, v in ton.items() if k == contractor}
+    score: dict[str, Counter] = defaultdict(Counter)
+    for p in points:
+        score[p["contractor"]][p["status"]] += 1
+    scorecard = {
+        c: {"due": sum(n.values()), "cleared": n["cleared"], "late": n["late"], "missed": n["missed"],
+            "pending": n["pending"], "clearance_rate": round((n["cleared"] + n["late"]) / sum(n.values()), 4),
+            "tonnage_kg": ton.get(c, 0.0)}
+        for c, n in sorted(score.items())
+    }  # fmt: skip
+    return {
+        "day": day.isoformat(),
+        "contractor": contractor,
+        "tonnage_in_kg": round(sum(ton.values()), 3),
+        "tonnage_by_contractor": dict(sorted(ton.items())),
+        "tonnage_by_station": dict(sorted(by_station.items())) if not contractor else {},
+        "status_counts": dict(Counter(p["status"] for p in points)),
+        "scorecard": scorecard,
+        "missed": sorted(p["point"] for p in points if p["status"] == "missed"),
+        "points": [(p["point"], p["lat"], p["lon"], p["status"]) for p in points],
+    }
+
+
+def render_png(fig_data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f = plt.figure(figsize=(14, 9), dpi=100)
+    title = f"wastestream daily report {fig_data['day']} (Asia/Shanghai)"
+    if fig_data["contractor"]:
+        title += f" - contractor {fig_data['contractor']}"
+    f.suptitle(title, fontsize=14)
+    ax = f.add_subplot(1, 2, 1)
+    for status, colour in STATUS_COLOURS.items():
+        pts = [(lon, lat) for _, lat, lon, s in fig_data["points"] if s == status]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.scatter(xs, ys, s=8 if status == "cleared" else 30, c=colour, label=f"{status} ({len(pts)})")
+    ax.set_title("Collection points (WGS-84)")
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.legend(loc="lower left", fontsize=8)
+    ax2 = f.add_subplot(2, 2, 2)
+    ton = fig_data["tonnage_by_contractor"]
+    ax2.bar(list(ton), [v / 1000 for v in ton.values()], color="#1565c0")
+    ax2.set_title(f"In-tonnage by contractor: {fig_data['tonnage_in_kg'] / 1000:,.1f} t in total")
+    ax2.set_ylabel("t")
+    ax3 = f.add_subplot(2, 2, 4)
+    ax3.axis("off")
+    rows = [[c, s["due"], s["cleared"], s["late"], s["missed"], f"{s['clearance_rate']:.2%}", f"{s['tonnage_kg'] / 1000:,.1f}"]
+            for c, s in fig_data["scorecard"].items()]  # fmt: skip
+    t = ax3.table(
+        cellText=rows, colLabels=["contractor", "due", "cleared", "late", "missed", "rate", "t"], loc="center"
+    )
+    t.scale(1, 1.3)
+    ax3.set_title("Scorecard")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(f)
+    meta = {"wastestream-figures": json.dumps({k: v for k, v in fig_data.items() if k != "points"}, ensure_ascii=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f.savefig(path, format="png", metadata=meta)
+    plt.close(f)
+
+
+def render_html(fig_data: dict, png: Path) -> str:
+    img = base64.b64encode(png.read_bytes()).decode()
+    rows = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{s['due']}</td><td>{s['cleared']}</td><td>{s['late']}</td>"
+        f"<td>{s['missed']}</td><td>{s['clearance_rate']:.2%}</td><td>{s['tonnage_kg'] / 1000:,.3f}</td></tr>"
+        for c, s in fig_data["scorecard"].items()
+    )
+    missed = "".join(f"<li>{html.escape(p)}</li>" for p in fig_data["missed"]) or "<li>none</li>"
+    return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8">
+<title>环卫日报 {fig_data["day"]}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:right}}</style>
+<h1>环卫日报 Daily report {fig_data["day"]}{" · " + html.escape(fig_data["contractor"]) if fig_data["contractor"] else ""}</h1>
+<p>进站量 In-tonnage: <b id="tonnage">{fig_data["tonnage_in_kg"] / 1000:,.3f}</b> t</p>
+<h2>考核 Scorecard</h2>
+<table><tr><th>作业单位 contractor</th><th>due</th><th>cleared</th><th>late</th><th>missed</th><th>清运率</th><th>t</th></tr>{rows}</table>
+<h2>未清运 Missed</h2><ul>{missed}</ul>
+<img alt="report" src="data:image/png;base64,{img}" style="max-width:100%">
+</html>
+"""
+
+
+def write_report(
+    settings: Settings, day: date, out_dir: Path, contractor: str | None = None, token: str | None = None
+) -> tuple[Path, Path, dict]:
+    data = report_figures(settings, day, contractor, token)
+    stem = f"report-{day}" + (f"-{contractor}" if contractor else "")
+    png = out_dir / f"{stem}.png"
+    render_png(data, png)
+    page = out_dir / f"{stem}.html"
+    page.write_text(render_html(data, png), encoding="utf-8")
+    return png, page, data
