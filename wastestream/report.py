@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from collections import Counter, defaultdict
 from datetime import date
