@@ -161,7 +161,8 @@ class Worker:
             await self._emit(self.core.on_visit_set(vs))
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
-        async for raw in stream:
+        async for event in stream.events():
+            raw = event.value
             try:
                 t = WeighTicket.model_validate_json(raw)
             except (ValidationError, ValueError) as e:
@@ -170,16 +171,19 @@ class Worker:
             self.stats["tickets"] += 1
             self._advance(t.weigh_out_at)
             self.days.add(local_date(t.weigh_in_at, self.city.timezone))
-            await self._emit(self.core.on_ticket(t))
+            m = event.message
+            await self._emit(self.core.on_ticket(t, f"{m.topic}/{m.partition}/{m.offset}"))
 
     async def _deadletters(self, stream):  # noqa: ANN001, ANN202
-        async for raw in stream:
+        async for event in stream.events():
+            raw = event.value
             try:
                 dl = DeadLetter.model_validate_json(raw)
             except (ValidationError, ValueError):
                 log.error("unreadable dead letter (%d bytes) left on the topic", len(raw))
                 continue
-            await self._emit(self.core.on_dead_letter(dl))
+            m = event.message
+            await self._emit(self.core.on_dead_letter(dl, f"{m.topic}/{m.partition}/{m.offset}"))
 
     async def _ticks(self, stream):  # noqa: ANN001, ANN202
         async for event in stream.events():
@@ -258,7 +262,7 @@ class Worker:
                 self.buffer.add([core.clearance_record(st)])
                 n += 1
         for k, count in list(s.quality.items()):
-            if count:
+            if count and not k.startswith("seen|"):
                 d, kind, detail = k.split("|", 2)
                 from wastestream.stream_processors.core import _rec
 

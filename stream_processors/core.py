@@ -17,10 +17,10 @@ last_fix            vehicle                      [t, lat, lon] of the newest fix
 evidence            point|day                    {vehicle: [[enter, exit], ...]} visits at the point
 station_visits      station|day                  {vehicle: [[enter, exit], ...]}
 statuses            point|day                    last decided status
-tickets_seen        station|serial               tonnage key of the first copy
+tickets_seen        station|serial               [tonnage key, source position] of the first copy
 tonnage             day|station|vehicle|...      [net_kg, tickets]
 station_days        station|day                  [received_kg, transferred_kg]
-quality             day|kind|detail              count
+quality             day|kind|detail              count (and seen|<position> for dead letters counted)
 ==================  ===========================  =====================================================
 """
 
@@ -172,7 +172,6 @@ class Core:
         out = Output()
         day = local_date(fix.device_time, self.tz)
         t = _ts(fix.device_time)
-        self._quality_fix(fix, day, t, out)
         track, before = self._track(fix.vehicle_id, day)
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
@@ -184,6 +183,7 @@ class Core:
         if entry in logged:  # the same fix again (a replay, a re-sent frame): nothing changes
             return out
         self.s.fixlog[bucket] = [*logged, entry]
+        self._quality_fix(fix, day, t, out)
         if not track.add(t, site_id, fix.speed_kmh, backfill):
             return out
         after = self._visit_map(track)
@@ -312,14 +312,18 @@ class Core:
         )  # fmt: skip
 
     # -- tickets --------------------------------------------------------------------------------
-    def on_ticket(self, t: WeighTicket) -> Output:
+    def on_ticket(self, t: WeighTicket, position: str = "") -> Output:
+        """``position``: where the ticket sits in its source (topic/partition/offset, or file/line), so
+        reading the same record again after a crash is not mistaken for a duplicate ticket."""
         out = Output()
         seen_key = f"{t.station_id}|{t.serial}"
-        if seen_key in self.s.tickets_seen:
-            self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
+        seen = self.s.tickets_seen.get(seen_key)
+        if seen is not None:
+            if not (position and seen[1] == position):
+                self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
             return out
         k = tonnage_key(t, self.contractor_of, self.tz)
-        self.s.tickets_seen[seen_key] = k.as_str()
+        self.s.tickets_seen[seen_key] = [k.as_str(), position]
         tot = list(self.s.tonnage.get(k.as_str()) or [0.0, 0])
         tot[0] += t.net_kg
         tot[1] += 1
@@ -371,7 +375,12 @@ class Core:
         return balance(self.stations[station_id], day, rec, out_kg, carried, self.station_tolerance_kg)
 
     # -- dead letters ---------------------------------------------------------------------------
-    def on_dead_letter(self, dl: DeadLetter) -> Output:
+    def on_dead_letter(self, dl: DeadLetter, position: str = "") -> Output:
         out = Output()
+        if position:  # counted once per record, however often it is read
+            seen_key = f"seen|{position}"
+            if self.s.quality.get(seen_key):
+                return out
+            self.s.quality[seen_key] = 1
         self._count(local_date(dl.received_at, self.tz), "dead_letter", f"{dl.source}:{dl.reason}", out)
         return out

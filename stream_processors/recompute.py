@@ -62,14 +62,14 @@ def recompute(
             continue
         days.add(d)
         wm = t.weigh_out_at if wm is None or t.weigh_out_at > wm else wm
-        res.add(core.on_ticket(t))
+        res.add(core.on_ticket(t, f"{WEIGH_TICKETS.name}:{k}"))
         k += 1
     res.counts["tickets"] = k
     dl = 0
     for d_letter in read_events(directory, DEADLETTER.name):
         if only_date is not None and local_date(d_letter.received_at, city.timezone) != only_date:
             continue
-        res.add(core.on_dead_letter(d_letter))
+        res.add(core.on_dead_letter(d_letter, f"{DEADLETTER.name}:{dl}"))
         dl += 1
     res.counts["dead_letters"] = dl
     if wm is not None:

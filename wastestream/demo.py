@@ -46,6 +46,10 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     from wastestream.stream_processors.summary import print_summary
 
     stack = Stack(settings)
+    report("demo: starting from empty local data (the demo's figures are compared with the simulator's truth)")
+    stack.reset(report)
+    settings = Settings(state_dir=settings.state_dir)  # the reset removed the old secrets
+    stack = Stack(settings)
     stack.up(report)
     s = Settings(state_dir=settings.state_dir)  # re-read: secrets written by the first `stack up`
     city = build_city(seed)
