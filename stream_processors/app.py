@@ -78,6 +78,8 @@ class Worker:
             for name in Stores.NAMES
         }  # fmt: skip
         self.core = Core(city, Stores(**tables))
+        # the event-time clock survives restarts: newest event time per source partition
+        self.clock_table = app.Table("clock", default=None, partitions=self.n)
         self.points_by_partition: dict[int, set[str]] = {}
         for p in city.collection_points:
             self.points_by_partition.setdefault(partition_of(p.id, self.n), set()).add(p.id)
@@ -134,8 +136,16 @@ class Worker:
             await self.t_alerts.send(key=a.key.encode(), value=a.to_json_bytes())
 
     # -- agents ---------------------------------------------------------------------------------
+    def _persist_clock(self, event, t: datetime) -> None:  # noqa: ANN001
+        m = event.message
+        key = f"{m.topic}/{m.partition}"
+        stored = self.clock_table.get(key)
+        if stored is None or (t - datetime.fromisoformat(stored)).total_seconds() >= 30:
+            self.clock_table[key] = t.isoformat()
+
     async def _fixes(self, stream):  # noqa: ANN001, ANN202
-        async for raw in stream:
+        async for event in stream.events():
+            raw = event.value
             try:
                 fix = GpsFix.model_validate_json(raw)
             except (ValidationError, ValueError) as e:
@@ -143,6 +153,7 @@ class Worker:
                 continue
             self.stats["fixes"] += 1
             self._advance(fix.device_time)
+            self._persist_clock(event, fix.device_time)
             self.days.add(local_date(fix.device_time, self.city.timezone))
             out = self.core.on_fix(fix)
             for vs in out.visit_sets:
@@ -170,6 +181,7 @@ class Worker:
                 continue
             self.stats["tickets"] += 1
             self._advance(t.weigh_out_at)
+            self._persist_clock(event, t.weigh_out_at)
             self.days.add(local_date(t.weigh_in_at, self.city.timezone))
             m = event.message
             await self._emit(self.core.on_ticket(t, f"{m.topic}/{m.partition}/{m.offset}"))
@@ -190,9 +202,18 @@ class Worker:
             tick = json.loads(event.value)
             partition = event.message.partition
             if self.reemit_pending:
-                self._reemit()
-            now = datetime.fromisoformat(tick["now"])
-            days = [date.fromisoformat(d) for d in tick["days"]]
+                for vs in self._reemit():
+                    await self.t_visits.send(key=vs.site_id.encode(), value=vs.to_json_bytes(),
+                                             partition=partition_of(vs.site_id, self.n))  # fmt: skip
+            now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
+            if now is None:
+                continue
+            mine_now = self.now()
+            if mine_now is not None and mine_now > now:  # the clock restored by a re-emit is newer
+                now = mine_now
+            wm_day = local_date(now, self.city.timezone)
+            days = sorted({date.fromisoformat(d) for d in tick["days"]}
+                          | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day})  # fmt: skip
             mine = self.points_by_partition.get(partition, set())
             out = self.core.evaluate(now, days, owns=mine.__contains__)
             await self._emit(out)
@@ -201,12 +222,15 @@ class Worker:
     async def _send_ticks(self) -> None:
         now = self.now()
         if now is None:
-            return
-        wm_day = local_date(now, self.city.timezone)
-        days = sorted(d.isoformat() for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day)
-        if not days:
-            return
-        body = json.dumps({"now": now.isoformat(), "days": days}).encode()
+            if not self.reemit_pending:
+                return
+            body = json.dumps({"now": None, "days": []}).encode()  # a tick to re-emit state after a start
+        else:
+            wm_day = local_date(now, self.city.timezone)
+            days = sorted(d.isoformat() for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day)
+            if not days and not self.reemit_pending:
+                return
+            body = json.dumps({"now": now.isoformat(), "days": days}).encode()
         for p in range(self.n):
             await self.t_ticks.send(key=b"tick", value=body, partition=p)
 
@@ -235,8 +259,10 @@ class Worker:
             except Exception as e:  # noqa: BLE001 - the tables still hold them; re-emitted on start
                 log.error("final flush failed (%s); figures will be re-emitted at the next start", e)
 
-    def _reemit(self) -> None:
-        """Rebuild every figure held in this worker's tables (after start or a rebalance)."""
+    def _reemit(self) -> list[VisitSet]:
+        """Rebuild every figure held in this worker's tables (after start or a rebalance), and return
+        the visit sets of its vehicles: a crash can lose a visit set sent just before it while the
+        fix that caused it is already in the fixlog, so they are sent again (downstream replaces)."""
         self.reemit_pending = False
         s, core = self.core.s, self.core
         from wastestream.domain.tonnage import TonnageKey
@@ -271,10 +297,21 @@ class Worker:
                 self.buffer.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
                                       day_start(date.fromisoformat(d), self.city.timezone))])  # fmt: skip
                 n += 1
+        for stored in list(self.clock_table.values()):
+            if stored:
+                self._advance(datetime.fromisoformat(stored))
         # the days this worker has data for, so ticks keep evaluating them after a restart
         for k in list(s.statuses.keys()) + list(s.station_days.keys()):
             self.days.add(date.fromisoformat(k.split("|")[1]))
-        log.info("re-emitted %d figures from the tables", n)
+        visit_sets: list[VisitSet] = []
+        vehicle_days = {tuple(k.split("|")[:2]) for k in list(s.fixlog.keys())}
+        for vehicle, d in sorted(vehicle_days):
+            day = date.fromisoformat(d)
+            self.days.add(day)
+            _, vmap = core._track(vehicle, day)
+            visit_sets += [core._visit_set(vehicle, site, day, spans) for site, spans in sorted(vmap.items())]
+        log.info("re-emitted %d figures and %d visit sets from the tables", n, len(visit_sets))
+        return visit_sets
 
 
 def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warn",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from influxdb_client import InfluxDBClient
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
@@ -87,7 +88,11 @@ def wait_until_consumed(s, group: str, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            committed = admin.list_group_offsets(group).get(group, {})
+            try:
+                committed = admin.list_group_offsets(group).get(group, {})
+            except KafkaError:  # coordinator not (yet / again) available
+                time.sleep(2)
+                continue
             if all(
                 committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items() if end > 0
             ):
@@ -108,8 +113,13 @@ def wait_for_truth(s, truth, log: Path, timeout: float = 240) -> dict:
         if f["status"] == want_status and in_ton == truth_tonnage_in(truth):
             return f
         time.sleep(3)
-    missing = sum(1 for p, v in want_status.items() if f.get("status", {}).get(p) != v)
-    raise AssertionError(f"figures did not reach the truth ({missing} statuses differ): {log.read_text()[-3000:]}")
+    diff = {p: (f.get("status", {}).get(p), v) for p, v in want_status.items() if f.get("status", {}).get(p) != v}
+    in_ton = {k: v for k, v in f.get("tonnage", {}).items() if k.startswith("in|")}
+    ton_diff = {k: (in_ton.get(k), v) for k, v in truth_tonnage_in(truth).items() if in_ton.get(k) != v}
+    raise AssertionError(
+        f"figures did not reach the truth: statuses (got, want) {list(diff.items())[:5]} ({len(diff)} differ); "
+        f"tonnage {list(ton_diff.items())[:3]}; log: {log.read_text()[-1500:]}"
+    )
 
 
 def test_worker_figures_equal_ground_truth_then_recompute_and_replay(run, tmp_path):

@@ -1,0 +1,117 @@
+"""Faults during a simulated seed-city day: after each, the figures in InfluxDB equal the
+simulator's ground truth — nothing lost, nothing counted twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from datetime import date
+
+import pytest
+from wastestream.producers.replay import replay_files
+from wastestream.producers.simulator.city import build_city
+from wastestream.producers.simulator.day import Faults
+from wastestream.producers.simulator.offline import write_offline
+from wastestream.stream_processors.sink import InfluxSink
+
+from tests.integration.helpers import cli_process, stack_env
+from tests.integration.test_pipeline_e2e import figures, truth_tonnage_in, wait_for_truth, wait_until_consumed
+from wastestream.stack import InfluxDB, Kafka, ensure_topics
+from wastestream.topics import ALL_TOPICS
+
+pytestmark = pytest.mark.integration
+DAY = date(2026, 11, 16)  # figures() reads the range around this day
+
+
+def prepare(stack, tmp_path):
+    u = uuid.uuid4().hex[:8]
+    city = build_city(808)
+    d = tmp_path / "events"
+    truth, _ = write_offline(city, DAY, 808, Faults.demo(), d)
+    s = stack.model_copy(update={"topic_prefix": f"f{u}.", "influx_bucket": f"f-{u}", "city_file": d / "city.yaml"})
+    ensure_topics(s, ALL_TOPICS)
+    sink = InfluxSink(s, city)
+    sink.ensure_buckets()
+    sink.close()
+    replay_files(s, d)
+    env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
+                    WASTESTREAM_CITY_FILE=str(s.city_file))  # fmt: skip
+    return s, env, truth.to_json(), f"f-{u}"
+
+
+def consumed_fraction(s, group: str) -> float:
+    from kafka import KafkaAdminClient
+
+    from tests.integration.helpers import end_offsets
+
+    ends = end_offsets(s, s.topic("gps.fixes"))
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+        try:
+            got = admin.list_group_offsets(group).get(group, {})
+        finally:
+            admin.close()
+    except KafkaError:  # the group's coordinator is not there yet
+        return 0.0
+    return sum(got[tp].offset for tp in ends if tp in got) / max(1, sum(ends.values()))
+
+
+def assert_truth(s, truth) -> None:
+    f = figures(s)
+    assert f["status"] == {p: v["status"] for p, v in truth["stops"].items()}
+    assert {k: v for k, v in f["tonnage"].items() if k.startswith("in|")} == truth_tonnage_in(truth)
+    assert {st: v for (st, fld), v in f["balance"].items() if fld == "transferred_kg"} == truth["transferred_out"]
+
+
+def test_worker_killed_with_sigkill_and_restarted(stack, tmp_path):
+    s, env, truth, group = prepare(stack, tmp_path)
+    args = ["worker", "--clock", "event", "--app-id", group]
+    with cli_process(args, env, tmp_path / "w1.log") as w:
+        deadline = time.monotonic() + 120
+        while consumed_fraction(s, group) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert 0 < consumed_fraction(s, group) < 1, "kill must land mid-run"
+        os.kill(w.pid, signal.SIGKILL)
+        w.wait()
+    with cli_process(args, env, tmp_path / "w2.log"):
+        wait_for_truth(s, truth, tmp_path / "w2.log")
+        wait_until_consumed(s, group)
+        time.sleep(3)
+        assert_truth(s, truth)
+
+
+def test_influxdb_down_for_a_while(stack, tmp_path):
+    s, env, truth, group = prepare(stack, tmp_path)
+    influx = InfluxDB(stack)
+    with cli_process(["worker", "--clock", "event", "--app-id", group], env, tmp_path / "w.log"):
+        deadline = time.monotonic() + 120
+        while consumed_fraction(s, group) < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        influx.down()
+        time.sleep(20)  # the worker keeps consuming; its flushes fail and are kept
+        influx.up()
+        wait_for_truth(s, truth, tmp_path / "w.log")
+        wait_until_consumed(s, group)
+        time.sleep(3)
+        assert_truth(s, truth)
+        assert "flush" in (tmp_path / "w.log").read_text()  # the outage was seen (and survived)
+
+
+def test_kafka_broker_restarted(stack, tmp_path):
+    s, env, truth, group = prepare(stack, tmp_path)
+    kafka = Kafka(stack)
+    with cli_process(["worker", "--clock", "event", "--app-id", group], env, tmp_path / "w.log"):
+        deadline = time.monotonic() + 120
+        while consumed_fraction(s, group) < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        kafka.down()
+        time.sleep(5)
+        kafka.up()
+        wait_for_truth(s, truth, tmp_path / "w.log", timeout=300)
+        wait_until_consumed(s, group, timeout=300)
+        time.sleep(3)
+        assert_truth(s, truth)
