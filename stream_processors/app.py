@@ -220,6 +220,11 @@ class Worker:
 
     # -- timers ---------------------------------------------------------------------------------
     async def _send_ticks(self) -> None:
+        try:  # liveness: the worker's event loop is turning (deploy/k8s probes this file)
+            self.s.state_dir.mkdir(parents=True, exist_ok=True)
+            (self.s.state_dir / "worker.alive").touch()
+        except OSError:
+            pass
         now = self.now()
         if now is None:
             if not self.reemit_pending:

@@ -115,3 +115,22 @@ def test_kafka_broker_restarted(stack, tmp_path):
         wait_until_consumed(s, group, timeout=300)
         time.sleep(3)
         assert_truth(s, truth)
+
+
+def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
+    """Scale-out: two workers in one group share the partitions; one is SIGKILLed mid-run, a third
+    joins; the survivors take over its partitions from the changelogs, and the figures are exact."""
+    s, env, truth, group = prepare(stack, tmp_path)
+    args = ["worker", "--clock", "event", "--app-id", group]
+    with cli_process(args, env, tmp_path / "a.log"), cli_process(args, env, tmp_path / "b.log") as b:
+        deadline = time.monotonic() + 120
+        while consumed_fraction(s, group) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert consumed_fraction(s, group) < 1, "kill must land mid-run"
+        os.kill(b.pid, signal.SIGKILL)
+        b.wait()
+        with cli_process(args, env, tmp_path / "c.log"):
+            wait_for_truth(s, truth, tmp_path / "a.log", timeout=300)
+            wait_until_consumed(s, group, timeout=300)
+            time.sleep(3)
+            assert_truth(s, truth)
