@@ -60,6 +60,20 @@ def consumed_fraction(s, group: str) -> float:
     return sum(got[tp].offset for tp in ends if tp in got) / max(1, sum(ends.values()))
 
 
+def wait_fraction(s, group: str, fraction: float, timeout: float = 120) -> None:
+    """Until the group has committed ``fraction`` of the fixes (so a fault lands mid-run)."""
+    deadline = time.monotonic() + timeout
+    while consumed_fraction(s, group) < fraction and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def settle_and_check(s, group: str, truth, log, timeout: float = 240) -> None:
+    wait_for_truth(s, truth, log, timeout=timeout)
+    wait_until_consumed(s, group, timeout=timeout)
+    time.sleep(3)  # the last ticks and flushes
+    assert_truth(s, truth)
+
+
 def assert_truth(s, truth) -> None:
     f = figures(s)
     assert f["status"] == {p: v["status"] for p, v in truth["stops"].items()}
@@ -71,33 +85,23 @@ def test_worker_killed_with_sigkill_and_restarted(stack, tmp_path):
     s, env, truth, group = prepare(stack, tmp_path)
     args = ["worker", "--clock", "event", "--app-id", group]
     with cli_process(args, env, tmp_path / "w1.log") as w:
-        deadline = time.monotonic() + 120
-        while consumed_fraction(s, group) < 0.3 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_fraction(s, group, 0.3)
         assert 0 < consumed_fraction(s, group) < 1, "kill must land mid-run"
         os.kill(w.pid, signal.SIGKILL)
         w.wait()
     with cli_process(args, env, tmp_path / "w2.log"):
-        wait_for_truth(s, truth, tmp_path / "w2.log")
-        wait_until_consumed(s, group)
-        time.sleep(3)
-        assert_truth(s, truth)
+        settle_and_check(s, group, truth, tmp_path / "w2.log")
 
 
 def test_influxdb_down_for_a_while(stack, tmp_path):
     s, env, truth, group = prepare(stack, tmp_path)
     influx = InfluxDB(stack)
     with cli_process(["worker", "--clock", "event", "--app-id", group], env, tmp_path / "w.log"):
-        deadline = time.monotonic() + 120
-        while consumed_fraction(s, group) < 0.2 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_fraction(s, group, 0.2)
         influx.down()
         time.sleep(20)  # the worker keeps consuming; its flushes fail and are kept
         influx.up()
-        wait_for_truth(s, truth, tmp_path / "w.log")
-        wait_until_consumed(s, group)
-        time.sleep(3)
-        assert_truth(s, truth)
+        settle_and_check(s, group, truth, tmp_path / "w.log")
         assert "flush" in (tmp_path / "w.log").read_text()  # the outage was seen (and survived)
 
 
@@ -105,16 +109,11 @@ def test_kafka_broker_restarted(stack, tmp_path):
     s, env, truth, group = prepare(stack, tmp_path)
     kafka = Kafka(stack)
     with cli_process(["worker", "--clock", "event", "--app-id", group], env, tmp_path / "w.log"):
-        deadline = time.monotonic() + 120
-        while consumed_fraction(s, group) < 0.2 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_fraction(s, group, 0.2)
         kafka.down()
         time.sleep(5)
         kafka.up()
-        wait_for_truth(s, truth, tmp_path / "w.log", timeout=300)
-        wait_until_consumed(s, group, timeout=300)
-        time.sleep(3)
-        assert_truth(s, truth)
+        settle_and_check(s, group, truth, tmp_path / "w.log", timeout=300)
 
 
 def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
@@ -123,14 +122,9 @@ def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
     s, env, truth, group = prepare(stack, tmp_path)
     args = ["worker", "--clock", "event", "--app-id", group]
     with cli_process(args, env, tmp_path / "a.log"), cli_process(args, env, tmp_path / "b.log") as b:
-        deadline = time.monotonic() + 120
-        while consumed_fraction(s, group) < 0.3 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_fraction(s, group, 0.3)
         assert consumed_fraction(s, group) < 1, "kill must land mid-run"
         os.kill(b.pid, signal.SIGKILL)
         b.wait()
         with cli_process(args, env, tmp_path / "c.log"):
-            wait_for_truth(s, truth, tmp_path / "a.log", timeout=300)
-            wait_until_consumed(s, group, timeout=300)
-            time.sleep(3)
-            assert_truth(s, truth)
+            settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300)
