@@ -53,7 +53,7 @@ schemas: $(STAMP) ## regenerate JSON Schema files under schemas/json/
 	$(WS) schemas write
 
 bench: $(STAMP) ## benchmarks, printed as a table with ratios to a same-run baseline
-	$(WS) bench
+	$(WS) bench --pipeline
 
 clean:
 	-$(WS) stack down

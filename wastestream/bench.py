@@ -97,12 +97,15 @@ def bench_recompute(tmp: Path) -> BenchResult:
     )  # fmt: skip
 
 
-def run_benchmarks(out: Console, results_dir: Path = Path("bench/results")) -> list[BenchResult]:
+def run_benchmarks(out: Console, results_dir: Path = Path("bench/results"), pipeline_settings=None,  # noqa: ANN001
+                   report: Callable[[str], None] = print) -> list[BenchResult]:  # fmt: skip
     import tempfile
 
     results = [bench_decode()]
     with tempfile.TemporaryDirectory() as tmp:
         results.append(bench_recompute(Path(tmp)))
+    if pipeline_settings is not None:
+        results += run_pipeline_benchmarks(pipeline_settings, out, report)
     t = Table("benchmark", "value", "unit", "baseline (same run)", "value / baseline", "goal")
     for r in results:
         t.add_row(r.name, f"{r.value:,.1f}", r.unit, f"{r.baseline:,.1f} ({r.baseline_name})", f"{r.ratio:.2f}", r.goal)
@@ -118,4 +121,116 @@ def run_benchmarks(out: Console, results_dir: Path = Path("bench/results")) -> l
         )
     )  # fmt: skip
     out.print(f"written to {path}")
+    return results
+
+
+def _group_committed(settings, group: str, topic: str) -> int:  # noqa: ANN001
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            got = admin.list_group_offsets(group).get(group, {})
+        finally:
+            admin.close()
+    except KafkaError:
+        return 0
+    return sum(o.offset for tp, o in got.items() if tp.topic == topic)
+
+
+def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], None]) -> tuple[float, float, list[int]]:  # noqa: ANN001
+    """Fixes/s of `workers` Faust workers from gps.fixes to InfluxDB (first to last commit), the raw
+    aiokafka consume + JSON decode rate of the same topic, and the per-partition fix counts."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from wastestream.producers.replay import replay_files
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.producers.simulator.day import Faults
+    from wastestream.producers.simulator.offline import write_offline
+    from wastestream.stack import ensure_topics
+    from wastestream.topics import ALL_TOPICS
+
+    u = uuid.uuid4().hex[:6]
+    d = tmp / f"bench{u}"
+    write_offline(build_city(808), date(2026, 11, 23), 808, Faults.demo(), d)
+    s = settings.model_copy(
+        update={"topic_prefix": f"bench{u}.", "city_file": d / "city.yaml", "influx_bucket": f"bench-{u}"}
+    )
+    ensure_topics(s, ALL_TOPICS)
+    counts = replay_files(s, d)
+    n = counts["gps.fixes"]
+    topic = s.topic("gps.fixes")
+    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap)
+    parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))]
+    skew = [c.end_offsets(parts)[tp] for tp in parts]
+    c.close()
+
+    async def raw() -> float:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=s.kafka_bootstrap, auto_offset_reset="earliest",
+                                    enable_auto_commit=False, group_id=None)  # fmt: skip
+        await consumer.start()
+        got, start = 0, None
+        try:
+            while got < n:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for recs in batch.values():
+                    if start is None:
+                        start = time.perf_counter()
+                    for r in recs:
+                        json.loads(r.value)
+                    got += len(recs)
+        finally:
+            await consumer.stop()
+        return n / (time.perf_counter() - (start or time.perf_counter()))
+
+    raw_rate = asyncio.run(raw())
+    env = {**os.environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(s.city_file),
+           "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket, "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", f"bench{u}"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]  # fmt: skip
+    try:
+        t0 = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = _group_committed(s, f"bench{u}", topic)
+            if done > 0 and t0 is None:
+                t0, first = time.perf_counter(), done
+            if done >= n:
+                break
+            time.sleep(0.2)
+        rate = (n - first) / (time.perf_counter() - t0) if t0 else 0.0
+        report(f"bench: {workers} worker(s): {rate:,.0f} fixes/s")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+    return rate, raw_rate, skew
+
+
+def run_pipeline_benchmarks(settings, out: Console, report: Callable[[str], None]) -> list[BenchResult]:  # noqa: ANN001
+    import tempfile
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        r1, raw1, skew = bench_pipeline(settings, 1, Path(tmp), report)
+        results.append(BenchResult("pipeline, 1 Faust worker: gps.fixes → InfluxDB", "fixes/s", r1,
+                                   "raw aiokafka consume + JSON decode", raw1, "≥ 20,000 and ≥ 0.5× raw"))  # fmt: skip
+        r2, raw2, _ = bench_pipeline(settings, 2, Path(tmp), report)
+        results.append(
+            BenchResult("pipeline, 2 Faust workers", "fixes/s", r2, "1 worker (same run)", r1, "scales with workers")
+        )
+    out.print(f"per-partition fixes (skew): {skew}")
     return results

@@ -380,11 +380,21 @@ def demo(
 
 
 @app.command("bench")
-def bench() -> None:
-    """Benchmarks (decode, recompute) as a table, each beside a baseline measured in the same run."""
+def bench(
+    pipeline: Annotated[
+        bool, typer.Option(help="also the Kafka → Faust → InfluxDB pipeline (starts the stack)")
+    ] = False,
+) -> None:
+    """Benchmarks as a table, each beside a baseline measured in the same run."""
     from wastestream.bench import run_benchmarks
 
-    run_benchmarks(out)
+    s = None
+    if pipeline:
+        from wastestream.stack import Stack
+
+        Stack(get_settings()).up(_report)
+        s = type(get_settings())()  # re-read the onboarding token
+    run_benchmarks(out, pipeline_settings=s, report=_report)
 
 
 grafana_app = typer.Typer(help="Grafana dashboards and alert rules as code.", no_args_is_help=True)

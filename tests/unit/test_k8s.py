@@ -26,7 +26,9 @@ def test_strimzi_resources():
     topics = {d["metadata"]["name"]: d["spec"] for _, d in STRIMZI if d["kind"] == "KafkaTopic"}
     assert set(topics) == {t.name for t in ALL_TOPICS}
     assert len({t["partitions"] for t in topics.values()}) == 1, "co-partitioned: one partition count"
-    assert all(d["metadata"]["labels"]["strimzi.io/cluster"] == "wastestream" for _, d in STRIMZI if d["kind"] != "Kafka")
+    assert all(
+        d["metadata"]["labels"]["strimzi.io/cluster"] == "wastestream" for _, d in STRIMZI if d["kind"] != "Kafka"
+    )
 
 
 def test_every_workload_has_probes_and_resources():
