@@ -391,7 +391,7 @@ class InfluxDB(Service):
         log = self.binary.parent / "build.log"
         report(
             f"influxdb: building influxd {self.s.influxdb_version} from its Go module with libflux "
-            f"(first time only, ~20-40 min on 2 cores; log {log})"
+            f"(first time only: about 5 min measured here on 2 cores; log {log})"
         )
         env = {**os.environ, "INFLUXDB_VERSION": self.s.influxdb_version, "WASTESTREAM_CACHE": str(self.s.cache_dir)}
         proc = subprocess.Popen(
