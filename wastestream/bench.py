@@ -124,21 +124,6 @@ def run_benchmarks(out: Console, results_dir: Path = Path("bench/results"), pipe
     return results
 
 
-def _group_committed(settings, group: str, topic: str) -> int:  # noqa: ANN001
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        try:
-            got = admin.list_group_offsets(group).get(group, {})
-        finally:
-            admin.close()
-    except KafkaError:
-        return 0
-    return sum(o.offset for tp, o in got.items() if tp.topic == topic)
-
-
 def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], None]) -> tuple[float, float, list[int]]:  # noqa: ANN001
     """Fixes/s of `workers` Faust workers from gps.fixes to InfluxDB (first to last commit), the raw
     aiokafka consume + JSON decode rate of the same topic, and the per-partition fix counts."""
@@ -154,7 +139,7 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
     from wastestream.producers.simulator.city import build_city
     from wastestream.producers.simulator.day import Faults
     from wastestream.producers.simulator.offline import write_offline
-    from wastestream.stack import ensure_topics
+    from wastestream.stack import committed_offsets, ensure_topics
     from wastestream.topics import ALL_TOPICS
 
     u = uuid.uuid4().hex[:6]
@@ -204,7 +189,7 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
         t0 = None
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            done = _group_committed(s, f"bench{u}", topic)
+            done = sum(o for tp, o in committed_offsets(s, f"bench{u}").items() if tp.topic == topic)
             if done > 0 and t0 is None:
                 t0, first = time.perf_counter(), done
             if done >= n:

@@ -15,25 +15,16 @@ from wastestream.settings import Settings
 def wait_consumed(
     settings: Settings, group: str, topics: list[str], timeout: float, report: Callable[[str], None]
 ) -> None:
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from wastestream.stack import end_offsets, group_lag
 
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    ends: dict = {}
-    for t in topics:
-        ends.update(c.end_offsets([TopicPartition(t, p) for p in c.partitions_for_topic(t) or ()]))
-    c.close()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    ends = end_offsets(settings, topics)
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            got = admin.list_group_offsets(group).get(group, {})
-            behind = sum(max(0, end - (got[tp].offset if tp in got else 0)) for tp, end in ends.items())
-            if behind == 0:
-                return
-            report(f"demo: worker has {behind:,} messages to go")
-            time.sleep(3)
-    finally:
-        admin.close()
+    while time.monotonic() < deadline:
+        behind = group_lag(settings, group, ends)
+        if behind == 0:
+            return
+        report(f"demo: worker has {behind:,} messages to go")
+        time.sleep(3)
     raise WastestreamError(f"the worker did not catch up in {timeout:.0f}s; see {settings.log_dir}/worker.log")
 
 

@@ -369,6 +369,40 @@ def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] | list[TopicS
     return [t.name for t in missing]
 
 
+def end_offsets(settings: Settings, topics: list[str]) -> dict:
+    """TopicPartition → end offset, for every partition of ``topics``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in c.partitions_for_topic(t) or ()]
+        return c.end_offsets(parts)
+    finally:
+        c.close()
+
+
+def committed_offsets(settings: Settings, group: str) -> dict:
+    """TopicPartition → the offset ``group`` has committed ({} while its coordinator is not there)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            got = admin.list_group_offsets(group).get(group, {})
+        finally:
+            admin.close()
+    except KafkaError:
+        return {}
+    return {tp: o.offset for tp, o in got.items()}
+
+
+def group_lag(settings: Settings, group: str, ends: dict) -> int:
+    """Messages of ``ends`` (from :func:`end_offsets`) that ``group`` has not committed yet."""
+    got = committed_offsets(settings, group)
+    return sum(max(0, end - got.get(tp, 0)) for tp, end in ends.items())
+
+
 class InfluxDB(Service):
     name = "influxdb"
     start_timeout = 60.0

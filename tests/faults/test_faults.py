@@ -18,7 +18,7 @@ from wastestream.stream_processors.sink import InfluxSink
 
 from tests.integration.helpers import cli_process, stack_env
 from tests.integration.test_pipeline_e2e import figures, truth_tonnage_in, wait_for_truth, wait_until_consumed
-from wastestream.stack import InfluxDB, Kafka, ensure_topics
+from wastestream.stack import InfluxDB, Kafka, committed_offsets, end_offsets, ensure_topics
 from wastestream.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
@@ -42,22 +42,9 @@ def prepare(stack, tmp_path):
 
 
 def consumed_fraction(s, group: str) -> float:
-    from kafka import KafkaAdminClient
-
-    from tests.integration.helpers import end_offsets
-
-    ends = end_offsets(s, s.topic("gps.fixes"))
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
-        try:
-            got = admin.list_group_offsets(group).get(group, {})
-        finally:
-            admin.close()
-    except KafkaError:  # the group's coordinator is not there yet
-        return 0.0
-    return sum(got[tp].offset for tp in ends if tp in got) / max(1, sum(ends.values()))
+    ends = end_offsets(s, [s.topic("gps.fixes")])
+    got = committed_offsets(s, group)  # {} while the group's coordinator is not there yet
+    return sum(got.get(tp, 0) for tp in ends) / max(1, sum(ends.values()))
 
 
 def wait_fraction(s, group: str, fraction: float, timeout: float = 120) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from wastestream import stack
 from wastestream.settings import Settings
 
 
@@ -68,12 +69,7 @@ def cli_process(args: list[str], env: dict[str, str], log: Path, ready_port: int
 
 
 def end_offsets(s: Settings, topic: str) -> dict[TopicPartition, int]:
-    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        return c.end_offsets(parts)
-    finally:
-        c.close()
+    return stack.end_offsets(s, [topic])
 
 
 def read_topic(

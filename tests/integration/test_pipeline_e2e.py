@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from influxdb_client import InfluxDBClient
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
@@ -20,10 +18,11 @@ from wastestream.producers.simulator.offline import write_offline
 from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
 
-from wastestream.stack import ensure_topics
+from wastestream.stack import end_offsets as stack_end_offsets
+from wastestream.stack import ensure_topics, group_lag
 from wastestream.topics import ALL_TOPICS
 
-from .helpers import cli_process, end_offsets, stack_env
+from .helpers import cli_process, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 16)
@@ -80,26 +79,12 @@ def truth_tonnage_in(truth) -> dict[str, float]:
 
 
 def wait_until_consumed(s, group: str, timeout: float = 240) -> None:
-    topics = [s.topic(t) for t in ("gps.fixes", "weigh.tickets", "deadletter")]
-    ends = {}
-    for t in topics:
-        ends.update(end_offsets(s, t))
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    ends = stack_end_offsets(s, [s.topic(t) for t in ("gps.fixes", "weigh.tickets", "deadletter")])
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            try:
-                committed = admin.list_group_offsets(group).get(group, {})
-            except KafkaError:  # coordinator not (yet / again) available
-                time.sleep(2)
-                continue
-            if all(
-                committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items() if end > 0
-            ):
-                return
-            time.sleep(2)
-    finally:
-        admin.close()
+    while time.monotonic() < deadline:
+        if group_lag(s, group, ends) == 0:
+            return
+        time.sleep(2)
     raise AssertionError(f"group {group} did not consume everything in {timeout}s")
 
 
