@@ -47,7 +47,8 @@ def partition_of(key: str, partitions: int) -> int:
 
 class Worker:
     def __init__(self, settings: Settings, city: City, sink: Sink | None = None, app_id: str = "wastestream-worker",
-                 clock: str = "event", flush_interval: float = 1.0, tick_interval: float = 1.0):  # fmt: skip
+                 clock: str = "event", flush_interval: float = 1.0, tick_interval: float = 1.0,
+                 visits_interval: float = 0.25):  # fmt: skip
         self.s = settings
         self.city = city
         self.n = settings.topic_partitions
@@ -103,6 +104,7 @@ class Worker:
         app.agent(self.t_ticks, name="ticks")(self._ticks)
         app.timer(tick_interval)(self._send_ticks)
         app.timer(flush_interval)(self._flush)
+        app.timer(visits_interval)(self._send_visit_sets)
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_before_shutdown.connect(self._on_before_shutdown)
 
@@ -155,12 +157,7 @@ class Worker:
             self._advance(fix.device_time)
             self._persist_clock(event, fix.device_time)
             self.days.add(local_date(fix.device_time, self.city.timezone))
-            out = self.core.on_fix(fix)
-            for vs in out.visit_sets:
-                self.stats["visit_sets"] += 1
-                await self.t_visits.send(key=vs.site_id.encode(), value=vs.to_json_bytes(),
-                                         partition=partition_of(vs.site_id, self.n))  # fmt: skip
-            await self._emit(out)
+            await self._emit(self.core.on_fix(fix))
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
         async for raw in stream:
@@ -202,9 +199,7 @@ class Worker:
             tick = json.loads(event.value)
             partition = event.message.partition
             if self.reemit_pending:
-                for vs in self._reemit():
-                    await self.t_visits.send(key=vs.site_id.encode(), value=vs.to_json_bytes(),
-                                             partition=partition_of(vs.site_id, self.n))  # fmt: skip
+                await self._send_visits(self._reemit())
             now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
             if now is None:
                 continue
@@ -219,6 +214,17 @@ class Worker:
             await self._emit(out)
 
     # -- timers ---------------------------------------------------------------------------------
+    async def _send_visit_sets(self) -> None:
+        """Publish the visit sets changed by the fixes since the last call (each once, with its
+        latest spans: a truck standing at a stop changes its visit with every fix)."""
+        await self._send_visits(self.core.take_visit_sets())
+
+    async def _send_visits(self, visit_sets: list[VisitSet]) -> None:
+        for vs in visit_sets:
+            self.stats["visit_sets"] += 1
+            await self.t_visits.send(key=vs.site_id.encode(), value=vs.to_json_bytes(),
+                                     partition=partition_of(vs.site_id, self.n))  # fmt: skip
+
     async def _send_ticks(self) -> None:
         try:  # liveness: the worker's event loop is turning (deploy/k8s probes this file)
             self.s.state_dir.mkdir(parents=True, exist_ok=True)

@@ -88,13 +88,11 @@ def _rec(
 
 @dataclass
 class Output:
-    visit_sets: list[VisitSet] = field(default_factory=list)
     statuses: list[ClearanceStatus] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
 
     def extend(self, other: Output) -> None:
-        self.visit_sets += other.visit_sets
         self.statuses += other.statuses
         self.alerts += other.alerts
         self.records += other.records
@@ -146,10 +144,12 @@ class Core:
         self.station_tolerance_kg = station_tolerance_kg
         # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
         self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
+        self._dirty_visits: set[tuple[str, date, str]] = set()  # (vehicle, day, site) to publish
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
         self._tracks.clear()
+        self._dirty_visits.clear()
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
         key = f"{vehicle}|{day.isoformat()}"
@@ -159,7 +159,10 @@ class Core:
             for q in range(96):
                 for t, site, speed, bf in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
                     track.add(t, site, speed, bf)
-            cached = self._tracks[key] = (track, self._visit_map(track))
+            track.refresh(self.kind_of, self.rules)
+            vmap: dict[str, list] = {}
+            self._update_visit_map(track, vmap, None)
+            cached = self._tracks[key] = (track, vmap)
         return cached
 
     def expire_days(self, before: date) -> None:
@@ -169,14 +172,16 @@ class Core:
 
     # -- GPS ------------------------------------------------------------------------------------
     def on_fix(self, fix: GpsFix) -> Output:
+        """Fold one fix into its vehicle-day. Visit sets that change are collected, not returned:
+        :meth:`take_visit_sets` hands them out (once per batch of fixes, each with its latest spans)."""
         out = Output()
-        day = local_date(fix.device_time, self.tz)
+        local = fix.device_time.astimezone(zone(self.tz))
+        day = local.date()
         t = _ts(fix.device_time)
-        track, before = self._track(fix.vehicle_id, day)
+        track, vmap = self._track(fix.vehicle_id, day)
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
-        local = fix.device_time.astimezone(zone(self.tz))
         bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
         entry = [t, site_id, fix.speed_kmh, backfill]
         logged = self.s.fixlog.get(bucket) or []
@@ -184,22 +189,35 @@ class Core:
             return out
         self.s.fixlog[bucket] = [*logged, entry]
         self._quality_fix(fix, day, t, out)
-        if not track.add(t, site_id, fix.speed_kmh, backfill):
-            return out
-        after = self._visit_map(track)
-        self._tracks[f"{fix.vehicle_id}|{day.isoformat()}"] = (track, after)
-        for site_id in sorted(set(before) | set(after)):
-            if before.get(site_id) != after.get(site_id):
-                out.visit_sets.append(self._visit_set(fix.vehicle_id, site_id, day, after.get(site_id, [])))
+        if track.add(t, site_id, fix.speed_kmh, backfill):
+            for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
+                self._dirty_visits.add((fix.vehicle_id, day, member))
         return out
 
-    def _visit_map(self, track: Track) -> dict[str, list]:
-        """Site → visit spans; a visit to a cluster of side-by-side points counts for each of them."""
-        m: dict[str, list] = {}
+    def take_visit_sets(self) -> list[VisitSet]:
+        """The visit sets changed since the last call, with their current spans."""
+        dirty, self._dirty_visits = sorted(self._dirty_visits), set()
+        return [
+            self._visit_set(vehicle, site, day, self._track(vehicle, day)[1].get(site, []))
+            for vehicle, day, site in dirty
+        ]
+
+    def _update_visit_map(self, track: Track, vmap: dict[str, list], changed: set[str] | None) -> list[str]:
+        """Update site → visit spans for the changed sites (all if None); return the sites updated.
+        A visit to a cluster of side-by-side points counts for each of them."""
+        spans: dict[str, list] = {}
         for v in track.visits(self.kind_of, self.rules):
-            for site in self.index.members.get(v.site, [v.site]):
-                m.setdefault(site, []).append((v.enter, v.exit, v.backfill))
-        return m
+            if changed is None or v.site in changed:
+                spans.setdefault(v.site, []).append((v.enter, v.exit, v.backfill))
+        updated = []
+        for rep in sorted(spans if changed is None else changed):
+            for site in self.index.members.get(rep, [rep]):
+                if spans.get(rep):
+                    vmap[site] = spans[rep]
+                else:
+                    vmap.pop(site, None)
+                updated.append(site)
+        return updated
 
     def _visit_set(self, vehicle: str, site_id: str, day: date, spans: list) -> VisitSet:
         kind = SiteKind(self.kind_of[site_id])

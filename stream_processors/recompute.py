@@ -47,13 +47,12 @@ def recompute(
             continue
         days.add(d)
         wm = fix.device_time if wm is None or fix.device_time > wm else wm
-        out = core.on_fix(fix)
-        for vs in out.visit_sets:
-            out.extend(core.on_visit_set(vs))
-        res.add(out)
+        res.add(core.on_fix(fix))
         n += 1
         if n % 5000 == 0:
             progress("fixes", n)
+    for vs in core.take_visit_sets():
+        res.add(core.on_visit_set(vs))
     res.counts["fixes"] = n
     k = 0
     for t in read_events(directory, WEIGH_TICKETS.name):

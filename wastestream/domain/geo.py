@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from shapely import STRtree, box
 from shapely.geometry import Point, Polygon
+from shapely.prepared import prep as prepared
 
 from wastestream.schemas import City, Geofence
 
@@ -44,16 +45,28 @@ def _bbox(f: Geofence):  # noqa: ANN202
 
 
 class SiteIndex:
-    """Which site (if any) a position is in. Bounding boxes in an STRtree, then the exact test.
+    """Which site (if any) a position is in. Lookups go through a uniform grid of ``cell_deg``
+    cells (each site listed in every cell its bounding box touches: one dict lookup per fix, then
+    the exact test on a handful of candidates); an STRtree over the same boxes finds neighbours
+    for clustering.
     A cluster of side-by-side points is returned as its representative (``members`` lists them).
     Where fences overlap, stations and the vehicle's own contractor's points come first (a truck
     does not clear another contractor's bins that stand in the same spot), then the nearest centre."""
 
-    def __init__(self, sites: list[Site], cluster_m: float = 15.0):
+    def __init__(self, sites: list[Site], cluster_m: float = 15.0, cell_deg: float = 0.002):
         self.sites = sites
         self.by_id = {s.id: s for s in sites}
-        self._tree = STRtree([_bbox(s.fence) for s in sites])
+        boxes = [_bbox(s.fence) for s in sites]
+        self._tree = STRtree(boxes)
         self.rep, self.members = self._clusters(cluster_m)
+        self._cell = cell_deg
+        self._grid: dict[tuple[int, int], list[Site]] = {}
+        for s, b in zip(sites, boxes, strict=True):
+            x0, y0, x1, y1 = b.bounds  # lon, lat
+            for i in range(math.floor(y0 / cell_deg), math.floor(y1 / cell_deg) + 1):
+                for j in range(math.floor(x0 / cell_deg), math.floor(x1 / cell_deg) + 1):
+                    self._grid.setdefault((i, j), []).append(s)
+        self._polygons = {s.id: prepared(Polygon(s.fence.polygon)) for s in sites if s.fence.polygon is not None}
 
     def _clusters(self, cluster_m: float) -> tuple[dict[str, str], dict[str, list[str]]]:
         """Points of one contractor standing within ``cluster_m`` of each other are one stop: bins
@@ -90,16 +103,18 @@ class SiteIndex:
         return cls(sites)
 
     def locate(self, lat: float, lon: float, contractor: str | None = None) -> Site | None:
-        hits = self._tree.query(Point(lon, lat))
-        if len(hits) == 0:
+        candidates = self._grid.get((math.floor(lat / self._cell), math.floor(lon / self._cell)))
+        if not candidates:
             return None
         best: tuple[int, float, int, Site] | None = None
-        for i in np.asarray(hits).tolist():
-            s = self.sites[i]
-            if s.contains(lat, lon):
-                foreign = 0 if s.kind == "station" or contractor is None or s.contractor_id == contractor else 1
-                d = haversine_m(lat, lon, s.fence.lat, s.fence.lon)
-                rank = (foreign, d, 0 if s.kind == "station" else 1, s)
-                if best is None or rank[:3] < best[:3]:
-                    best = rank
+        for s in candidates:
+            f = s.fence
+            d = haversine_m(lat, lon, f.lat, f.lon)
+            poly = self._polygons.get(s.id)
+            if not (poly.covers(Point(lon, lat)) if poly is not None else d <= f.radius_m):
+                continue
+            foreign = 0 if s.kind == "station" or contractor is None or s.contractor_id == contractor else 1
+            rank = (foreign, d, 0 if s.kind == "station" else 1, s)
+            if best is None or rank[:3] < best[:3]:
+                best = rank
         return self.by_id[self.rep[best[3].id]] if best else None

@@ -61,13 +61,26 @@ class VisitSpan:
 
 
 class Track:
-    """The runs of one vehicle on one local day."""
+    """The runs of one vehicle on one local day.
 
-    __slots__ = ("runs", "_firsts")
+    Visits are kept up to date incrementally: :meth:`refresh` recomputes only the spans from the
+    lowest run a fix touched since the last refresh (for a fix in time order, the last stop), and
+    says which sites' visits changed. :meth:`visits` gives the same result as a full recomputation.
+    """
+
+    __slots__ = ("runs", "_firsts", "_dirty", "_raw", "_raw_runs", "_rules_used")
 
     def __init__(self, runs: list[Run] | None = None):
         self.runs: list[Run] = runs or []
         self._firsts = [r.first for r in self.runs]
+        self._dirty: int | None = 0  # lowest run index changed since the spans were computed
+        self._raw: list[VisitSpan] = []  # spans before the min-dwell filter, in time order
+        self._raw_runs: list[tuple[int, int]] = []  # (first, last) run index each raw span covers
+        self._rules_used: tuple | None = None
+
+    def _touch(self, i: int) -> None:
+        i = max(0, i)
+        self._dirty = i if self._dirty is None or i < self._dirty else self._dirty
 
     def to_state(self) -> list:
         return [r.to_state() for r in self.runs]
@@ -82,6 +95,7 @@ class Track:
         i = bisect_right(firsts, t) - 1
         if i >= 0 and t <= runs[i].last:  # inside run i's span
             r = runs[i]
+            self._touch(i - 1)
             if r.site == site:
                 insort(r.pts, (t, speed))
                 r.backfill |= backfill
@@ -93,6 +107,7 @@ class Track:
             self._coalesce(max(0, i - 1), i + len(parts) + 1)
             return True
         # between run i (or nothing) and run i+1 (or nothing): adjacent to both by time
+        self._touch(i)
         if i >= 0 and runs[i].site == site:
             runs[i].pts.append((t, speed))
             runs[i].backfill |= backfill
@@ -127,21 +142,55 @@ class Track:
         """Visits of the day, in time order. ``kind_of`` maps site id → 'point' | 'station'."""
         rules = rules or DEFAULT_RULES
         kind_of = kind_of or {}
+        self.refresh(kind_of, rules)
+        return [v for v in self._raw if v.dwell_s >= rules[kind_of.get(v.site, "point")].min_dwell_s]
+
+    def refresh(self, kind_of: dict[str, str], rules: dict[str, DwellRule]) -> set[str]:
+        """Bring the spans up to date with the fixes added since the last call; return the sites
+        whose visits (after the min-dwell filter) changed."""
+        if self._rules_used != (id(kind_of), id(rules)):  # other rules: start over
+            self._rules_used = (id(kind_of), id(rules))
+            self._dirty, self._raw, self._raw_runs = 0, [], []
+        d = self._dirty
+        if d is None:
+            return set()
+        self._dirty = None
 
         def rule(site: str) -> DwellRule:
             return rules[kind_of.get(site, "point")]
 
-        spans: list[VisitSpan] = []
-        for r in self.runs:
+        raw, raw_runs = self._raw, self._raw_runs
+        # spans built only from runs before ``d`` are unchanged; the rest are rebuilt from the first
+        # run of the first span that reaches ``d`` (the fold's only state is the previous span)
+        keep = len(raw)
+        while keep and raw_runs[keep - 1][1] >= d:
+            keep -= 1
+        start = min(d, raw_runs[keep][0]) if keep < len(raw) else d  # indices from d on may have shifted
+        removed = raw[keep:]
+        del raw[keep:], raw_runs[keep:]
+        added_from = len(raw)
+        for j in range(start, len(self.runs)):
+            r = self.runs[j]
             if r.site is None:
                 continue
-            slow = [p[0] for p in r.pts if p[1] <= rule(r.site).max_speed_kmh]
-            if not slow:  # driving through: never stopped inside the fence
+            ru = rule(r.site)
+            slow_first = next((p[0] for p in r.pts if p[1] <= ru.max_speed_kmh), None)
+            if slow_first is None:  # driving through: never stopped inside the fence
                 continue
+            slow_last = next(p[0] for p in reversed(r.pts) if p[1] <= ru.max_speed_kmh)
             # the visit is the stop: from the first to the last slow fix inside the fence
-            prev = spans[-1] if spans else None
-            if prev is not None and prev.site == r.site and slow[0] - prev.exit <= rule(r.site).merge_gap_s:
-                spans[-1] = VisitSpan(r.site, prev.enter, slow[-1], prev.backfill or r.backfill)
+            prev = raw[-1] if raw else None
+            if prev is not None and prev.site == r.site and slow_first - prev.exit <= ru.merge_gap_s:
+                if len(raw) == added_from:  # a kept span grows: it counts as removed and re-added
+                    removed.append(prev)
+                    added_from -= 1
+                raw[-1] = VisitSpan(r.site, prev.enter, slow_last, prev.backfill or r.backfill)
+                raw_runs[-1] = (raw_runs[-1][0], j)
             else:
-                spans.append(VisitSpan(r.site, slow[0], slow[-1], r.backfill))
-        return [v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s]
+                raw.append(VisitSpan(r.site, slow_first, slow_last, r.backfill))
+                raw_runs.append((j, j))
+
+        def shown(spans: list[VisitSpan]) -> set[VisitSpan]:
+            return {v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s}
+
+        return {v.site for v in shown(removed) ^ shown(raw[added_from:])}

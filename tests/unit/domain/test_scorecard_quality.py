@@ -77,3 +77,19 @@ def test_side_by_side_points_of_one_contractor_are_one_stop():
     assert idx.members[idx.rep["P-a"]] == ["P-a", "P-b"]
     assert idx.rep["P-c"] == "P-c" and idx.rep["P-far"] == "P-far"
     assert idx.locate(31.00003, 121.0, contractor="C1").id == "P-a"
+
+
+def test_site_index_polygon_fences_and_cells_on_both_sides_of_zero():
+    from wastestream.schemas import Geofence
+
+    from wastestream.domain.geo import Site
+
+    # a 0.01° square station straddling cell boundaries, and a circle west of Greenwich / south of the equator
+    square = [(120.995, 30.995), (121.005, 30.995), (121.005, 31.005), (120.995, 31.005)]
+    st = Site("S1", "station", Geofence(lat=31.0, lon=121.0, radius_m=1, polygon=square))
+    west = Site("P-w", "point", Geofence(lat=-0.0001, lon=-0.0001, radius_m=40))
+    idx = SiteIndex([st, west])
+    assert idx.locate(31.0049, 120.9951) == st  # inside the square, far outside the 1 m circle
+    assert idx.locate(31.0051, 121.0) is None
+    assert idx.locate(0.0001, 0.0001) == west  # ~31 m away, across both zero lines
+    assert idx.locate(0.0003, 0.0003) is None
