@@ -186,7 +186,7 @@ def load_city(path: Path | str) -> City:
     except OSError as e:
         raise CityFileError(f"{path}: cannot read ({e.strerror})") from None
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise CityFileError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
     if not isinstance(raw, dict):

@@ -381,6 +381,22 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict:
         c.close()
 
 
+def group_members(settings: Settings, group: str) -> tuple[str, int]:
+    """(state, number of members) of a consumer group (("", 0) while it is not there)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            g = admin.describe_groups([group]).get(group, {})
+        finally:
+            admin.close()
+    except KafkaError:
+        return "", 0
+    return str(g.get("group_state") or ""), len(g.get("members") or [])
+
+
 def committed_offsets(settings: Settings, group: str) -> dict:
     """TopicPartition → the offset ``group`` has committed ({} while its coordinator is not there)."""
     from kafka import KafkaAdminClient
