@@ -39,6 +39,7 @@ from wastestream.settings import Settings
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
+LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -82,9 +83,10 @@ class Worker:
         self.clock_table = WriteBehind(app.Table("clock", default=None, partitions=self.n))
         self.stores = [*tables.values(), self.clock_table]
         self.batch_size, self.batch_within = batch_size, batch_within
-        self.points_by_partition: dict[int, set[str]] = {}
-        for p in city.collection_points:
-            self.points_by_partition.setdefault(partition_of(p.id, self.n), set()).add(p.id)
+        # which points and stations (keys of visits/tickets) and vehicles (keys of fixes) a partition holds
+        self.keys_by_partition: dict[int, set[str]] = {}
+        for key in [p.id for p in city.collection_points] + [s.id for s in city.stations] + [v.id for v in city.vehicles]:
+            self.keys_by_partition.setdefault(partition_of(key, self.n), set()).add(key)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         t = settings.topic
@@ -230,8 +232,10 @@ class Worker:
             wm_day = local_date(now, self.city.timezone)
             days = sorted({date.fromisoformat(d) for d in tick["days"]}
                           | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day})  # fmt: skip
-            mine = self.points_by_partition.get(partition, set())
-            out = self.core.evaluate(now, days, owns=mine.__contains__)
+            mine = self.keys_by_partition.get(partition, set())
+            # silent terminals page only while the clock is current: not while a replay catches up
+            live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
+            out = self.core.evaluate(now, days, owns=mine.__contains__, live=live)
             await self._emit(out)
 
     # -- timers ---------------------------------------------------------------------------------

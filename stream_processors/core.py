@@ -13,11 +13,14 @@ store               key                          value
 fixlog              vehicle|day|HHMM             the day's classified fixes [t, site, speed, backfill]
                                                  in 15-minute buckets (small changelog messages);
                                                  the Track of a vehicle-day is rebuilt from them
-last_fix            vehicle                      [t, lat, lon] of the newest fix (speed-jump check)
+last_fix            vehicle                      [t, lat, lon, received, parked (ACC off), silent-alert-open]
+                                                 of the newest fix (speed jumps, silent terminals)
 evidence            point|day                    {vehicle: [[enter, exit], ...]} visits at the point
 station_visits      station|day                  {vehicle: [[enter, exit], ...]}
 statuses            point|day                    last decided status
 tickets_seen        station|serial               [tonnage key, source position] of the first copy
+ticket_checks       station|day                  [[serial, vehicle, weigh-in, weigh-out], ...] inbound
+                                                 tickets awaiting/under the station-dwell cross-check
 tonnage             day|station|vehicle|...      [net_kg, tickets]
 station_days        station|day                  [received_kg, transferred_kg]
 quality             day|kind|detail              count (and seen|<position> for dead letters counted)
@@ -47,13 +50,14 @@ from wastestream.schemas.results import SiteKind, Visit, VisitSet
 
 from wastestream.domain.balance import balance
 from wastestream.domain.clearance import alert_transition, decide
-from wastestream.domain.crosschecks import ticket_flags
+from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import day_start, local_date, zone
-from wastestream.domain.quality import is_late, speed_jump
+from wastestream.domain.quality import is_late, silent, speed_jump
 from wastestream.domain.tonnage import TonnageKey, tonnage_key
 from wastestream.domain.visits import DEFAULT_RULES, Track
 
+TICKET_GRACE_S = 1800  # event time a ticket waits for its vehicle's GPS before the dwell check counts
 STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
 
 
@@ -102,7 +106,7 @@ class Stores:
     """The state mappings (dicts by default)."""
 
     NAMES = ("fixlog", "last_fix", "evidence", "station_visits", "statuses", "tickets_seen", "tonnage",
-             "station_days", "quality")  # fmt: skip
+             "station_days", "quality", "ticket_checks")  # fmt: skip
 
     def __init__(self, **mappings: MutableMapping[str, Any]):
         for name in self.NAMES:
@@ -117,6 +121,7 @@ class Stores:
     tonnage: MutableMapping[str, Any]
     station_days: MutableMapping[str, Any]
     quality: MutableMapping[str, Any]
+    ticket_checks: MutableMapping[str, Any]
 
 
 def _ts(t: datetime) -> float:
@@ -240,8 +245,38 @@ class Core:
         if last is not None and fix.source == FixSource.realtime and t > last[0]:
             if speed_jump(last[1], last[2], last[0], fix.lat, fix.lon, t):
                 self._count(day, "speed_jump", fix.vehicle_id, out)
-        if last is None or t > last[0]:
-            self.s.last_fix[fix.vehicle_id] = [t, fix.lat, fix.lon]
+        recv = _ts(fix.received_at)
+        # a terminal silent in its shift: nothing received for a while after a fix with the ignition on
+        # (a parked truck switches off, and its terminal reports rarely or sleeps: that is not silence)
+        if last is not None and recv > last[3] and not last[4] and silent(_dt(last[3]), fix.received_at, tz=self.tz):
+            self._count(local_date(_dt(last[3]), self.tz), "silent_terminal", fix.vehicle_id, out)
+        if last is not None and last[5]:
+            self._silent_alert(fix.vehicle_id, fix.received_at, False, out)
+        newest = last is None or t > last[0]
+        pos = [t, fix.lat, fix.lon] if newest else last[:3]
+        if newest or recv > last[3]:
+            self.s.last_fix[fix.vehicle_id] = [*pos, max(recv, last[3] if last else recv),
+                                               (not fix.acc_on) if newest else last[4], False]  # fmt: skip
+
+    def _silent_alert(self, vehicle: str, at: datetime, raise_: bool, out: Output) -> None:
+        last = list(self.s.last_fix[vehicle])
+        last[5] = raise_
+        self.s.last_fix[vehicle] = last
+        day = local_date(_dt(last[3]), self.tz)
+        contractor = self.contractor_of.get(vehicle)
+        alert = Alert(
+            key=f"silent:{vehicle}:{day.isoformat()}", kind="terminal_silent",
+            state=AlertState.raised if raise_ else AlertState.resolved, severity="warning", local_date=day,
+            subject=vehicle, contractor_id=contractor,
+            message=(f"terminal of {vehicle} silent since {_dt(last[3]):%H:%M}Z with the ignition on" if raise_
+                     else f"terminal of {vehicle} reporting again"),
+            at=at,
+        )  # fmt: skip
+        out.alerts.append(alert)
+        out.records.append(
+            _rec("alerts", {"kind": alert.kind, "subject": vehicle, "contractor": contractor or ""},
+                 {"active": 1 if raise_ else 0, "message": alert.message}, day_start(day, self.tz), contractor)
+        )  # fmt: skip
 
     def _count(self, day: date, kind: str, detail: str, out: Output, n: int = 1) -> None:
         key = f"{day.isoformat()}|{kind}|{detail}"
@@ -272,9 +307,21 @@ class Core:
         return out
 
     # -- clearance ------------------------------------------------------------------------------
-    def evaluate(self, now: datetime, days: list[date], owns=lambda point_id: True) -> Output:  # noqa: ANN001
-        """Decide every point's status for ``days`` at event time ``now``; emit what changed."""
+    def evaluate(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False) -> Output:  # noqa: ANN001
+        """Decide every point's status for ``days`` at event time ``now``; emit what changed. Also the
+        ticket ↔ station-dwell cross-checks of those days and, when ``live`` (the clock is current,
+        not a replay catching up), terminals silent in their shift. ``owns(key)`` says which points,
+        stations and vehicles are this caller's (one writer per key)."""
         out = Output()
+        for day in days:
+            for st in self.city.stations:
+                if owns(st.id):
+                    self._check_tickets(st.id, day, now, out)
+        if live:
+            for v in self.city.vehicles:
+                last = self.s.last_fix.get(v.id) if owns(v.id) else None
+                if last is not None and not last[5] and not last[4] and silent(_dt(last[3]), now, tz=self.tz):
+                    self._silent_alert(v.id, now, True, out)
         for day in days:
             d_iso = day.isoformat()
             for p in self.city.collection_points:
@@ -316,6 +363,31 @@ class Core:
                     )  # fmt: skip
         return out
 
+    def _check_tickets(self, station_id: str, day: date, now: datetime, out: Output) -> None:
+        """How many of the station-day's inbound tickets have no GPS dwell of their vehicle at the
+        station around the weigh times — decided once ``TICKET_GRACE_S`` of event time has passed
+        (the GPS may still be coming in), and counted again whenever asked, so late evidence clears it."""
+        checks = self.s.ticket_checks.get(f"{station_id}|{day.isoformat()}")
+        if not checks:
+            return
+        visits: dict[str, list] = {}
+        for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
+            for vehicle, spans in (self.s.station_visits.get(f"{station_id}|{d.isoformat()}") or {}).items():
+                visits.setdefault(vehicle, []).extend((_dt(a), _dt(b)) for a, b in spans)
+        n = sum(
+            1
+            for _serial, vehicle, t_in, t_out in checks
+            if now.timestamp() >= t_out + TICKET_GRACE_S
+            and not has_station_dwell(_dt(t_in), _dt(t_out), visits.get(vehicle, []))
+        )
+        key = f"{day.isoformat()}|ticket_no_station_dwell|{station_id}"
+        if (self.s.quality.get(key) or 0) != n:
+            self.s.quality[key] = n
+            out.records.append(
+                _rec("data_quality", {"kind": "ticket_no_station_dwell", "detail": station_id}, {"count": n},
+                     day_start(day, self.tz))
+            )  # fmt: skip
+
     def clearance_record(self, st: ClearanceStatus) -> Record:
         p = self.points[st.point_id]
         return _rec(
@@ -347,8 +419,13 @@ class Core:
         tot[1] += 1
         self.s.tonnage[k.as_str()] = tot
         out.records.append(self.tonnage_record(k, tot))
-        for flag in ticket_flags(t, self.vehicles.get(t.vehicle_id or "")):
+        vehicle = self.vehicles.get(t.vehicle_id or "")
+        for flag in ticket_flags(t, vehicle):
             self._count(k.day, f"ticket_{flag}", t.station_id, out)
+        if vehicle is not None and vehicle.kind != "transfer" and t.direction == Direction.inbound:
+            ck = f"{t.station_id}|{k.day.isoformat()}"  # checked against the GPS once it has had time to come in
+            self.s.ticket_checks[ck] = [*(self.s.ticket_checks.get(ck) or []),
+                                        [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at)]]  # fmt: skip
         sd_key = f"{t.station_id}|{k.day.isoformat()}"
         sd = list(self.s.station_days.get(sd_key) or [0.0, 0.0])
         sd[0 if t.direction == Direction.inbound else 1] += t.net_kg

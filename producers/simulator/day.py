@@ -40,11 +40,12 @@ class Faults:
     manual_weights: int = 0
     junk_frames: int = 0
     station_backlog: int = 0  # stations that leave 30% of the day's waste for tomorrow
+    ghost_tickets: int = 0  # inbound tickets (03:00) for a truck that was never at that station
 
     @classmethod
     def demo(cls) -> Faults:
         return cls(missed_stops=4, late_trucks=1, dropouts=3, midnight_upload=1, duplicate_tickets=5,
-                   manual_weights=3, junk_frames=3, station_backlog=1)  # fmt: skip
+                   manual_weights=3, junk_frames=3, station_backlog=1, ghost_tickets=1)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Truth:
     tickets_sent: int = 0
     junk_frames: int = 0
     backfilled_fixes: int = 0
+    tickets_without_dwell: dict[str, int] = field(default_factory=dict)  # station -> inbound tickets, no GPS dwell
+    silent_terminals: dict[str, int] = field(default_factory=dict)  # vehicle -> episodes silent > 30 min on the road
 
     def roll_up(self, dim: int) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -86,6 +89,8 @@ class Truth:
             "tonnage_in_by_stream": self.roll_up(3),
             "tonnage_in_total_kg": round(sum(self.tonnage_in.values()), 3),
             "transferred_out": self.transferred_out,
+            "tickets_without_dwell": self.tickets_without_dwell,
+            "silent_terminals": self.silent_terminals,
             "counts": {
                 "fixes": self.fixes, "tickets_unique": self.tickets_unique, "tickets_sent": self.tickets_sent,
                 "junk_frames": self.junk_frames, "backfilled_fixes": self.backfilled_fixes,
@@ -221,11 +226,11 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                 speed_kmh=speed,
                 heading=head,
                 altitude_m=4,
-                status=3,
-                acc_on=True,
+                status=3 if i < len(truck.points) - 1 else 2,  # bit 0 ACC, bit 1 positioned
+                acc_on=i < len(truck.points) - 1,  # parked at the end of the route: ignition off
                 fix_valid=True,
             )  # fmt: skip
-            for (t, lat, lon, speed, head) in truck.points
+            for i, (t, lat, lon, speed, head) in enumerate(truck.points)
         ]
         drop: tuple[datetime, datetime] | None = None
         if route.id in drop_routes:
@@ -247,6 +252,7 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                 events.append(SimEvent(f.device_time, "fix", v.id, fix=f))
         if upload_at is not None:
             events.append(SimEvent(upload_at, "upload", v.id))
+            truth.silent_terminals[v.id] = 1  # 40 minutes with nothing received, mid-route
         truth.fixes += len(fixes)
         # ground truth of each stop: what the truck did — dwelt there (from its first dwell fix) or not
         end_of_day = day_start(day + timedelta(days=1), tz)
@@ -287,6 +293,20 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         id(t) for t in rnd.sample([t for t in tickets if t.direction == Direction.inbound], faults.manual_weights)
     )
     dups = set(id(t) for t in rnd.sample(tickets, faults.duplicate_tickets))
+    ghosts = random.Random(f"ghosts:{seed}:{day}")  # its own stream: the other faults stay as they were
+    for _ in range(faults.ghost_tickets):
+        route = ghosts.choice(routes)
+        v = vehicles[route.vehicle_id]
+        st = ghosts.choice([s for s in sorted(city.stations, key=lambda s: s.id) if s.id != route.station_id])
+        t_in = midnight + timedelta(hours=3, minutes=ghosts.randrange(60))  # no truck is out before 05:00
+        tickets.append(
+            WeighTicket(
+                station_id=st.id, serial=next_serial(st.id), plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
+                waste_stream=v.waste_stream, gross_kg=v.stored_tare_kg + 600, tare_kg=v.stored_tare_kg, net_kg=600,
+                weigh_in_at=t_in, weigh_out_at=t_in + timedelta(minutes=4), stored_tare=True,
+            )
+        )  # fmt: skip
+        truth.tickets_without_dwell[st.id] = truth.tickets_without_dwell.get(st.id, 0) + 1
     for t in tickets:
         if id(t) in manual:
             t = t.model_copy(update={"manual_weight": True})

@@ -87,3 +87,15 @@ def test_station_left_with_backlog_is_flagged(city, offline_day):
 def test_truth_file_written(offline_day):
     d, truth, _ = offline_day
     assert json.loads((Path(d) / "truth.json").read_text()) == truth
+
+
+def test_recompute_flags_ghost_tickets_and_silent_terminals_as_the_truth_says(city, offline_day):
+    d, truth, _ = offline_day
+    res = recompute(city, d)
+    got: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in res.select("data_quality"):
+        t = dict(r.tags)
+        if dict(r.fields)["count"]:
+            got[t["kind"]][t["detail"]] = dict(r.fields)["count"]
+    assert truth["tickets_without_dwell"] and got["ticket_no_station_dwell"] == truth["tickets_without_dwell"]
+    assert truth["silent_terminals"] and got["silent_terminal"] == truth["silent_terminals"]

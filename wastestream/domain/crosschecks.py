@@ -18,11 +18,11 @@ def tare_drift(t: WeighTicket, v: Vehicle, tolerance: float = 0.05) -> bool:
 
 
 def has_station_dwell(
-    t: WeighTicket, station_visits: Iterable[tuple[datetime, datetime]], slack_s: float = 900
+    weigh_in: datetime, weigh_out: datetime, station_visits: Iterable[tuple[datetime, datetime]], slack_s: float = 900
 ) -> bool:
-    """Was the vehicle seen dwelling at the station around its weigh-in/out?"""
-    lo = t.weigh_in_at - timedelta(seconds=slack_s)
-    hi = t.weigh_out_at + timedelta(seconds=slack_s)
+    """Was the vehicle seen dwelling at the station around its weigh-in/out (± ``slack_s``)?"""
+    lo = weigh_in - timedelta(seconds=slack_s)
+    hi = weigh_out + timedelta(seconds=slack_s)
     return any(enter <= hi and exit_ >= lo for enter, exit_ in station_visits)
 
 

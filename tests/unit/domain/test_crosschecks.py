@@ -33,6 +33,6 @@ def test_over_rated_load_and_tare_drift():
 
 def test_station_dwell():
     t = ticket()
-    assert has_station_dwell(t, [(T - timedelta(minutes=3), T + timedelta(minutes=8))])
-    assert not has_station_dwell(t, [(T - timedelta(hours=2), T - timedelta(hours=1))])
-    assert not has_station_dwell(t, [])
+    assert has_station_dwell(t.weigh_in_at, t.weigh_out_at, [(T - timedelta(minutes=3), T + timedelta(minutes=8))])
+    assert not has_station_dwell(t.weigh_in_at, t.weigh_out_at, [(T - timedelta(hours=2), T - timedelta(hours=1))])
+    assert not has_station_dwell(t.weigh_in_at, t.weigh_out_at, [])
