@@ -41,9 +41,16 @@ def alert_rules(bucket: str, ds_uid: str) -> list[dict]:
     return [
         _rule(
             "ws-missed-clearance", "Collection point not cleared (missed)",
-            f'{src}\n  |> filter(fn: (r) => r._measurement == "alerts" and r._field == "active")\n'
+            f'{src}\n  |> filter(fn: (r) => r._measurement == "alerts" and r._field == "active" and r.kind == "missed_clearance")\n'
             '  |> group(columns: ["subject", "contractor"])\n  |> last()',
             ds_uid, "{{ $labels.subject }} ({{ $labels.contractor }}) was not cleared by its deadline", "critical",
+        ),
+        _rule(
+            "ws-terminal-silent", "Terminal silent in shift",
+            f'{src}\n  |> filter(fn: (r) => r._measurement == "alerts" and r._field == "active" and r.kind == "terminal_silent")\n'
+            '  |> group(columns: ["subject", "contractor"])\n  |> last()',
+            ds_uid, "the terminal of {{ $labels.subject }} ({{ $labels.contractor }}) has sent nothing for 30 min "
+            "with the ignition on, in its shift", "warning", for_="5m",
         ),
         _rule(
             "ws-station-not-cleared", "Station not cleared the same day (日产日清)",

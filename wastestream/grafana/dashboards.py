@@ -251,6 +251,24 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> sort(columns: ["detail"])',
             w=12,
         ),  # fmt: skip
+        PanelSpec(
+            "q_silent",
+            "Terminals silent in shift (episodes > 30 min, ignition on)",
+            "table",
+            _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "silent_terminal"')
+            + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> rename(columns: {detail: "vehicle"})'
+            '\n  |> sort(columns: ["vehicle"])',
+            w=12,
+        ),  # fmt: skip
+        PanelSpec(
+            "q_no_dwell",
+            "Inbound tickets with no GPS dwell of the truck at the station",
+            "table",
+            _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "ticket_no_station_dwell"')
+            + '\n  |> group(columns: ["detail"])\n  |> last()\n  |> group()\n  |> filter(fn: (r) => r._value > 0)'
+            '\n  |> rename(columns: {detail: "station"})\n  |> sort(columns: ["station"])',
+            w=12,
+        ),  # fmt: skip
     ]
 
 
