@@ -339,6 +339,9 @@ class Worker:
         # the days this worker has data for, so ticks keep evaluating them after a restart
         for k in list(s.statuses.keys()) + list(s.station_days.keys()):
             self.days.add(date.fromisoformat(k.split("|")[1]))
+        for k, entries in list(s.fixlog.items()):  # the tracks (positions), in case a crash lost them unwritten
+            vehicle = k.split("|")[0]
+            self.buffer.add([core.position_record(vehicle, e) for e in entries or ()])
         visit_sets: list[VisitSet] = []
         vehicle_days = {tuple(k.split("|")[:2]) for k in list(s.fixlog.keys())}
         for vehicle, d in sorted(vehicle_days):

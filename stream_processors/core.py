@@ -51,6 +51,7 @@ from wastestream.schemas.results import SiteKind, Visit, VisitSet
 from wastestream.domain.balance import balance
 from wastestream.domain.clearance import alert_transition, decide
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
+from wastestream.domain.datum import gcj02
 from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import day_start, local_date, zone
 from wastestream.domain.quality import is_late, silent, speed_jump
@@ -162,7 +163,7 @@ class Core:
         if cached is None:
             track = Track()
             for q in range(96):
-                for t, site, speed, bf in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
+                for t, site, speed, bf, *_ in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
                     track.add(t, site, speed, bf)
             track.refresh(self.kind_of, self.rules)
             vmap: dict[str, list] = {}
@@ -188,16 +189,30 @@ class Core:
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
         bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
-        entry = [t, site_id, fix.speed_kmh, backfill]
+        entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon]
         logged = self.s.fixlog.get(bucket) or []
         if entry in logged:  # the same fix again (a replay, a re-sent frame): nothing changes
             return out
         self.s.fixlog[bucket] = [*logged, entry]
         self._quality_fix(fix, day, t, out)
+        out.records.append(self.position_record(fix.vehicle_id, entry))  # the track, for replay on a map
         if track.add(t, site_id, fix.speed_kmh, backfill):
             for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
                 self._dirty_visits.add((fix.vehicle_id, day, member))
         return out
+
+    def position_record(self, vehicle: str, entry: list) -> Record:
+        """One fix of the track (a fixlog entry [t, site, speed, backfill, lat, lon])."""
+        t, site, speed, backfill, lat, lon = entry
+        contractor = self.contractor_of.get(vehicle)
+        return _rec("positions", {"vehicle": vehicle, "contractor": contractor or ""},
+                    {"lat": lat, "lon": lon, **self._gcj(lat, lon), "speed_kmh": speed, "site": site or "",
+                     "backfill": backfill}, _dt(t), contractor)  # fmt: skip
+
+    @staticmethod
+    def _gcj(lat: float, lon: float) -> dict[str, float]:
+        g = gcj02(lat, lon)
+        return {"lat_gcj02": round(g[0], 7), "lon_gcj02": round(g[1], 7)}
 
     def take_visit_sets(self) -> list[VisitSet]:
         """The visit sets changed since the last call, with their current spans."""
@@ -396,7 +411,7 @@ class Core:
              "route": p.route_id or "", "timed": "true" if p.timed_stop else "false"},
             {"status": st.status.value, "status_code": STATUS_CODE[st.status],
              "visit_at": st.visit_at.isoformat() if st.visit_at else "", "vehicle": st.vehicle_id or "",
-             "lat": p.geofence.lat, "lon": p.geofence.lon},
+             "lat": p.geofence.lat, "lon": p.geofence.lon, **self._gcj(p.geofence.lat, p.geofence.lon)},
             day_start(st.local_date, self.tz),
             p.contractor_id,
         )  # fmt: skip

@@ -15,16 +15,18 @@ from influxdb_client.rest import ApiException
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
+from wastestream.stream_processors.eventfiles import read_events
 from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
 
+from wastestream.domain.datum import gcj02
 from wastestream.domain.localtime import day_start
 from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards
 from wastestream.grafana.isolation import contractor_read_tokens
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 2)
-VARS = {"contractor": "C01", "station": "S01", "vehicle": "V001"}
+VARS = {"contractor": "C01", "station": "S01", "vehicle": "V001", "datum": "gcj02"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,9 @@ def filled(stack, tmp_path_factory):
     sink.write(list(recompute(city, d).records.values()))
     sink.close()
     plan = round(sum(p.expected_kg for p in city.collection_points) / 1000, 1)
-    return s, city, truth.to_json(), plan
+    t = truth.to_json()
+    t["fixes_v001"] = [(f.device_time, f.lat, f.lon) for f in read_events(d, "gps.fixes") if f.vehicle_id == "V001"]
+    return s, city, t, plan
 
 
 def substitute(flux: str) -> str:
@@ -58,6 +62,8 @@ def rows(s, flux: str) -> list[dict]:
 def test_every_panel_returns_the_ground_truth(filled):
     s, city, truth, plan = filled
     stops = truth["stops"]
+    where = {p.id: (p.geofence.lat, p.geofence.lon) for p in city.collection_points}
+    track = sorted(truth["fixes_v001"])
     status_counts = {k: v for k, v in truth["status_counts"].items() if v}
     route_v001 = next(r for r in city.routes if r.vehicle_id == "V001")
     expect = {
@@ -67,7 +73,8 @@ def test_every_panel_returns_the_ground_truth(filled):
             (status_counts.get("cleared", 0) + status_counts.get("late", 0)) / len(stops) * 100),
         "status_counts": lambda r: {x["status"]: x["points"] for x in r} == status_counts,
         "points_map": lambda r: len(r) == len(stops) and all(
-            {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == stops[x["point"]]["status"] for x in r),
+            {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == stops[x["point"]]["status"]
+            and (x["lat"], x["lon"]) == pytest.approx(gcj02(*where[x["point"]]), abs=1e-6) for x in r),
         "not_cleared": lambda r: {(x["point"], x["status"]) for x in r}
         == {(p, v["status"]) for p, v in stops.items() if v["status"] in ("missed", "late")},
         "station_balance": lambda r: {x["station"]: x["transferred_kg"] for x in r} == truth["transferred_out"]
@@ -85,6 +92,8 @@ def test_every_panel_returns_the_ground_truth(filled):
         "s_in_out": lambda r: {x["direction"]: x["_value"] for x in r}
         == {"in": truth["tonnage_in_by_station"]["S01"], "out": truth["transferred_out"]["S01"]},
         "s_balance": lambda r: len(r) == 1 and r[0]["received_kg"] == truth["tonnage_in_by_station"]["S01"],
+        "v_track": lambda r: len(r) == len(track) and all(
+            (x["lat"], x["lon"]) == pytest.approx(gcj02(lat, lon), abs=1e-6) for x, (_, lat, lon) in zip(r, track, strict=True)),
         "v_visits": lambda r: Counter(x["site_kind"] for x in r)
         == Counter({"point": sum(stops[p]["status"] != "missed" for p in route_v001.stops), "station": 3}),
         "v_tonnage": lambda r: sum(x["net_kg"] for x in r if x["direction"] == "in") == truth["tonnage_in_by_vehicle"]["V001"]

@@ -17,7 +17,7 @@ from grafana_foundation_sdk.builders import barchart, dashboard, geomap, stat, t
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableOption, VariableRefresh
 
 DS_TYPE = "influxdb"
 DISPATCH_DS_UID = "wastestream-influxdb"
@@ -100,9 +100,9 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             "points_map",
             "Collection points (status: 0 pending, 1 cleared, 2 late, 3 missed)",
             "geomap",
-            _src(bucket, "clearance", ' and (r._field == "status_code" or r._field == "lat" or r._field == "lon")')
+            _src(bucket, "clearance", ' and (r._field == "status_code" or r._field =~ /^(lat|lon)/)')
             + '\n  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
-            '\n  |> keep(columns: ["point", "contractor", "lat", "lon", "status_code"])',
+            + DATUM + '\n  |> keep(columns: ["point", "contractor", "lat", "lon", "status_code"])',
             w=12,
             h=12,
         ),  # fmt: skip
@@ -213,6 +213,16 @@ def vehicle_panels(bucket: str) -> list[PanelSpec]:
     v = ' and r.vehicle == "${vehicle}"'
     return [
         PanelSpec(
+            "v_track",
+            "Track of the day (replay: narrow the time range; speed km/h)",
+            "geomap",
+            _src(bucket, "positions", ' and r._field != "site"' + v)
+            + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()' + DATUM
+            + '\n  |> keep(columns: ["_time", "lat", "lon", "speed_kmh", "backfill"])\n  |> sort(columns: ["_time"])',
+            w=24,
+            h=12,
+        ),  # fmt: skip
+        PanelSpec(
             "v_visits",
             "Visits (enter time, site, dwell)",
             "table",
@@ -272,6 +282,17 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
     ]
 
 
+# Chinese base maps draw in GCJ-02: map panels follow the dashboard's ${datum} (coordinates are stored
+# WGS-84, and GCJ-02 beside them)
+DATUM = ('\n  |> map(fn: (r) => ({r with lat: if "${datum}" == "gcj02" then r.lat_gcj02 else r.lat,'
+         ' lon: if "${datum}" == "gcj02" then r.lon_gcj02 else r.lon}))')
+
+
+def _datum_variable() -> dashboard.CustomVariable:
+    return dashboard.CustomVariable("datum").label("Map datum").values("wgs84,gcj02").current(
+        VariableOption(text="wgs84", value="wgs84", selected=True))
+
+
 def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: str) -> dashboard.QueryVariable:
     q = (f'import "influxdata/influxdb/schema"\nschema.measurementTagValues(bucket: "{bucket}", '
          f'measurement: "{measurement}", tag: "{name}")')  # fmt: skip
@@ -311,6 +332,8 @@ class BuiltDashboard:
 def build(uid: str, title: str, panels: list[PanelSpec], ds_uid: str, variables: list[tuple[str, str, str]], bucket: str,
           tags: list[str]) -> BuiltDashboard:  # fmt: skip
     d = dashboard.Dashboard(title).uid(uid).tags(tags).timezone(TIMEZONE).time("now/d", "now/d").refresh("1m")
+    if any("${datum}" in p.flux for p in panels):
+        d = d.with_variable(_datum_variable())
     for name, label, measurement in variables:
         d = d.with_variable(_tag_variable(name, label, bucket, measurement, ds_uid))
     x = y = row_h = 0

@@ -93,3 +93,11 @@ def test_site_index_polygon_fences_and_cells_on_both_sides_of_zero():
     assert idx.locate(31.0051, 121.0) is None
     assert idx.locate(0.0001, 0.0001) == west  # ~31 m away, across both zero lines
     assert idx.locate(0.0003, 0.0003) is None
+
+
+def test_gcj02_offset_in_china_and_none_outside():
+    from wastestream.domain.datum import gcj02
+
+    lat, lon = gcj02(31.23, 121.47)  # Shanghai: the published offset is a few hundred metres
+    assert 100 < haversine_m(31.23, 121.47, lat, lon) < 800
+    assert gcj02(51.5, -0.12) == (51.5, -0.12)  # London: unchanged

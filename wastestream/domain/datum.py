@@ -1,0 +1,13 @@
+"""Coordinates are stored WGS-84 (what GPS gives); Chinese base maps (AutoNavi/Gaode, Tencent,
+Google China) draw in GCJ-02, so figures meant for a map carry both. The conversion is the
+coordTransform package's (a C extension), outside China it returns WGS-84 unchanged."""
+
+from __future__ import annotations
+
+import coordTransform
+
+
+def gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """(lat, lon) WGS-84 → (lat, lon) GCJ-02."""
+    lon2, lat2 = coordTransform.wgs84_to_gcj02(lon, lat)
+    return lat2, lon2
