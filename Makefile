@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 WS := $(BIN)/wastestream
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench clean
+.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench fuzz clean
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -51,6 +51,9 @@ lint: $(STAMP)
 
 schemas: $(STAMP) ## regenerate JSON Schema files under schemas/json/
 	$(WS) schemas write
+
+fuzz: $(STAMP) ## fuzz the JT/T 808 gateway path with 10^6 mutated frames
+	$(WS) fuzz --cases 1000000
 
 bench: $(STAMP) ## benchmarks, printed as a table with ratios to a same-run baseline
 	$(WS) bench --pipeline

@@ -66,7 +66,7 @@ class TerminalDirectory:
         return mac[:16].upper()
 
     def check(self, terminal: str, code: str) -> bool:
-        return hmac.compare_digest(self.auth_code(terminal), code.strip())
+        return hmac.compare_digest(self.auth_code(terminal).encode(), code.strip().encode("utf-8", "replace"))
 
 
 @dataclass
@@ -157,6 +157,14 @@ class TerminalSession:
             acts.dead.append(
                 self._dead("incomplete split message", b"".join(raws), received, h.terminal, msg_id=f"0x{h.msg_id:04X}")
             )
+        return acts
+
+    def close(self, received: datetime) -> Actions:
+        """The connection ended: bytes that never became a frame are reported too."""
+        acts = Actions()
+        for item in self.splitter.flush():
+            reason = "incomplete frame at close" if item.data.startswith(b"\x7e") else "junk bytes"
+            acts.dead.append(self._dead(reason, item.data, received, self.terminal))
         return acts
 
     def _frame(self, raw: bytes, received: datetime, now: float, acts: Actions) -> None:
@@ -302,6 +310,8 @@ class Gateway:
                 await self._act(acts, writer)
                 if acts.close:
                     break
+            for dl in session.close(self.clock()).dead:
+                await self._dead_letter(dl)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -316,11 +326,14 @@ class Gateway:
             if task is not None:
                 self._tasks.discard(task)
 
+    async def _dead_letter(self, dl: DeadLetter) -> None:
+        self.stats["dead"] += 1
+        log.warning("dead letter from %s: %s", dl.peer, dl.reason)
+        await self.sink.dead_letter(dl)
+
     async def _act(self, acts: Actions, writer: asyncio.StreamWriter) -> None:
         for dl in acts.dead:
-            self.stats["dead"] += 1
-            log.warning("dead letter from %s: %s", dl.peer, dl.reason)
-            await self.sink.dead_letter(dl)
+            await self._dead_letter(dl)
         for r in acts.replies:
             writer.write(r)
         if acts.fixes:

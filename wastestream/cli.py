@@ -397,6 +397,31 @@ def bench(
     run_benchmarks(out, pipeline_settings=s, report=_report)
 
 
+@app.command("fuzz")
+def fuzz(
+    cases: Annotated[int, typer.Option(help="mutated frames to feed")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="random seed (a failure names its case)")] = 808,
+) -> None:
+    """Fuzz the gateway's JT/T 808 path (splitter, decoder, session) with mutated frames."""
+    from rich.table import Table
+
+    from wastestream.errors import WastestreamError
+    from wastestream.producers.jt808.fuzz import run_fuzz
+
+    started = time.monotonic()
+    s = run_fuzz(cases, seed, progress=lambda done: _report(f"fuzz: {done:,} of {cases:,} cases"))
+    t = Table("rejection reason", "dead letters")
+    for reason, n in s.dead.most_common():
+        t.add_row(reason, f"{n:,}")
+    out.print(t)
+    out.print(f"{s.cases:,} cases ({s.frames:,} frames) in {time.monotonic() - started:.0f}s: {s.fixes:,} fixes, "
+              f"{s.replies:,} replies, {s.dead_total:,} dead letters, {len(s.failures)} invariant failures")  # fmt: skip
+    for f in s.failures[:10]:
+        out.print(f"  {f}")
+    if s.failures:
+        raise WastestreamError(f"fuzz: {len(s.failures)} case(s) broke an invariant (first: {s.failures[0][:120]})")
+
+
 grafana_app = typer.Typer(help="Grafana dashboards and alert rules as code.", no_args_is_help=True)
 app.add_typer(grafana_app, name="grafana")
 

@@ -143,6 +143,8 @@ def decode_location(b: bytes) -> Location:
     if len(b) < 28:
         raise Jt808Error("truncated", f"location needs 28 bytes, got {len(b)}")
     alarm, status, lat, lon, alt, speed, heading = _LOC.unpack_from(b, 0)
+    if lat > 90_000_000 or lon > 180_000_000:
+        raise Jt808Error("bad position", f"latitude {lat / 1e6} / longitude {lon / 1e6} out of range")
     t = bcd_time_decode(b[22:28])
     extras: dict[int, bytes] = {}
     i, n = 28, len(b)

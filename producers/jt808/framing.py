@@ -100,10 +100,25 @@ class FrameSplitter:
     def __init__(self, max_frame: int = 8192):
         self.max_frame = max_frame
         self._buf = bytearray()
+        self._junk = bytearray()  # junk is reported in one piece (up to max_frame), not per TCP read
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self._buf) + len(self._junk)
+
+    def flush(self) -> Iterator[Junk]:
+        """At the end of the connection: what is left that never became a frame."""
+        left = bytes(self._junk + self._buf)
+        self._junk.clear()
+        self._buf.clear()
+        if left:
+            yield Junk(left)
+
+    def _take_junk(self, data: bytes | bytearray) -> Iterator[Junk]:
+        self._junk += data
+        if len(self._junk) >= self.max_frame:
+            yield Junk(bytes(self._junk))
+            self._junk.clear()
 
     def feed(self, chunk: bytes) -> Iterator[bytes | Junk]:
         buf = self._buf
@@ -112,12 +127,15 @@ class FrameSplitter:
             start = buf.find(FLAG)
             if start < 0:
                 if buf:
-                    yield Junk(bytes(buf))
+                    yield from self._take_junk(buf)
                     buf.clear()
                 return
             if start > 0:
-                yield Junk(bytes(buf[:start]))
+                yield from self._take_junk(buf[:start])
                 del buf[:start]
+            if self._junk:  # a frame starts: the junk before it is complete
+                yield Junk(bytes(self._junk))
+                self._junk.clear()
             end = buf.find(FLAG, 1)
             if end < 0:
                 if len(buf) > self.max_frame:
