@@ -235,7 +235,7 @@ class Worker:
             mine = self.keys_by_partition.get(partition, set())
             # silent terminals page only while the clock is current: not while a replay catches up
             live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
-            out = self.core.evaluate(now, days, owns=mine.__contains__, live=live)
+            out = self.core.evaluate(now, days, owns=mine.__contains__, live=live, scope=partition)
             await self._emit(out)
 
     # -- timers ---------------------------------------------------------------------------------

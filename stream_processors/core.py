@@ -29,6 +29,7 @@ quality             day|kind|detail              count (and seen|<position> for 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -49,7 +50,7 @@ from wastestream.schemas import (
 from wastestream.schemas.results import SiteKind, Visit, VisitSet
 
 from wastestream.domain.balance import balance
-from wastestream.domain.clearance import alert_transition, decide
+from wastestream.domain.clearance import alert_transition, decide, window
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.datum import gcj02
 from wastestream.domain.geo import SiteIndex
@@ -151,11 +152,17 @@ class Core:
         # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
         self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
         self._dirty_visits: set[tuple[str, date, str]] = set()  # (vehicle, day, site) to publish
+        # incremental clearance: points whose evidence changed, the last evaluation time per (scope, day)
+        self._dirty_points: set[tuple[str, date]] = set()
+        self._evaluated: dict[tuple[object, date], datetime] = {}
+        self._deadline_index: dict[date, tuple[list[float], list[str]]] = {}
+        self._order = {p.id: i for i, p in enumerate(city.collection_points)}
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
         self._tracks.clear()
         self._dirty_visits.clear()
+        self._evaluated.clear()  # a new owner decides all its points once
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
         key = f"{vehicle}|{day.isoformat()}"
@@ -312,6 +319,8 @@ class Core:
         else:
             current.pop(vs.vehicle_id, None)
         store[key] = current
+        if vs.site_kind == SiteKind.point:
+            self._dirty_points.add((vs.site_id, vs.local_date))
         out = Output()
         for v in vs.visits:
             out.records.append(
@@ -322,11 +331,14 @@ class Core:
         return out
 
     # -- clearance ------------------------------------------------------------------------------
-    def evaluate(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False) -> Output:  # noqa: ANN001
+    def evaluate(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False,  # noqa: ANN001
+                 scope: object = None) -> Output:  # fmt: skip
         """Decide every point's status for ``days`` at event time ``now``; emit what changed. Also the
         ticket ↔ station-dwell cross-checks of those days and, when ``live`` (the clock is current,
         not a replay catching up), terminals silent in their shift. ``owns(key)`` says which points,
-        stations and vehicles are this caller's (one writer per key)."""
+        stations and vehicles are this caller's (one writer per key). A point is decided again only
+        when its evidence changed or its deadline passed since the last call with the same ``scope``
+        (the first call decides them all): a status changes at no other time."""
         out = Output()
         for day in days:
             for st in self.city.stations:
@@ -339,9 +351,7 @@ class Core:
                     self._silent_alert(v.id, now, True, out)
         for day in days:
             d_iso = day.isoformat()
-            for p in self.city.collection_points:
-                if not owns(p.id):
-                    continue
+            for p in self._to_decide(day, now, owns, scope):
                 key = f"{p.id}|{d_iso}"
                 ev = self.s.evidence.get(key) or {}
                 visits = [(_dt(a), _dt(b), veh) for veh, spans in sorted(ev.items()) for a, b in spans]
@@ -377,6 +387,28 @@ class Core:
                              day_start(day, self.tz), p.contractor_id)
                     )  # fmt: skip
         return out
+
+    def _to_decide(self, day: date, now: datetime, owns, scope: object) -> list:  # noqa: ANN001
+        last = self._evaluated.get((scope, day))
+        self._evaluated[(scope, day)] = now if last is None or now > last else last
+        if last is None or now < last:
+            return [p for p in self.city.collection_points if owns(p.id)]
+        ts, ids = self._deadlines(day)
+        due = set(ids[bisect_right(ts, last.timestamp()) : bisect_right(ts, now.timestamp())])
+        for key in [k for k in self._dirty_points if k[1] == day and owns(k[0])]:
+            self._dirty_points.discard(key)
+            due.add(key[0])
+        return sorted((self.points[pid] for pid in due if owns(pid)), key=lambda p: self._order[p.id])
+
+    def _deadlines(self, day: date) -> tuple[list[float], list[str]]:
+        """The points of ``day`` by deadline (when a point with no visit turns from pending to missed)."""
+        got = self._deadline_index.get(day)
+        if got is None:
+            pairs = sorted((window(p, day, self.tz)[2].timestamp(), p.id) for p in self.city.collection_points)
+            got = self._deadline_index[day] = ([t for t, _ in pairs], [pid for _, pid in pairs])
+            for old in [d for d in self._deadline_index if d < day - timedelta(days=3)]:
+                del self._deadline_index[old]
+        return got
 
     def _check_tickets(self, station_id: str, day: date, now: datetime, out: Output) -> None:
         """How many of the station-day's inbound tickets have no GPS dwell of their vehicle at the

@@ -99,3 +99,25 @@ def test_recompute_flags_ghost_tickets_and_silent_terminals_as_the_truth_says(ci
             got[t["kind"]][t["detail"]] = dict(r.fields)["count"]
     assert truth["tickets_without_dwell"] and got["ticket_no_station_dwell"] == truth["tickets_without_dwell"]
     assert truth["silent_terminals"] and got["silent_terminal"] == truth["silent_terminals"]
+
+
+def test_incremental_clearance_evaluation_equals_deciding_every_point_each_time(city, offline_day):
+    """The worker decides a point again only when its evidence changed or its deadline passed;
+    after every step of a simulated day that gives the same statuses as deciding all points."""
+    from wastestream.stream_processors.core import Core
+    from wastestream.stream_processors.eventfiles import read_events
+
+    d, _, _ = offline_day
+    inc, full = Core(city), Core(city)
+    wm = None
+    for i, fix in enumerate(read_events(d, "gps.fixes"), 1):
+        wm = fix.device_time if wm is None or fix.device_time > wm else wm
+        for core in (inc, full):
+            core.on_fix(fix)
+        if i % 1500 == 0:
+            for core, scope in ((inc, "partition-0"), (full, object())):
+                for vs in core.take_visit_sets():
+                    core.on_visit_set(vs)
+                core.evaluate(wm, [DAY], scope=scope)
+            assert dict(inc.s.statuses) == dict(full.s.statuses)
+    assert any(v[0] == "missed" for v in inc.s.statuses.values())
