@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
+from collections import deque
 from datetime import UTC, date, datetime, timedelta
 
 import faust
@@ -49,9 +51,10 @@ def partition_of(key: str, partitions: int) -> int:
 
 class Worker:
     def __init__(self, settings: Settings, city: City, sink: Sink | None = None, app_id: str = "wastestream-worker",
-                 clock: str = "event", flush_interval: float = 1.0, tick_interval: float = 1.0,
+                 clock: str = "event", flush_interval: float = 0.5, tick_interval: float = 1.0,
                  visits_interval: float = 0.25, batch_size: int = 5000, batch_within: float = 0.25):  # fmt: skip
         self.s = settings
+        self.app_id = app_id
         self.city = city
         self.n = settings.topic_partitions
         self.clock = clock
@@ -76,6 +79,11 @@ class Worker:
         self.reemit_pending = True
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
         self.last_flush_ok = time.monotonic()
+        # latency, receive → result written to InfluxDB: the receive times of fixes whose results
+        # are in the buffer, and a reservoir of measured latencies (written to a stats file)
+        self._received: list[float] = []
+        self._latencies: deque[float] = deque(maxlen=200_000)
+        self._stats_written = 0.0
         # the core writes through write-behind wrappers: one changelog message per key per batch
         tables = {name: WriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
         self.core = Core(city, Stores(**tables))
@@ -142,13 +150,14 @@ class Worker:
 
     # -- agents ---------------------------------------------------------------------------------
     def _at(self, partition: int) -> None:
+        """Tag the table changes that follow with their source partition. Agents interleave at every
+        await, so this is called right before each synchronous core call, never across an await."""
         for s in self.stores:
             s.partition = partition
 
     async def _events(self, stream):  # noqa: ANN001, ANN202
         """One event at a time; its table changes are written before it is acknowledged."""
         async for event in stream.events():
-            self._at(event.message.partition)
             yield event
             write_back_under_events(self.stores, {event.message.partition: event})
 
@@ -166,7 +175,6 @@ class Worker:
             last_of: dict[int, object] = {}
             for event in events:
                 p = event.message.partition
-                self._at(p)
                 last_of[p] = event
                 raw = event.value
                 try:
@@ -175,10 +183,13 @@ class Worker:
                     await self._reject(GPS_FIXES.name, raw, e)
                     continue
                 self.stats["fixes"] += 1
+                self._received.append(fix.received_at.timestamp())
                 self._advance(fix.device_time)
-                self._persist_clock(event, fix.device_time)
                 self.days.add(local_date(fix.device_time, self.city.timezone))
-                await self._emit(self.core.on_fix(fix))
+                self._at(p)
+                self._persist_clock(event, fix.device_time)
+                out = self.core.on_fix(fix)
+                await self._emit(out)
             write_back_under_events(self.stores, last_of)
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
@@ -189,7 +200,9 @@ class Worker:
             except (ValidationError, ValueError) as e:
                 await self._reject(VISITS.name, raw, e)
                 continue
-            await self._emit(self.core.on_visit_set(vs))
+            self._at(event.message.partition)
+            out = self.core.on_visit_set(vs)
+            await self._emit(out)
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -201,10 +214,13 @@ class Worker:
                 continue
             self.stats["tickets"] += 1
             self._advance(t.weigh_out_at)
+            self._at(event.message.partition)
             self._persist_clock(event, t.weigh_out_at)
             self.days.add(local_date(t.weigh_in_at, self.city.timezone))
             m = event.message
-            await self._emit(self.core.on_ticket(t, f"{m.topic}/{m.partition}/{m.offset}"))
+            self._at(m.partition)
+            out = self.core.on_ticket(t, f"{m.topic}/{m.partition}/{m.offset}")
+            await self._emit(out)
 
     async def _deadletters(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -215,7 +231,9 @@ class Worker:
                 log.error("unreadable dead letter (%d bytes) left on the topic", len(raw))
                 continue
             m = event.message
-            await self._emit(self.core.on_dead_letter(dl, f"{m.topic}/{m.partition}/{m.offset}"))
+            self._at(m.partition)
+            out = self.core.on_dead_letter(dl, f"{m.topic}/{m.partition}/{m.offset}")
+            await self._emit(out)
 
     async def _ticks(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -235,6 +253,7 @@ class Worker:
             mine = self.keys_by_partition.get(partition, set())
             # silent terminals page only while the clock is current: not while a replay catches up
             live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
+            self._at(partition)
             out = self.core.evaluate(now, days, owns=mine.__contains__, live=live, scope=partition)
             await self._emit(out)
 
@@ -274,15 +293,39 @@ class Worker:
         if self.sink is None or not len(self.buffer):
             return
         batch = self.buffer.take()
+        received, self._received = self._received, []
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, self.sink.write, batch)
             self.stats["flushed"] += len(batch)
             self.last_flush_ok = time.monotonic()
+            done = time.time()
+            self._latencies.extend(done - r for r in received)
         except Exception as e:  # noqa: BLE001 - keep the figures and try again next time
             self.stats["flush_errors"] += 1
             self.buffer.put_back(batch)
+            self._received[:0] = received
             log.error("InfluxDB flush of %d records failed (%s); will retry", len(batch), e)
+        if time.monotonic() - self._stats_written > 2:
+            self._write_stats()
+
+    def _write_stats(self) -> None:
+        """<state_dir>/worker-stats-<app>-<pid>.json: counts and receive → InfluxDB latency."""
+        self._stats_written = time.monotonic()
+        lat = sorted(self._latencies)
+
+        def q(f: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(f * len(lat)))], 4) if lat else None
+
+        body = {**self.stats, "latency_n": len(lat), "latency_p50_s": q(0.50), "latency_p99_s": q(0.99),
+                "latency_max_s": round(lat[-1], 4) if lat else None, "at": datetime.now(UTC).isoformat()}  # fmt: skip
+        try:
+            path = self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(body))
+            tmp.replace(path)
+        except OSError as e:
+            log.warning("cannot write worker stats (%s)", e)
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
         self.reemit_pending = True

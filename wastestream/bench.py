@@ -124,13 +124,100 @@ def run_benchmarks(out: Console, results_dir: Path = Path("bench/results"), pipe
     return results
 
 
+def start_workers(s, group: str, workers: int) -> list:  # noqa: ANN001
+    """Start ``workers`` worker processes in one group on ``s``'s topics; return once the group is
+    stable (every worker joined, partitions assigned) — so no measurement holds start-up or rebalance."""
+    import os
+    import subprocess
+    import sys
+
+    from wastestream.stack import group_members
+
+    env = {**os.environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(s.city_file),
+           "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket, "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]  # fmt: skip
+    deadline = time.monotonic() + 180
+    while group_members(s, group) != ("Stable", workers):
+        if time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+            raise RuntimeError(f"bench: {workers} worker(s) did not form a stable group in 180 s")
+        time.sleep(0.5)
+    time.sleep(3)  # changelog/table recovery of the (empty) partitions
+    return procs
+
+
+def stop_workers(procs: list) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(60)
+
+
+def bench_latency(settings, rate: int, seconds: float, tmp: Path, report: Callable[[str], None]) -> dict:  # noqa: ANN001
+    """Fixes produced at ``rate``/s for ``seconds`` (the seed city's fixes re-timed to now, as live
+    terminals would send them); the worker measures receive → written-to-InfluxDB per fix."""
+    import uuid
+
+    from kafka import KafkaProducer
+
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.producers.simulator.day import Faults
+    from wastestream.producers.simulator.offline import write_offline
+    from wastestream.stack import committed_offsets, ensure_topics
+    from wastestream.stream_processors.eventfiles import read_events
+    from wastestream.topics import ALL_TOPICS
+
+    u = uuid.uuid4().hex[:6]
+    d = tmp / f"lat{u}"
+    write_offline(build_city(808), date(2026, 11, 23), 808, Faults(), d)
+    fixes = list(read_events(d, "gps.fixes"))
+    s = settings.model_copy(update={"topic_prefix": f"lat{u}.", "city_file": d / "city.yaml", "influx_bucket": f"lat-{u}"})
+    ensure_topics(s, ALL_TOPICS)
+    group = f"lat{u}"
+    for old in s.state_dir.glob(f"worker-stats-{group}-*.json"):
+        old.unlink()
+    procs = start_workers(s, group, 1)
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5)
+    topic = s.topic("gps.fixes")
+    n = int(rate * seconds)
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            due = start + i / rate
+            while (lag := due - time.perf_counter()) > 0:
+                time.sleep(min(lag, 0.005))
+            now = datetime.now(UTC)
+            f = fixes[i % len(fixes)].model_copy(update={"device_time": now - timedelta(seconds=1), "received_at": now})
+            producer.send(topic, key=f.vehicle_id.encode(), value=f.to_json_bytes())
+        producer.flush()
+        sent_rate = n / (time.perf_counter() - start)
+        deadline = time.monotonic() + 600
+        stats: dict = {}
+        while time.monotonic() < deadline:
+            done = sum(o for tp, o in committed_offsets(s, group).items() if tp.topic == topic)
+            files = list(s.state_dir.glob(f"worker-stats-{group}-*.json"))
+            stats = json.loads(files[0].read_text()) if files else {}
+            if done >= n and stats.get("latency_n", 0) >= n:
+                break
+            time.sleep(1)
+    finally:
+        producer.close()
+        stop_workers(procs)
+    report(f"bench: latency at {sent_rate:,.0f} fixes/s: p50 {stats.get('latency_p50_s')} s, p99 {stats.get('latency_p99_s')} s")
+    return {"rate": sent_rate, "p50": stats.get("latency_p50_s"), "p99": stats.get("latency_p99_s"), "n": stats.get("latency_n")}
+
+
 def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], None],  # noqa: ANN001
                    days: int = 4) -> tuple[float, float, float, list[int]]:  # fmt: skip
     """Fixes/s of `workers` Faust workers from gps.fixes to InfluxDB (first to last commit), the raw
     aiokafka consume + JSON decode rate of the same topic, a bare Faust agent's rate (validation
     only: Faust's own ceiling here), and the per-partition fix counts."""
     import asyncio
-    import os
     import subprocess
     import sys
     import uuid
@@ -141,7 +228,7 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
     from wastestream.producers.simulator.city import build_city
     from wastestream.producers.simulator.day import Faults
     from wastestream.producers.simulator.offline import write_offline
-    from wastestream.stack import committed_offsets, ensure_topics, group_members
+    from wastestream.stack import committed_offsets, ensure_topics
     from wastestream.topics import ALL_TOPICS
 
     u = uuid.uuid4().hex[:6]
@@ -155,22 +242,10 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
     ensure_topics(s, ALL_TOPICS)
     topic = s.topic("gps.fixes")
     group = f"bench{u}"
-    env = {**os.environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(s.city_file),
-           "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket, "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
     # the workers start on empty topics and the group settles before any fix is produced, so the
     # measurement holds no start-up and no rebalance: from the first fix produced to the last committed
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(workers)
-    ]  # fmt: skip
+    procs = start_workers(s, group, workers)
     try:
-        deadline = time.monotonic() + 180
-        while group_members(s, group) != ("Stable", workers):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"bench: {workers} worker(s) did not form a stable group in 180 s")
-            time.sleep(0.5)
-        time.sleep(3)  # changelog/table recovery of the (empty) partitions
         t0 = time.perf_counter()
         n = sum(replay_files(s, d)["gps.fixes"] for d in dirs)
         deadline = time.monotonic() + 900
@@ -182,10 +257,7 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
         rate = n / (time.perf_counter() - t0)
         report(f"bench: {workers} worker(s): {rate:,.0f} fixes/s over {n:,} fixes")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(60)
+        stop_workers(procs)
     c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap)
     parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))]
     skew = [c.end_offsets(parts)[tp] for tp in parts]
@@ -228,6 +300,11 @@ def run_pipeline_benchmarks(settings, out: Console, report: Callable[[str], None
                                    "raw aiokafka consume + JSON decode", raw1, "≥ 20,000 and ≥ 0.5× raw"))  # fmt: skip
         results.append(BenchResult("pipeline, 1 Faust worker", "fixes/s", r1,
                                    "bare Faust agent, validation only", floor1, "(Faust's own ceiling here)"))  # fmt: skip
+        for rate in (1000, 5000):
+            lat = bench_latency(settings, rate, 20, Path(tmp), report)
+            results.append(BenchResult(f"latency p99 receive → InfluxDB at {lat['rate']:,.0f} fixes/s (1 worker)", "s",
+                                       lat["p99"] or float("nan"), "p50, same run", lat["p50"] or float("nan"),
+                                       "p99 ≤ 2 s at 5,000/s"))  # fmt: skip
         r2, _, _, _ = bench_pipeline(settings, 2, Path(tmp), report)
         results.append(
             BenchResult("pipeline, 2 Faust workers", "fixes/s", r2, "1 worker (same run)", r1, "scales with workers")
