@@ -185,6 +185,11 @@ def load_city(path: Path | str) -> City:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise CityFileError(f"{path}: cannot read ({e.strerror})") from None
+    if path.suffix == ".json":  # parsed by pydantic-core straight into the models: no dict copy of a big city
+        try:
+            return City.model_validate_json(text)
+        except ValidationError:
+            pass  # described below, from the parsed document
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (json.JSONDecodeError, yaml.YAMLError) as e:

@@ -212,6 +212,89 @@ def bench_latency(settings, rate: int, seconds: float, tmp: Path, report: Callab
     return {"rate": sent_rate, "p50": stats.get("latency_p50_s"), "p99": stats.get("latency_p99_s"), "n": stats.get("latency_n")}
 
 
+def scaled_city(points: int, vehicles: int):  # noqa: ANN201
+    """The seed city grown to ``points`` collection points (a 60 m grid across the districts) and
+    ``vehicles`` trucks — the province scale of #8's memory goal."""
+    import math
+
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.schemas import City, Geofence
+
+    city = build_city(808)
+    tp, tv = city.collection_points[0], next(v for v in city.vehicles if v.kind == "collection")
+    lat0, lon0 = min(p.geofence.lat for p in city.collection_points), min(p.geofence.lon for p in city.collection_points)
+    side = math.ceil(math.sqrt(points))
+    step = 60 / 111_320  # 60 m: fences of 40 m radius do not overlap across contractors
+    extra_p = [
+        tp.model_copy(update={"id": f"X{i:06d}", "name": f"point {i}", "route_id": None, "timed_stop": False,
+                              "contractor_id": city.contractors[i % len(city.contractors)].id,
+                              "geofence": Geofence(lat=lat0 + (i // side) * step, lon=lon0 + (i % side) * step, radius_m=20)})
+        for i in range(points - len(city.collection_points))
+    ]  # fmt: skip
+    extra_v = [
+        tv.model_copy(update={"id": f"Y{i:06d}", "plate": f"沪Y{i:06d}", "terminal_id": f"{17_000_000_000 + i}",
+                              "contractor_id": city.contractors[i % len(city.contractors)].id})
+        for i in range(vehicles - len(city.vehicles))
+    ]  # fmt: skip
+    return City.model_validate(
+        city.model_dump() | {"collection_points": [p.model_dump() for p in city.collection_points + extra_p],
+                             "vehicles": [v.model_dump() for v in city.vehicles + extra_v]}
+    )  # fmt: skip
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def bench_memory(settings, tmp: Path, report: Callable[[str], None], points: int = 200_000,  # noqa: ANN001
+                 vehicles: int = 50_000) -> tuple[float, float]:  # fmt: skip
+    """Peak RSS (MB) of one worker holding ``vehicles`` trucks (a fix each, evaluated) and ``points``
+    collection points, and its RSS once started with that city and no data (the baseline)."""
+    import uuid
+
+    from kafka import KafkaProducer
+
+    from wastestream.schemas import GpsFix
+    from wastestream.stack import committed_offsets, ensure_topics
+    from wastestream.topics import ALL_TOPICS
+
+    u = uuid.uuid4().hex[:6]
+    report(f"bench: building a city of {points:,} points and {vehicles:,} vehicles")
+    city = scaled_city(points, vehicles)
+    path = tmp / f"mem{u}-city.json"
+    path.write_text(city.model_dump_json())
+    s = settings.model_copy(update={"topic_prefix": f"mem{u}.", "city_file": path, "influx_bucket": f"mem-{u}"})
+    ensure_topics(s, ALL_TOPICS)
+    procs = start_workers(s, f"mem{u}", 1)
+    pid = procs[0].pid
+    try:
+        idle = _rss_kb(pid, "VmRSS") / 1024
+        producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=20)
+        now = datetime.now(UTC)
+        topic = s.topic("gps.fixes")
+        for i, v in enumerate(city.vehicles):
+            p = city.collection_points[i * 4 % len(city.collection_points)].geofence
+            f = GpsFix(vehicle_id=v.id, terminal_id=v.terminal_id, device_time=now, received_at=now, lat=p.lat,
+                       lon=p.lon, speed_kmh=0, heading=0, altitude_m=4, status=3, acc_on=True, fix_valid=True)  # fmt: skip
+            producer.send(topic, key=v.id.encode(), value=f.to_json_bytes())
+        producer.flush()
+        producer.close()
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            if sum(o for tp, o in committed_offsets(s, f"mem{u}").items() if tp.topic == topic) >= len(city.vehicles):
+                break
+            time.sleep(1)
+        time.sleep(10)  # ticks decide the points, the flush writes
+        peak = _rss_kb(pid, "VmHWM") / 1024
+    finally:
+        stop_workers(procs)
+    report(f"bench: worker RSS {idle:,.0f} MB idle with the city, peak {peak:,.0f} MB")
+    return peak, idle
+
+
 def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], None],  # noqa: ANN001
                    days: int = 4) -> tuple[float, float, float, list[int]]:  # fmt: skip
     """Fixes/s of `workers` Faust workers from gps.fixes to InfluxDB (first to last commit), the raw
@@ -305,6 +388,9 @@ def run_pipeline_benchmarks(settings, out: Console, report: Callable[[str], None
             results.append(BenchResult(f"latency p99 receive → InfluxDB at {lat['rate']:,.0f} fixes/s (1 worker)", "s",
                                        lat["p99"] or float("nan"), "p50, same run", lat["p50"] or float("nan"),
                                        "p99 ≤ 2 s at 5,000/s"))  # fmt: skip
+        peak, idle = bench_memory(settings, Path(tmp), report)
+        results.append(BenchResult("worker peak RSS, 50,000 vehicles + 200,000 points", "MB", peak,
+                                   "same worker started, no data", idle, "≤ 500 MB"))  # fmt: skip
         r2, _, _, _ = bench_pipeline(settings, 2, Path(tmp), report)
         results.append(
             BenchResult("pipeline, 2 Faust workers", "fixes/s", r2, "1 worker (same run)", r1, "scales with workers")

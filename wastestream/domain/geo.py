@@ -59,6 +59,7 @@ class SiteIndex:
         boxes = [_bbox(s.fence) for s in sites]
         self._tree = STRtree(boxes)
         self.rep, self.members = self._clusters(cluster_m)
+        del self._tree  # only clustering needs it; lookups go through the grid
         self._cell = cell_deg
         self._grid: dict[tuple[int, int], list[Site]] = {}
         for s, b in zip(sites, boxes, strict=True):
