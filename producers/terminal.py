@@ -153,6 +153,7 @@ class Terminal:
             reply = await self._request(loc)
         except (TerminalError, TimeoutError, ConnectionError):
             self.unacked.append(loc)
+            await self.close()  # the link is gone or stuck: reconnect before the next report
             return False
         ok = isinstance(reply, PlatformReply) and reply.result == ReplyResult.OK
         if not ok:

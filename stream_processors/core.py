@@ -198,7 +198,9 @@ class Core:
         bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
         entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon]
         logged = self.s.fixlog.get(bucket) or []
-        if entry in logged:  # the same fix again (a replay, a re-sent frame): nothing changes
+        if any(e[0] == t and e[4:] == entry[4:] for e in logged):
+            # the same fix again (a replay; a position re-sent as blind-area data because its
+            # acknowledgement was lost): nothing changes
             return out
         self.s.fixlog[bucket] = [*logged, entry]
         self._quality_fix(fix, day, t, out)

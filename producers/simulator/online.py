@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from wastestream.producers.jt808 import Location
 from wastestream.producers.simulator.day import Faults, SimEvent, simulate_day
-from wastestream.producers.terminal import Terminal
+from wastestream.producers.terminal import Terminal, TerminalError
 from wastestream.producers.weighbridge import station_token
 from wastestream.schemas import City, GpsFix
 
@@ -108,6 +108,7 @@ class OnlineRun:
         self.tokens = tokens  # station -> token
         self.vehicles = {v.id: v for v in city.vehicles}
         self.terminals: dict[str, Terminal] = {}
+        self.lost: set[str] = set()  # terminals that lost the platform: upload their store on return
         self.stats = RunStats()
         self.http: httpx.AsyncClient | None = None
 
@@ -117,24 +118,39 @@ class OnlineRun:
             v = self.vehicles[vehicle_id]
             t = self.terminals[vehicle_id] = Terminal(v.terminal_id, v.plate)
         if not t.connected:
-            await t.login(*self.gateway)
+            try:
+                await t.login(*self.gateway)
+            except (OSError, TerminalError, TimeoutError):  # the platform is away: keep going offline
+                await t.close()
+                self.lost.add(vehicle_id)
+                return t
+            if vehicle_id in self.lost:
+                self.lost.discard(vehicle_id)
+                # back after losing the platform: what was kept meanwhile goes up as blind-area data
+                self.stats.backfilled += await t.upload_blind_area()
         return t
 
     async def _vehicle_events(self, vehicle_id: str, events: list[SimEvent]) -> None:
         t = await self._terminal(vehicle_id)
         for ev in events:
+            if not t.connected:
+                t = await self._terminal(vehicle_id)
             if ev.kind == "fix":
                 assert ev.fix is not None
-                if await t.report(to_location(ev.fix)):
+                if t.connected and await t.report(to_location(ev.fix)):
                     self.stats.fixes_acked += 1
-                else:
+                else:  # refused, or no platform: kept in the blind-area store (report() keeps refused ones)
+                    if not t.connected:
+                        self.lost.add(vehicle_id)
+                        if not t.unacked or t.unacked[-1] != to_location(ev.fix):
+                            t.store(to_location(ev.fix))
                     self.stats.fixes_refused += 1
             elif ev.kind == "store":
                 assert ev.fix is not None
                 t.store(to_location(ev.fix))
-            elif ev.kind == "upload":
+            elif ev.kind == "upload" and t.connected:
                 self.stats.backfilled += await t.upload_blind_area()
-            elif ev.kind == "junk":
+            elif ev.kind == "junk" and t.connected:
                 await t.send_raw(ev.data)
                 self.stats.junk += 1
 

@@ -3,6 +3,7 @@ simulator's ground truth — nothing lost, nothing counted twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -115,3 +116,63 @@ def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
         b.wait()
         with cli_process(args, env, tmp_path / "c.log"):
             settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300)
+
+
+def test_gateway_killed_with_terminals_connected(stack, tmp_path):
+    """The whole day through the real gateway; it is SIGKILLed mid-run with 54 terminals connected and
+    started again 3 s later. Terminals keep what was not acknowledged and upload it as blind-area data
+    when they are back; a fix whose acknowledgement was lost arrives twice and counts once."""
+    import threading
+
+    from wastestream.producers.simulator.online import run_online
+    from wastestream.schemas import dump_city
+
+    from tests.integration.helpers import free_port
+
+    u = uuid.uuid4().hex[:8]
+    city = build_city(808)
+    city_file = tmp_path / "city.yaml"
+    dump_city(city, city_file)
+    gw, wb = free_port(), free_port()
+    s = stack.model_copy(update={"topic_prefix": f"g{u}.", "influx_bucket": f"g-{u}", "city_file": city_file,
+                                 "gateway_port": gw, "weighbridge_port": wb})  # fmt: skip
+    ensure_topics(s, ALL_TOPICS)
+    sink = InfluxSink(s, city)
+    sink.ensure_buckets()
+    sink.close()
+    env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
+                    WASTESTREAM_CITY_FILE=str(city_file))  # fmt: skip
+    truth_file = tmp_path / "truth.json"
+    group = f"g-{u}"
+    result: dict = {}
+
+    def simulate() -> None:
+        try:
+            result["stats"] = run_online(s, city, DAY, 808, Faults.demo(), "max", "00:00", "24:00", truth_file,
+                                         lambda m: None)  # fmt: skip
+        except Exception as e:  # noqa: BLE001 - reported by the test below
+            result["error"] = e
+
+    worker_log = tmp_path / "worker.log"
+    with (
+        cli_process(["worker", "--clock", "event", "--app-id", group], env, worker_log),
+        cli_process(["weighbridge", "--port", str(wb)], env, tmp_path / "weighbridge.log", ready_port=wb),
+    ):
+        with cli_process(["gateway", "--port", str(gw)], env, tmp_path / "gateway1.log", ready_port=gw) as g:
+            sim = threading.Thread(target=simulate)
+            sim.start()
+            topic = s.topic("gps.fixes")
+            deadline = time.monotonic() + 120
+            while sum(end_offsets(s, [topic]).values()) < 8000 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert sim.is_alive(), "the kill must land mid-run"
+            os.kill(g.pid, signal.SIGKILL)
+            g.wait()
+        time.sleep(3)
+        with cli_process(["gateway", "--port", str(gw)], env, tmp_path / "gateway2.log", ready_port=gw):
+            sim.join(600)
+        assert "error" not in result, result.get("error")
+        stats = result["stats"]
+        assert stats.fixes_refused > 0, "terminals saw the gateway go"
+        truth = json.loads(truth_file.read_text())
+        settle_and_check(s, group, truth, worker_log)
