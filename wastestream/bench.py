@@ -295,6 +295,92 @@ def bench_memory(settings, tmp: Path, report: Callable[[str], None], points: int
     return peak, idle
 
 
+def bench_gateway(settings, tmp: Path, report: Callable[[str], None], connections: int = 10_000,  # noqa: ANN001
+                  senders: int = 200, seconds: float = 10) -> dict:  # fmt: skip
+    """The real gateway process (publishing to Kafka): ``connections`` terminals log in and stay idle,
+    all answer a heartbeat after the hold; then ``senders`` of them report positions as fast as the
+    acknowledgements (sent after Kafka's) come back, beside heartbeats/s on the same connections."""
+    import asyncio
+    import subprocess
+    import sys
+    import uuid
+
+    from wastestream.producers.jt808 import Location
+    from wastestream.producers.terminal import Terminal
+    from wastestream.stack import ensure_topics
+    from wastestream.topics import ALL_TOPICS
+
+    u = uuid.uuid4().hex[:6]
+    city = scaled_city(2_000, connections)
+    path = tmp / f"gw{u}-city.json"
+    path.write_text(city.model_dump_json())
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = settings.model_copy(update={"topic_prefix": f"gw{u}.", "city_file": path})
+    ensure_topics(s, ALL_TOPICS)
+    env = {**__import__("os").environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(path),
+           "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "wastestream.cli", "gateway", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    out: dict = {}
+
+    async def run() -> None:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("bench: the gateway did not start") from None
+                await asyncio.sleep(0.5)
+        terms = [Terminal(v.terminal_id, v.plate, reply_timeout_s=120) for v in city.vehicles[:connections]]
+        sem = asyncio.Semaphore(500)
+
+        async def login(t: Terminal) -> None:
+            async with sem:
+                await t.login("127.0.0.1", port)
+
+        t0 = time.perf_counter()
+        for i in range(0, len(terms), 1000):
+            await asyncio.gather(*(login(t) for t in terms[i : i + 1000]))
+            report(f"bench: gateway: {i + 1000:,} terminals logged in")
+        out["login_s"] = time.perf_counter() - t0
+        await asyncio.sleep(seconds)  # idle
+        beats = await asyncio.gather(*(t.heartbeat() for t in terms), return_exceptions=True)
+        out["held"] = sum(1 for b in beats if not isinstance(b, BaseException) and b == 0)
+
+        async def loop(t: Terminal, what: str, until: float, counter: list[int]) -> None:
+            i = 0
+            while time.perf_counter() < until:
+                if what == "loc":
+                    ok = await t.report(Location(0, 3, 31.2, 121.4, 5, 20.0, 0, datetime.now(UTC)))
+                else:
+                    ok = await t.heartbeat() == 0
+                counter[0] += bool(ok)
+                i += 1
+
+        for what in ("beat", "loc"):
+            counter = [0]
+            start = time.perf_counter()
+            await asyncio.gather(*(loop(t, what, start + seconds, counter) for t in terms[:senders]))
+            out[what] = counter[0] / (time.perf_counter() - start)
+        await asyncio.gather(*(t.close() for t in terms), return_exceptions=True)
+
+    try:
+        asyncio.run(run())
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    report(f"bench: gateway held {out['held']:,} of {connections:,} connections; {out['loc']:,.0f} positions/s acked "
+           f"after Kafka, {out['beat']:,.0f} heartbeats/s")  # fmt: skip
+    return out
+
+
 def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], None],  # noqa: ANN001
                    days: int = 4) -> tuple[float, float, float, list[int]]:  # fmt: skip
     """Fixes/s of `workers` Faust workers from gps.fixes to InfluxDB (first to last commit), the raw
@@ -388,6 +474,11 @@ def run_pipeline_benchmarks(settings, out: Console, report: Callable[[str], None
             results.append(BenchResult(f"latency p99 receive → InfluxDB at {lat['rate']:,.0f} fixes/s (1 worker)", "s",
                                        lat["p99"] or float("nan"), "p50, same run", lat["p50"] or float("nan"),
                                        "p99 ≤ 2 s at 5,000/s"))  # fmt: skip
+        gw = bench_gateway(settings, Path(tmp), report)
+        results.append(BenchResult("gateway: idle connections held (answering a heartbeat after 10 s)", "connections",
+                                   gw["held"], "connections opened", 10_000, "10,000"))  # fmt: skip
+        results.append(BenchResult("gateway: positions/s acknowledged after Kafka (200 terminals)", "frames/s",
+                                   gw["loc"], "heartbeats/s, same connections", gw["beat"], "(measured)"))  # fmt: skip
         peak, idle = bench_memory(settings, Path(tmp), report)
         results.append(BenchResult("worker peak RSS, 50,000 vehicles + 200,000 points", "MB", peak,
                                    "same worker started, no data", idle, "≤ 500 MB"))  # fmt: skip
