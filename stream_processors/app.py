@@ -141,6 +141,14 @@ class Worker:
                         detail={"topic": topic, "error": detail})  # fmt: skip
         await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
 
+    async def _parse(self, model, topic: str, raw: bytes):  # noqa: ANN001, ANN202
+        """The message as ``model``, or None after sending it to the dead-letter topic with the reason."""
+        try:
+            return model.model_validate_json(raw)
+        except (ValidationError, ValueError) as e:
+            await self._reject(topic, raw, e)
+            return None
+
     async def _emit(self, out: Output) -> None:
         self.buffer.add(out.records)
         for st in out.statuses:
@@ -176,11 +184,8 @@ class Worker:
             for event in events:
                 p = event.message.partition
                 last_of[p] = event
-                raw = event.value
-                try:
-                    fix = GpsFix.model_validate_json(raw)
-                except (ValidationError, ValueError) as e:
-                    await self._reject(GPS_FIXES.name, raw, e)
+                fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
+                if fix is None:
                     continue
                 self.stats["fixes"] += 1
                 self._received.append(fix.received_at.timestamp())
@@ -194,11 +199,8 @@ class Worker:
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
-            raw = event.value
-            try:
-                vs = VisitSet.model_validate_json(raw)
-            except (ValidationError, ValueError) as e:
-                await self._reject(VISITS.name, raw, e)
+            vs = await self._parse(VisitSet, VISITS.name, event.value)
+            if vs is None:
                 continue
             self._at(event.message.partition)
             out = self.core.on_visit_set(vs)
@@ -206,19 +208,15 @@ class Worker:
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
-            raw = event.value
-            try:
-                t = WeighTicket.model_validate_json(raw)
-            except (ValidationError, ValueError) as e:
-                await self._reject(WEIGH_TICKETS.name, raw, e)
+            t = await self._parse(WeighTicket, WEIGH_TICKETS.name, event.value)
+            if t is None:
                 continue
             self.stats["tickets"] += 1
             self._advance(t.weigh_out_at)
-            self._at(event.message.partition)
-            self._persist_clock(event, t.weigh_out_at)
             self.days.add(local_date(t.weigh_in_at, self.city.timezone))
             m = event.message
             self._at(m.partition)
+            self._persist_clock(event, t.weigh_out_at)
             out = self.core.on_ticket(t, f"{m.topic}/{m.partition}/{m.offset}")
             await self._emit(out)
 
