@@ -155,6 +155,9 @@ def csv_rows(text: str, tz: str) -> list[dict[str, Any]]:
         raise ValueError(f"unknown CSV column(s): {', '.join(unknown)}")
     rows = []
     for raw in reader:
+        if None in raw or None in raw.values():  # DictReader's markers for too many / too few fields
+            n = len(raw.get(None) or []) + sum(v is not None for k, v in raw.items() if k is not None)
+            raise ValueError(f"line {reader.line_num}: {n} fields, the header has {len(header)}")
         row: dict[str, Any] = {}
         for h_raw, h in zip(reader.fieldnames, header, strict=True):
             v = (raw.get(h_raw) or "").strip()
@@ -299,9 +302,14 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
                 return JSONResponse({"detail": [{"field": "file", "msg": "no file in the form"}]}, status_code=422)
             raw = await f.read()  # type: ignore[union-attr]
         try:
-            text = raw.decode("utf-8")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:  # Chinese weighbridge software often exports GBK
+                text = raw.decode("gb18030", errors="strict")
         except UnicodeDecodeError:
-            text = raw.decode("gb18030", errors="strict")
+            errors = [{"field": "(csv)", "msg": "not text: neither UTF-8 nor GB18030 (GBK)"}]
+            await reject(raw, errors, station)
+            return JSONResponse({"detail": errors}, status_code=422)
         try:
             rows = csv_rows(text, city.timezone)
         except ValueError as e:

@@ -160,3 +160,39 @@ def test_openapi_document(api):
     client, _ = api
     doc = client.get("/openapi.json").json()
     assert "/v1/tickets" in doc["paths"] and "/v1/tickets/csv" in doc["paths"]
+
+
+HEADER = "station_id,serial,plate,direction,waste_stream,gross_kg,tare_kg,net_kg,weigh_in_at,weigh_out_at\n"
+ROW = "S01,X-1,沪A10001,in,other,15500,9500,6000,2026-11-23T09:00:00+08:00,2026-11-23T09:12:00+08:00\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b"", "(csv)"),  # empty upload
+        (HEADER.encode(), "(csv)"),  # a header and no rows
+        (HEADER.replace(",net_kg", "").encode() + ROW.replace(",6000", "").encode(), "net_kg"),  # column missing
+        (HEADER.encode() + ROW.replace("2026-11-23T09:00:00+08:00", "23/11/2026 9am").encode(), "weigh_in_at"),
+        (HEADER.encode() + b"S01,X-2,only,three\n", "(csv)"),  # too few fields: "line 2: 4 fields, ..."
+        (HEADER.encode() + ROW.replace("S01,", "S01,,", 1).encode(), "(csv)"),  # too many fields
+        (b"\xff\xfe\x00garbage\x00", "(csv)"),  # not text at all (was a 500 before this test)
+    ],
+)
+def test_malformed_csv_matrix_each_gets_a_4xx_naming_where(api, body, where):
+    client, sink = api
+    r = client.post("/v1/tickets/csv", content=body, headers={**AUTH, "content-type": "text/csv"})
+    assert 400 <= r.status_code < 500, r.text
+    j = r.json()
+    named = [d.get("field") for d in j.get("detail", [])] + [e["field"] for x in j.get("results", []) for e in x.get("errors", [])]
+    assert where in named, j
+    assert sink.values("weigh.tickets") == []
+
+
+def test_gbk_encoded_export_is_read(api):
+    """Weighbridge software in China often exports GBK: it is decoded, not rejected."""
+    client, sink = api
+    text = "站点,磅单号,车牌,方向,垃圾类别,毛重,皮重,净重,进站时间,出站时间\n" \
+           "S01,G-1,沪A10001,进,其他垃圾,15500,9500,6000,2026-11-23 09:00:00,2026-11-23 09:12:00\n"  # fmt: skip
+    r = client.post("/v1/tickets/csv", content=text.encode("gbk"), headers={**AUTH, "content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert sink.values("weigh.tickets")[0].plate == "沪A10001"
