@@ -82,6 +82,51 @@ def test_terminal_session_through_gateway_to_kafka(stack: Settings, gateway):
     assert bad_cs["raw_hex"].startswith("7e0200") and bad_cs["peer"].startswith("127.0.0.1:")
 
 
+def test_slow_and_oversized_connections_do_not_starve_a_good_terminal(stack: Settings, gateway):
+    """One connection dribbles a frame a byte at a time, another floods bytes with no frame end;
+    meanwhile a good terminal's 30 reports are all acknowledged. The flood is cut off as oversized
+    (a dead letter with its bytes), the dribbled frame arrives whole."""
+    port, _, _ = gateway
+    dead_from = end_offsets(stack, "deadletter")
+
+    async def drive() -> dict:
+        out: dict = {}
+
+        async def dribble() -> None:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            frame = encode_one(loc(0), "013800000002", 1)  # unauthenticated: refused with a reason when whole
+            for b in frame:
+                w.write(bytes([b]))
+                await w.drain()
+                await asyncio.sleep(0.01)
+            out["dribbled"] = len(frame)
+            await asyncio.sleep(0.5)
+            w.close()
+
+        async def flood() -> None:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"\x7e" + b"\x11" * 64_000)  # a frame start, then no end, far past max_frame
+            await w.drain()
+            out["flood_closed"] = (await asyncio.wait_for(r.read(), 30)) == b""  # the gateway hangs up
+
+        async def good() -> None:
+            t = Terminal("013800000001", "沪A10001")
+            await t.login("127.0.0.1", port)
+            out["good"] = [await t.report(loc(100 + i)) for i in range(30)]
+            await t.logout()
+
+        await asyncio.gather(dribble(), flood(), good())
+        return out
+
+    out = asyncio.run(drive())
+    assert out["good"] == [True] * 30
+    assert out["flood_closed"] is True
+    dead = read_topic(stack, "deadletter", dead_from, until=lambda m: len(m) >= 2, timeout=20)
+    reasons = sorted(d["reason"] for d in dead)
+    assert reasons == ["oversized", "unauthenticated terminal"]
+    assert len(bytes.fromhex(next(d for d in dead if d["reason"] == "oversized")["raw_hex"])) > 8192
+
+
 def test_unknown_terminal_registration_is_refused(stack: Settings, gateway):
     port, _, _ = gateway
 
