@@ -77,6 +77,10 @@ class Worker:
         self.watermark: datetime | None = None
         self.days: set[date] = set()
         self.reemit_pending = True
+        # tables are complete only once Faust has recovered them from the changelogs; until then a
+        # tick neither re-emits nor decides (a decision on half the evidence would stick: clearance
+        # is re-decided only when evidence changes or a deadline passes)
+        self.recovered = False
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
         self.last_flush_ok = time.monotonic()
         # latency, receive → result written to InfluxDB: the receive times of fixes whose results
@@ -117,6 +121,7 @@ class Worker:
         app.timer(flush_interval)(self._flush)
         app.timer(visits_interval)(self._send_visit_sets)
         app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_rebalance_complete.connect(self._on_recovered)
         app.on_before_shutdown.connect(self._on_before_shutdown)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -237,6 +242,8 @@ class Worker:
         async for event in self._events(stream):
             tick = json.loads(event.value)
             partition = event.message.partition
+            if not self.recovered:
+                continue
             if self.reemit_pending:
                 await self._send_visits(self._reemit())
             now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
@@ -326,8 +333,13 @@ class Worker:
             log.warning("cannot write worker stats (%s)", e)
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
+        self.recovered = False
         self.reemit_pending = True
         self.core.forget_cached_tracks()
+
+    async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
+        self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
+        self.recovered = True
 
     def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
         if self.sink is not None and len(self.buffer):
