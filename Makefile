@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 WS := $(BIN)/wastestream
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench fuzz clean
+.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench fuzz fuzz-atheris clean
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -54,6 +54,10 @@ schemas: $(STAMP) ## regenerate JSON Schema files under schemas/json/
 
 fuzz: $(STAMP) ## fuzz the JT/T 808 gateway path with 10^6 mutated frames
 	$(WS) fuzz --cases 1000000
+
+fuzz-atheris: $(STAMP) ## coverage-guided fuzzing with atheris (installs it), 10^6 runs
+	$(BIN)/pip install -q atheris==3.0.0
+	$(BIN)/python tests/fuzz/atheris_jt808.py -runs=1000000 -max_len=2048
 
 bench: $(STAMP) ## benchmarks, printed as a table with ratios to a same-run baseline
 	$(WS) bench --pipeline
