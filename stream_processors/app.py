@@ -333,6 +333,7 @@ class Worker:
             log.warning("cannot write worker stats (%s)", e)
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
+        log.info("partitions assigned (%d): recovering the tables", len(assigned))
         self.recovered = False
         self.reemit_pending = True
         self.core.forget_cached_tracks()
@@ -340,6 +341,7 @@ class Worker:
     async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
         self.recovered = True
+        log.info("tables recovered: deciding and re-emitting")
 
     def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
         if self.sink is not None and len(self.buffer):
@@ -406,8 +408,28 @@ class Worker:
         return visit_sets
 
 
+def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
+    """Create the ticks topic before Faust subscribes: a topic Faust creates itself right after
+    subscribing can be missing from the consumer's first metadata ("Ignoring missing topic"), and
+    then no tick ever arrives and nothing is decided (seen in the demo, which starts on a fresh broker)."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from wastestream.stack import admin_client
+
+    name = f"{app_id}-ticks"
+    with admin_client(settings) as admin:
+        if name not in set(admin.list_topics()):
+            try:
+                admin.create_topics([NewTopic(name, settings.topic_partitions, 1,
+                                              topic_configs={"retention.ms": str(3600 * 1000)})])  # fmt: skip
+            except TopicAlreadyExistsError:
+                pass
+
+
 def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warn",
                app_id: str = "wastestream-worker") -> None:  # fmt: skip
+    _ensure_ticks_topic(settings, app_id)
     sink = InfluxSink(settings, city)
     w = Worker(settings, city, sink, app_id=app_id, clock=clock)
     from faust.worker import Worker as FaustWorker
