@@ -296,6 +296,8 @@ class Worker:
 
     async def _flush(self) -> None:
         if self.sink is None or not len(self.buffer):
+            if self._received or time.monotonic() - self._stats_written > 10:
+                self._write_stats()  # the last flush's latencies too, when nothing more comes
             return
         batch = self.buffer.take()
         received, self._received = self._received, []
