@@ -414,19 +414,11 @@ def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
     """Create the ticks topic before Faust subscribes: a topic Faust creates itself right after
     subscribing can be missing from the consumer's first metadata ("Ignoring missing topic"), and
     then no tick ever arrives and nothing is decided (seen in the demo, which starts on a fresh broker)."""
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from wastestream.stack import ensure_topics
+    from wastestream.topics import TopicSpec
 
-    from wastestream.stack import admin_client
-
-    name = f"{app_id}-ticks"
-    with admin_client(settings) as admin:
-        if name not in set(admin.list_topics()):
-            try:
-                admin.create_topics([NewTopic(name, settings.topic_partitions, 1,
-                                              topic_configs={"retention.ms": str(3600 * 1000)})])  # fmt: skip
-            except TopicAlreadyExistsError:
-                pass
+    ticks = TopicSpec(f"{app_id}-ticks", "tick", "the worker's timer ticks, one per partition", retention_ms=3600 * 1000)
+    ensure_topics(settings.model_copy(update={"topic_prefix": ""}), [ticks])  # Faust's name: no prefix
 
 
 def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warn",

@@ -124,17 +124,23 @@ def run_benchmarks(out: Console, results_dir: Path = Path("bench/results"), pipe
     return results
 
 
+def app_env(s) -> dict[str, str]:  # noqa: ANN001
+    """The environment that points a `wastestream` app process at ``s``'s topics, city, bucket and state."""
+    import os
+
+    return {**os.environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(s.city_file),
+            "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket, "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
+
+
 def start_workers(s, group: str, workers: int) -> list:  # noqa: ANN001
     """Start ``workers`` worker processes in one group on ``s``'s topics; return once the group is
     stable (every worker joined, partitions assigned) — so no measurement holds start-up or rebalance."""
-    import os
     import subprocess
     import sys
 
     from wastestream.stack import group_members
 
-    env = {**os.environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(s.city_file),
-           "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket, "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
+    env = app_env(s)
     procs = [
         subprocess.Popen([sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -321,9 +327,7 @@ def bench_gateway(settings, tmp: Path, report: Callable[[str], None], connection
         port = sock.getsockname()[1]
     s = settings.model_copy(update={"topic_prefix": f"gw{u}.", "city_file": path})
     ensure_topics(s, ALL_TOPICS)
-    env = {**__import__("os").environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(path),
-           "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "wastestream.cli", "gateway", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "wastestream.cli", "gateway", "--port", str(port)], env=app_env(s),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     out: dict = {}
 
