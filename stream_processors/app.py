@@ -34,7 +34,7 @@ from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
 from wastestream.schemas.results import VisitSet
 from wastestream.stream_processors.core import Core, Output, Stores
 from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
-from wastestream.stream_processors.tables import WriteBehind, write_back_under_events
+from wastestream.stream_processors.tables import FaustWriteBehind, write_back_all
 
 from wastestream.domain.localtime import local_date
 from wastestream.settings import Settings
@@ -89,10 +89,10 @@ class Worker:
         self._latencies: deque[float] = deque(maxlen=200_000)
         self._stats_written = 0.0
         # the core writes through write-behind wrappers: one changelog message per key per batch
-        tables = {name: WriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
+        tables = {name: FaustWriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
         self.core = Core(city, Stores(**tables))
         # the event-time clock survives restarts: newest event time per source partition
-        self.clock_table = WriteBehind(app.Table("clock", default=None, partitions=self.n))
+        self.clock_table = FaustWriteBehind(app.Table("clock", default=None, partitions=self.n))
         self.stores = [*tables.values(), self.clock_table]
         self.batch_size, self.batch_within = batch_size, batch_within
         # which points and stations (keys of visits/tickets) and vehicles (keys of fixes) a partition holds
@@ -172,7 +172,7 @@ class Worker:
         """One event at a time; its table changes are written before it is acknowledged."""
         async for event in stream.events():
             yield event
-            write_back_under_events(self.stores, {event.message.partition: event})
+            await write_back_all(self.stores, [event.message.partition])
 
     def _persist_clock(self, event, t: datetime) -> None:  # noqa: ANN001
         m = event.message
@@ -185,10 +185,10 @@ class Worker:
         """Fixes in batches (the busiest topic): table changes are written once per key per batch,
         before the batch is acknowledged."""
         async for events in stream.take_events(self.batch_size, within=self.batch_within):
-            last_of: dict[int, object] = {}
+            partitions: set[int] = set()
             for event in events:
                 p = event.message.partition
-                last_of[p] = event
+                partitions.add(p)
                 fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
                 if fix is None:
                     continue
@@ -200,7 +200,7 @@ class Worker:
                 self._persist_clock(event, fix.device_time)
                 out = self.core.on_fix(fix)
                 await self._emit(out)
-            write_back_under_events(self.stores, last_of)
+            await write_back_all(self.stores, partitions)
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -336,6 +336,10 @@ class Worker:
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
         log.info("partitions assigned (%d): recovering the tables", len(assigned))
+        mine = {tp.partition for tp in assigned if not tp.topic.endswith("-changelog")}
+        dropped = sum(s.keep_only(mine) for s in self.stores)
+        if dropped:
+            log.info("dropped %d keys of partitions now owned by another worker", dropped)
         self.recovered = False
         self.reemit_pending = True
         self.core.forget_cached_tracks()

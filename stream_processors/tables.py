@@ -4,25 +4,41 @@ A truck at a stop changes the same fixlog bucket with every fix; writing the tab
 a changelog message each time (the profile showed the producer as the worker's main cost). The
 worker processes a batch of events, the core writes into a :class:`WriteBehind` (reads see the
 pending values), and at the end of the batch — before the batch's offsets are acknowledged — each
-changed key is written once, under an event of the partition whose event changed it, so the key's
-changelog partition is the one its source partition owns (Faust's table semantics).
+changed key is written once, to the changelog partition of the source partition whose event
+changed it (Faust's table semantics: a key's changelog partition is its source partition).
+
+Two things Faust's own table path does not give, and this does:
+
+* **Durable before acknowledged.** Faust hands changelog messages to a buffer that a background
+  task drains, and its commit "flushes" that buffer only until no message has gone out for 0.1 s
+  (``ProducerBuffer.flush_atmost``): under load, offsets can be committed while changelog messages
+  are still in the buffer, and a kill -9 then loses them for good. Here each changelog message is
+  handed to the Kafka producer and the hand-off awaited before the batch is acknowledged; Faust's
+  commit flushes the producer (waits for the broker) before it commits offsets.
+* **No stale keys after a rebalance.** Faust's in-memory store forgets a revoked partition's keys
+  only if they came from changelog recovery, not if this process wrote them. A worker that once
+  owned a partition kept its (then stale) keys and re-emitted them after the next rebalance,
+  overwriting the new owner's figures. :meth:`WriteBehind.keep_only` drops them.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 _DELETED = object()
 
 
 class WriteBehind(MutableMapping[str, Any]):
+    """Write-behind over a plain mapping (offline, tests); :class:`FaustWriteBehind` over a table."""
+
     def __init__(self, table: MutableMapping[str, Any]):
         self.table = table
         self.partition: int | None = None  # the partition of the event being processed
         self._pending: dict[str, tuple[Any, int | None]] = {}
+        self._written_by: dict[str, int] = {}  # keys this process wrote, by partition
 
+    # -- the mapping the core sees -----------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
         hit = self._pending.get(key)
         if hit is not None:
@@ -58,32 +74,68 @@ class WriteBehind(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    # -- writing back --------------------------------------------------------------------------
     def pending_partitions(self) -> set[int | None]:
         return {p for _, p in self._pending.values()}
 
-    def write_back(self, partition: int | None) -> int:
-        """Write the pending changes made under ``partition`` to the table; return how many."""
-        done = [k for k, (_, p) in self._pending.items() if p == partition]
-        for k in done:
-            v, _ = self._pending.pop(k)
+    def _local(self) -> MutableMapping[str, Any]:
+        """Where this process keeps the values (without sending anything)."""
+        return self.table
+
+    async def _publish(self, partition: int, key: str, value: Any) -> None:
+        """Hand one change to the changelog (a plain mapping has none)."""
+
+    async def write_back(self, partition: int) -> int:
+        """Write the pending changes made under ``partition``; return how many. The local values
+        change at once (no await in between, so other agents never see half a write-back); the
+        changelog messages are handed to the producer before this returns."""
+        changes = [(k, self._pending.pop(k)[0]) for k, (_, p) in list(self._pending.items()) if p == partition]
+        local = self._local()
+        for k, v in changes:
             if v is _DELETED:
-                self.table.pop(k, None)
+                local.pop(k, None)
+                self._written_by.pop(k, None)
             else:
-                self.table[k] = v
-        return len(done)
+                local[k] = v
+                self._written_by[k] = partition
+        for k, v in changes:
+            await self._publish(partition, k, None if v is _DELETED else v)
+        return len(changes)
+
+    def keep_only(self, partitions: set[int]) -> int:
+        """After a rebalance: forget the keys this process wrote for partitions it no longer owns,
+        and pending changes tagged with them (their events are processed again by the new owner).
+        Returns how many keys were dropped."""
+        self._pending = {k: vp for k, vp in self._pending.items() if vp[1] in partitions}
+        gone = [k for k, p in self._written_by.items() if p not in partitions]
+        local = self._local()
+        for k in gone:
+            local.pop(k, None)
+            del self._written_by[k]
+        return len(gone)
 
 
-def write_back_under_events(stores: list[WriteBehind], last_event_of: dict[int, Any]) -> int:
-    """Write every store's pending changes, each partition's under that partition's last event of
-    the batch (Faust picks a table key's changelog partition from the current event)."""
-    from faust.streams import _current_event  # the context variable behind faust.current_event()
+class FaustWriteBehind(WriteBehind):
+    """Over a Faust table: values go straight into the table's store and each change is sent to
+    the table's changelog topic with an awaited hand-off (see the module docstring)."""
 
+    def _local(self) -> MutableMapping[str, Any]:
+        return self.table.data  # the store: setting it does not send a changelog message
+
+    async def _publish(self, partition: int, key: str, value: Any) -> None:
+        t = self.table
+        await t.changelog_topic.send(
+            key=key, value=value, partition=partition, key_serializer=t.key_serializer,
+            value_serializer="raw" if value is None else t.value_serializer,  # None: a tombstone
+            callback=t._on_changelog_sent, force=True,  # force: never deferred to the commit
+        )  # fmt: skip
+
+
+async def write_back_all(stores: Iterable[WriteBehind], partitions: Iterable[int]) -> int:
+    """Write every store's pending changes for these partitions (call before acknowledging the
+    events that made them)."""
     n = 0
-    for partition, event in sorted(last_event_of.items()):
-        token = _current_event.set(weakref.ref(event))
-        try:
-            for s in stores:
-                n += s.write_back(partition)
-        finally:
-            _current_event.reset(token)
+    for partition in sorted(set(partitions)):
+        for s in stores:
+            n += await s.write_back(partition)
     return n

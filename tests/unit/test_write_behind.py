@@ -1,6 +1,9 @@
 """The worker's write-behind over Faust tables, against a plain mapping that records each write."""
 
-from wastestream.stream_processors.tables import WriteBehind
+import asyncio
+from types import SimpleNamespace
+
+from wastestream.stream_processors.tables import FaustWriteBehind, WriteBehind, write_back_all
 
 
 class Recording(dict):
@@ -11,6 +14,10 @@ class Recording(dict):
     def __setitem__(self, k, v):
         self.writes.append((k, v))
         super().__setitem__(k, v)
+
+
+def run(coro):
+    return asyncio.run(coro)
 
 
 def test_reads_see_pending_writes_and_each_key_is_written_once_per_partition_flush():
@@ -26,10 +33,10 @@ def test_reads_see_pending_writes_and_each_key_is_written_once_per_partition_flu
     assert wb["bucket"] == list(range(100)) and wb.get("old") == 1 and wb.get("missing") is None
     assert sorted(wb) == ["bucket", "old", "other"] and len(wb) == 3
     assert table.writes == []  # nothing written yet
-    assert wb.write_back(0) == 1
+    assert run(wb.write_back(0)) == 1
     assert table.writes == [("bucket", list(range(100)))]
     assert "other" not in table and wb.pending_partitions() == {3}
-    assert wb.write_back(3) == 1 and table["other"] == "x" and wb.pending_partitions() == set()
+    assert run(wb.write_back(3)) == 1 and table["other"] == "x" and wb.pending_partitions() == set()
 
 
 def test_deletes_are_pending_too():
@@ -39,5 +46,53 @@ def test_deletes_are_pending_too():
     wb.partition = 2
     del wb["k"]
     assert "k" not in wb and list(wb) == [] and "k" in table
-    wb.write_back(2)
+    run(wb.write_back(2))
     assert "k" not in table
+
+
+def test_keep_only_forgets_keys_written_for_partitions_now_owned_elsewhere():
+    """A worker that owned partition 2 and lost it in a rebalance must not keep (and later re-emit)
+    what it wrote for it; recovered keys of kept partitions and pending changes of kept partitions stay."""
+    table = {"recovered": "r"}  # came from changelog recovery: Faust's store forgets those itself
+    wb = WriteBehind(table)
+    wb.partition = 2
+    wb["mine-then"] = 1
+    run(wb.write_back(2))
+    wb.partition = 0
+    wb["kept"] = 2
+    run(wb.write_back(0))
+    wb["pending-kept"] = 3
+    wb.partition = 2
+    wb["pending-lost"] = 4
+    assert wb.keep_only({0, 1}) == 1
+    assert "mine-then" not in table and table["kept"] == 2 and table["recovered"] == "r"
+    assert wb.pending_partitions() == {0} and "pending-lost" not in wb and wb["pending-kept"] == 3
+
+
+def test_faust_tables_get_values_in_the_store_and_one_awaited_changelog_send_per_key():
+    sent: list[dict] = []
+
+    async def send(**kw):
+        await asyncio.sleep(0)
+        sent.append(kw)
+
+    class Table(dict):  # what FaustWriteBehind uses of a faust Table: reads, .data, the changelog topic
+        key_serializer = value_serializer = "json"
+        changelog_topic = SimpleNamespace(send=send)
+
+        def _on_changelog_sent(self, fut):
+            pass
+
+    table = Table(gone=1)
+    table.data = table
+    a, b = FaustWriteBehind(table), FaustWriteBehind(table)
+    a.partition = b.partition = 1
+    a["k"] = [1]
+    a["k"] = [1, 2]
+    del b["gone"]
+    assert run(write_back_all([a, b], [1, 1])) == 2
+    assert table.data == {"k": [1, 2]}
+    assert [(m["key"], m["value"], m["partition"], m["value_serializer"], m["force"]) for m in sent] == [
+        ("k", [1, 2], 1, "json", True),
+        ("gone", None, 1, "raw", True),  # a tombstone
+    ]
