@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from wastestream.schemas.events import WasteStream
 
 
@@ -105,7 +105,13 @@ class City(Ref):
     routes: list[Route] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _references(self) -> Self:
+    def _references(self, info: ValidationInfo) -> Self:
+        if not (info.context or {}).get("defer_reference_checks"):  # a streamed load checks at its end
+            self.check_references()
+        return self
+
+    def check_references(self) -> None:
+        """Raise ValueError naming the entries that refer to ids the city does not have."""
         contractors = {c.id for c in self.contractors}
         vehicles = {v.id for v in self.vehicles}
         stations = {s.id for s in self.stations}
@@ -146,7 +152,6 @@ class City(Ref):
             raise ValueError(
                 "; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
             )
-        return self
 
     # -- lookups -------------------------------------------------------------------------------
     def vehicle_by_terminal(self) -> dict[str, Vehicle]:
@@ -191,7 +196,11 @@ def load_city(path: Path | str) -> City:
         except ValidationError:
             pass  # described below, from the parsed document
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raw = (
+            json.loads(text)
+            if path.suffix == ".json"
+            else yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        )
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise CityFileError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
     if not isinstance(raw, dict):

@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 from collections import deque
 from datetime import UTC, date, datetime, timedelta
@@ -74,6 +75,7 @@ class Worker:
         app = self.app
         self.sink = sink
         self.buffer = CoalescingBuffer()
+        self._flush_lock = asyncio.Lock()
         self.watermark: datetime | None = None
         self.days: set[date] = set()
         self.reemit_pending = True
@@ -81,6 +83,7 @@ class Worker:
         # tick neither re-emits nor decides (a decision on half the evidence would stick: clearance
         # is re-decided only when evidence changes or a deadline passes)
         self.recovered = False
+        self._decided_since_recovery: set[int] = set()
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
         self.last_flush_ok = time.monotonic()
         # latency, receive → result written to InfluxDB: the receive times of fixes whose results
@@ -97,7 +100,9 @@ class Worker:
         self.batch_size, self.batch_within = batch_size, batch_within
         # which points and stations (keys of visits/tickets) and vehicles (keys of fixes) a partition holds
         self.keys_by_partition: dict[int, set[str]] = {}
-        for key in [p.id for p in city.collection_points] + [s.id for s in city.stations] + [v.id for v in city.vehicles]:
+        for key in (
+            [p.id for p in city.collection_points] + [s.id for s in city.stations] + [v.id for v in city.vehicles]
+        ):
             self.keys_by_partition.setdefault(partition_of(key, self.n), set()).add(key)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -120,6 +125,7 @@ class Worker:
         app.timer(tick_interval)(self._send_ticks)
         app.timer(flush_interval)(self._flush)
         app.timer(visits_interval)(self._send_visit_sets)
+        app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_rebalance_complete.connect(self._on_recovered)
         app.on_before_shutdown.connect(self._on_before_shutdown)
@@ -260,6 +266,10 @@ class Worker:
             live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
             self._at(partition)
             out = self.core.evaluate(now, days, owns=mine.__contains__, live=live, scope=partition)
+            if partition not in self._decided_since_recovery:
+                self._decided_since_recovery.add(partition)
+                log.info("partition %d decided after recovery at %s: %d statuses changed, days %s", partition,
+                         now.isoformat(), len(out.statuses), [d.isoformat() for d in days])  # fmt: skip
             await self._emit(out)
 
     # -- timers ---------------------------------------------------------------------------------
@@ -295,6 +305,10 @@ class Worker:
             await self.t_ticks.send(key=b"tick", value=body, partition=p)
 
     async def _flush(self) -> None:
+        async with self._flush_lock:  # one at a time: the revocation's flush waits for the timer's
+            await self._flush_once()
+
+    async def _flush_once(self) -> None:
         if self.sink is None or not len(self.buffer):
             if self._received or time.monotonic() - self._stats_written > 10:
                 self._write_stats()  # the last flush's latencies too, when nothing more comes
@@ -334,9 +348,19 @@ class Worker:
         except OSError as e:
             log.warning("cannot write worker stats (%s)", e)
 
+    async def _on_revoked(self, sender, revoked, **kwargs) -> None:  # noqa: ANN001
+        """Write what is buffered before the rebalance completes: a partition's next owner starts only
+        after that, so a figure this worker decided cannot land in InfluxDB after the new owner's."""
+        await self._flush()
+
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
-        log.info("partitions assigned (%d): recovering the tables", len(assigned))
-        mine = {tp.partition for tp in assigned if not tp.topic.endswith("-changelog")}
+        # partitions of our own source topics: not the changelogs, nor Faust's one-partition leader topic
+        # (its partition 0 would make every leader look like an owner of partition 0)
+        ours = (self.t_fixes, self.t_visits, self.t_tickets, self.t_dead, self.t_ticks)
+        sources = {name for t in ours for name in t.topics}
+        mine = {tp.partition for tp in assigned if tp.topic in sources}
+        log.info("partitions assigned (%d topic-partitions; partitions %s): recovering the tables",
+                 len(assigned), sorted(mine))  # fmt: skip
         dropped = sum(s.keep_only(mine) for s in self.stores)
         if dropped:
             log.info("dropped %d keys of partitions now owned by another worker", dropped)
@@ -346,8 +370,10 @@ class Worker:
 
     async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
+        self._decided_since_recovery.clear()
         self.recovered = True
-        log.info("tables recovered: deciding and re-emitting")
+        sizes = {name: len(getattr(self.core.s, name).table.data) for name in ("fixlog", "evidence", "statuses")}
+        log.info("tables recovered (keys held: %s): deciding and re-emitting", sizes)
 
     def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
         if self.sink is not None and len(self.buffer):
@@ -421,7 +447,9 @@ def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
     from wastestream.stack import ensure_topics
     from wastestream.topics import TopicSpec
 
-    ticks = TopicSpec(f"{app_id}-ticks", "tick", "the worker's timer ticks, one per partition", retention_ms=3600 * 1000)
+    ticks = TopicSpec(
+        f"{app_id}-ticks", "tick", "the worker's timer ticks, one per partition", retention_ms=3600 * 1000
+    )
     ensure_topics(settings.model_copy(update={"topic_prefix": ""}), [ticks])  # Faust's name: no prefix
 
 
@@ -436,4 +464,12 @@ def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: s
     # Faust's progress spinner sets the root logger to DEBUG so that every log record turns it: every
     # message sent then builds a debug record (a tenth of the worker's time in the profile). No spinner.
     fw.spinner = None
+    # the worker's own lines (assignment, recovery, re-emit: rare, and what an operator needs after a
+    # rebalance) at info even when Faust's are at warn
+    if loglevel in ("warn", "warning", "info"):  # Faust's handler filters below its level: our own
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+        log.setLevel(logging.INFO)
     fw.execute_from_commandline()

@@ -214,11 +214,13 @@ def _date(value: str | None) -> date:
         raise WastestreamError(f"--date: {value!r} is not a date like 2026-11-23") from None
 
 
-def _load_city(path: Path):  # noqa: ANN202
+def _load_city(path: Path, compact: bool = False):  # noqa: ANN202
+    """The city; ``compact`` for long-running processes that only read it (see schemas/compact.py)."""
     from wastestream.schemas import CityFileError, load_city
+    from wastestream.schemas.compact import load_city_compact
 
     try:
-        return load_city(path)
+        return load_city_compact(path) if compact else load_city(path)
     except CityFileError as e:
         raise WastestreamError(str(e)) from None
 
@@ -319,7 +321,7 @@ def worker(
         raise WastestreamError(f"--clock: {clock!r}; choose event or wall")
     s = get_settings()
     s.influx_token_value()
-    run_worker(s, _load_city(s.city_file), clock, loglevel, app_id)
+    run_worker(s, _load_city(s.city_file, compact=True), clock, loglevel, app_id)
 
 
 @app.command("replay")

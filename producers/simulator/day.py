@@ -157,8 +157,8 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
     # cleared by the halt at that one (the engine treats them as one stop)
     from wastestream.domain.geo import SiteIndex
 
-    members = SiteIndex.for_city(city).members
-    alone = {m[0] for m in members.values() if len(m) == 1}
+    clustered = {p for m in SiteIndex.for_city(city).members.values() for p in m}
+    alone = {p.id for p in city.collection_points} - clustered
     all_stops = [(r.id, s) for r in routes for s in r.stops if s in alone]
     missed = set(s for _, s in rnd.sample(all_stops, faults.missed_stops))
     late_routes = set(r.id for r in rnd.sample(routes, faults.late_trucks))

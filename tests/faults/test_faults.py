@@ -108,7 +108,15 @@ def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
     """Scale-out: two workers in one group share the partitions; one is SIGKILLed mid-run, a third
     joins; the survivors take over its partitions from the changelogs, and the figures are exact."""
     s, env, truth, group = prepare(stack, tmp_path)
-    args = ["worker", "--clock", "event", "--app-id", group]
+    args = [
+        "worker",
+        "--clock",
+        "event",
+        "--app-id",
+        group,
+        "--loglevel",
+        os.environ.get("WASTESTREAM_TEST_WORKER_LOGLEVEL", "warn"),
+    ]
     with cli_process(args, env, tmp_path / "a.log"), cli_process(args, env, tmp_path / "b.log") as b:
         wait_fraction(s, group, 0.3)
         assert consumed_fraction(s, group) < 1, "kill must land mid-run"

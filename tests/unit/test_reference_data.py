@@ -51,3 +51,52 @@ def test_duplicate_terminal(tmp_path):
 def test_not_a_file(tmp_path):
     with pytest.raises(CityFileError, match="cannot read"):
         load_city(tmp_path / "nope.yaml")
+
+
+# -- the worker's compact reference data -----------------------------------------------------
+def _as_json(tmp_path, city) -> Path:
+    p = tmp_path / "city.json"
+    dump_city(city, p)
+    return p
+
+
+def test_compact_load_has_the_same_fields_as_the_models(tmp_path):
+    from wastestream.schemas.compact import load_city_compact
+
+    city = load_city(FIXTURE)
+    for source in (FIXTURE, _as_json(tmp_path, city)):  # YAML: compacted after loading; JSON: streamed
+        small = load_city_compact(source)
+        assert small.model_dump(exclude={"collection_points", "vehicles"}) == city.model_dump(
+            exclude={"collection_points", "vehicles"}
+        )
+        for views, models in ((small.collection_points, city.collection_points), (small.vehicles, city.vehicles)):
+            assert len(views) == len(models)
+            for v, m in zip(views, models, strict=True):
+                for name in type(m).model_fields:
+                    got, want = getattr(v, name), getattr(m, name)
+                    if name == "geofence":
+                        got, want = (
+                            (got.lat, got.lon, got.radius_m, got.polygon),
+                            (want.lat, want.lon, want.radius_m, want.polygon),
+                        )
+                    assert got == want, (m.id, name)
+            assert not hasattr(views[0], "__dict__")  # slotted: no per-object dict
+
+
+def test_compact_json_load_names_bad_entries(tmp_path):
+    from wastestream.schemas.compact import load_city_compact
+
+    good = _as_json(tmp_path, load_city(FIXTURE)).read_text(encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text(good.replace('"radius_m": 40.0', '"radius_m": -1', 1), encoding="utf-8")
+    with pytest.raises(CityFileError, match=r"collection_points\[0\] \(id 'P001'\): geofence.radius_m"):
+        load_city_compact(bad)
+    bad.write_text(good.replace('"vehicle_id": "V002"', '"vehicle_id": "V999"', 1), encoding="utf-8")
+    with pytest.raises(CityFileError, match=r"routes\[1\] \(id 'R02'\): unknown vehicle_id 'V999'"):
+        load_city_compact(bad)
+    bad.write_text(good[: len(good) // 2], encoding="utf-8")
+    with pytest.raises(CityFileError, match="not valid JSON"):
+        load_city_compact(bad)
+    bad.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(CityFileError, match="mapping at the top level"):
+        load_city_compact(bad)

@@ -77,6 +77,17 @@ def test_recompute_equals_ground_truth(city, offline_day):
     assert out == truth["transferred_out"]
 
 
+def test_the_workers_compact_city_gives_the_same_figures(city, offline_day):
+    """The worker holds the city as compact views (schemas/compact.py): the core over them writes
+    exactly the records it writes over the pydantic models."""
+    from wastestream.schemas.compact import compact_city
+
+    d, _, _ = offline_day
+    full, small = recompute(city, d), recompute(compact_city(city), d)
+    assert len(full.records) > 1000
+    assert small.records == full.records
+
+
 def test_station_left_with_backlog_is_flagged(city, offline_day):
     d, truth, _ = offline_day
     res = recompute(city, d)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-from shapely import STRtree, box
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep as prepared
 
@@ -36,65 +34,81 @@ class Site:
         return haversine_m(lat, lon, f.lat, f.lon) <= f.radius_m
 
 
-def _bbox(f: Geofence):  # noqa: ANN202
+def _bounds(f: Geofence) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat) of a fence."""
     if f.polygon is not None:
-        return Polygon(f.polygon).envelope
+        return Polygon(f.polygon).bounds
     dlat = f.radius_m / 111_320.0
     dlon = f.radius_m / (111_320.0 * max(0.01, math.cos(math.radians(f.lat))))
-    return box(f.lon - dlon, f.lat - dlat, f.lon + dlon, f.lat + dlat)
+    return (f.lon - dlon, f.lat - dlat, f.lon + dlon, f.lat + dlat)
 
 
 class SiteIndex:
     """Which site (if any) a position is in. Lookups go through a uniform grid of ``cell_deg``
     cells (each site listed in every cell its bounding box touches: one dict lookup per fix, then
-    the exact test on a handful of candidates); an STRtree over the same boxes finds neighbours
-    for clustering.
-    A cluster of side-by-side points is returned as its representative (``members`` lists them).
-    Where fences overlap, stations and the vehicle's own contractor's points come first (a truck
-    does not clear another contractor's bins that stand in the same spot), then the nearest centre."""
+    the exact test on a handful of candidates); the same grid finds neighbours for clustering.
+    A cluster of side-by-side points is returned as its representative (``members`` lists the
+    points of each cluster of two or more). Where fences overlap, stations and the vehicle's own
+    contractor's points come first (a truck does not clear another contractor's bins that stand
+    in the same spot), then the nearest centre.
+
+    Memory matters here (a worker holds 200,000 points): no geometry object per site, and the
+    cluster maps hold only the points that are in a cluster."""
 
     def __init__(self, sites: list[Site], cluster_m: float = 15.0, cell_deg: float = 0.002):
+        if cluster_m * 2 > cell_deg * 111_320.0 * 0.5:
+            raise ValueError("cluster_m must be well under the grid cell size")
         self.sites = sites
         self.by_id = {s.id: s for s in sites}
-        boxes = [_bbox(s.fence) for s in sites]
-        self._tree = STRtree(boxes)
-        self.rep, self.members = self._clusters(cluster_m)
-        del self._tree  # only clustering needs it; lookups go through the grid
         self._cell = cell_deg
         self._grid: dict[tuple[int, int], list[Site]] = {}
-        for s, b in zip(sites, boxes, strict=True):
-            x0, y0, x1, y1 = b.bounds  # lon, lat
+        for s in sites:
+            x0, y0, x1, y1 = _bounds(s.fence)
             for i in range(math.floor(y0 / cell_deg), math.floor(y1 / cell_deg) + 1):
                 for j in range(math.floor(x0 / cell_deg), math.floor(x1 / cell_deg) + 1):
                     self._grid.setdefault((i, j), []).append(s)
         self._polygons = {s.id: prepared(Polygon(s.fence.polygon)) for s in sites if s.fence.polygon is not None}
+        self.rep, self.members = self._clusters(cluster_m)
+
+    def representative(self, site_id: str) -> str:
+        """The site that stands for ``site_id``'s cluster (itself when it is alone)."""
+        return self.rep.get(site_id, site_id)
+
+    def _cell_of(self, lat: float, lon: float) -> tuple[int, int]:
+        return math.floor(lat / self._cell), math.floor(lon / self._cell)
 
     def _clusters(self, cluster_m: float) -> tuple[dict[str, str], dict[str, list[str]]]:
         """Points of one contractor standing within ``cluster_m`` of each other are one stop: bins
-        side by side are cleared by the same halt. Returns site → representative, representative → members."""
-        parent = {s.id: s.id for s in self.sites}
+        side by side are cleared by the same halt. Returns site → representative and
+        representative → members, both for clustered points only (a lone point is its own)."""
+        parent: dict[str, str] = {}
 
         def find(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
+            root = x
+            while parent.get(root, root) != root:
+                root = parent[root]
+            while x != root:  # path compression
+                parent[x], x = root, parent[x]
+            return root
 
-        for i, s in enumerate(self.sites):
+        for s in self.sites:
             if s.kind != "point":
                 continue
-            for j in np.asarray(
-                self._tree.query(Point(s.fence.lon, s.fence.lat).buffer(cluster_m / 111_320.0 * 2))
-            ).tolist():
-                o = self.sites[j]
-                if j > i and o.kind == "point" and o.contractor_id == s.contractor_id:
-                    if haversine_m(s.fence.lat, s.fence.lon, o.fence.lat, o.fence.lon) <= cluster_m:
-                        a, b = sorted((find(s.id), find(o.id)))
-                        parent[b] = a
-        rep = {s.id: find(s.id) for s in self.sites}
+            ci, cj = self._cell_of(s.fence.lat, s.fence.lon)
+            for di in (-1, 0, 1):  # a neighbour's centre is within one cell of this centre's cell
+                for dj in (-1, 0, 1):
+                    for o in self._grid.get((ci + di, cj + dj), ()):
+                        if o.id > s.id and o.kind == "point" and o.contractor_id == s.contractor_id:
+                            if haversine_m(s.fence.lat, s.fence.lon, o.fence.lat, o.fence.lon) <= cluster_m:
+                                a, b = sorted((find(s.id), find(o.id)))
+                                if a != b:
+                                    parent[b] = a
+        rep = {sid: r for sid in list(parent) if (r := find(sid)) != sid}
+        clustered = set(rep) | set(rep.values())
         members: dict[str, list[str]] = {}
-        for sid, r in rep.items():
-            members.setdefault(r, []).append(sid)
+        for s in self.sites:  # in site order, as the city lists them
+            if s.id in clustered:
+                members.setdefault(rep.get(s.id, s.id), []).append(s.id)
         return rep, members
 
     @classmethod
@@ -104,7 +118,7 @@ class SiteIndex:
         return cls(sites)
 
     def locate(self, lat: float, lon: float, contractor: str | None = None) -> Site | None:
-        candidates = self._grid.get((math.floor(lat / self._cell), math.floor(lon / self._cell)))
+        candidates = self._grid.get(self._cell_of(lat, lon))
         if not candidates:
             return None
         best: tuple[int, float, int, Site] | None = None
@@ -118,4 +132,4 @@ class SiteIndex:
             rank = (foreign, d, 0 if s.kind == "station" else 1, s)
             if best is None or rank[:3] < best[:3]:
                 best = rank
-        return self.by_id[self.rep[best[3].id]] if best else None
+        return self.by_id[self.representative(best[3].id)] if best else None

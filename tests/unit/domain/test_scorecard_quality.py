@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wastestream.schemas import Clearance as C
 
 from wastestream.domain.geo import SiteIndex, haversine_m
@@ -74,8 +76,9 @@ def test_side_by_side_points_of_one_contractor_are_one_stop():
     c = Site("P-c", "point", Geofence(lat=31.00003, lon=121.00001, radius_m=40), "C2")  # other contractor
     far = Site("P-far", "point", Geofence(lat=31.001, lon=121.0, radius_m=40), "C1")  # ~110 m
     idx = SiteIndex([a, b, c, far])
-    assert idx.members[idx.rep["P-a"]] == ["P-a", "P-b"]
-    assert idx.rep["P-c"] == "P-c" and idx.rep["P-far"] == "P-far"
+    assert idx.members[idx.representative("P-b")] == ["P-a", "P-b"]
+    assert idx.representative("P-c") == "P-c" and idx.representative("P-far") == "P-far"
+    assert set(idx.members) == {"P-a"}  # only clusters of two or more are listed
     assert idx.locate(31.00003, 121.0, contractor="C1").id == "P-a"
 
 
@@ -101,3 +104,37 @@ def test_gcj02_offset_in_china_and_none_outside():
     lat, lon = gcj02(31.23, 121.47)  # Shanghai: the published offset is a few hundred metres
     assert 100 < haversine_m(31.23, 121.47, lat, lon) < 800
     assert gcj02(51.5, -0.12) == (51.5, -0.12)  # London: unchanged
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 120), st.integers(0, 120), st.sampled_from(["C1", "C2"])), min_size=1, max_size=40
+    )
+)
+def test_grid_clusters_equal_all_pairs_clustering(spots):
+    """Clustering through the grid's neighbour cells gives the clusters that comparing every pair
+    gives (points ~0.5 m apart on a grid straddling cell edges)."""
+    from wastestream.schemas import Geofence
+
+    from wastestream.domain.geo import Site, haversine_m
+
+    sites = [Site(f"P{i:03d}", "point", Geofence(lat=30.9998 + y * 5e-6, lon=121.0018 + x * 5e-6, radius_m=30), c)
+             for i, (x, y, c) in enumerate(spots)]  # fmt: skip
+    idx = SiteIndex(sites)
+    parent = {s.id: s.id for s in sites}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a in sites:
+        for b in sites:
+            if (
+                a.contractor_id == b.contractor_id
+                and haversine_m(a.fence.lat, a.fence.lon, b.fence.lat, b.fence.lon) <= 15
+            ):
+                ra, rb = sorted((find(a.id), find(b.id)))
+                parent[rb] = ra
+    assert {s.id: idx.representative(s.id) for s in sites} == {s.id: find(s.id) for s in sites}
