@@ -15,10 +15,8 @@ reference checks (duplicate ids, unknown contractors, stops, terminals) run on i
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import make_dataclass
-from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -36,30 +34,40 @@ CollectionPointView = _view_of(CollectionPoint)
 VehicleView = _view_of(Vehicle)
 
 
+_REPEATED = {
+    "contractor_id",
+    "route_id",
+    "kind",
+    "service_start",
+    "service_end",
+    "deadline",
+    "rated_load_kg",
+    "stored_tare_kg",
+}  # fields whose values repeat across entries (ids, names, plates do not)
+
+
 class _Shared:
-    """One object per equal value for values many entries repeat."""
+    """One object per equal value, for the fields in ``_REPEATED`` (and fence radii)."""
 
     def __init__(self) -> None:
-        self._times: dict[time, time] = {}
+        self._shared: dict[Any, Any] = {}
 
-    def __call__(self, v: Any) -> Any:
-        if type(v) is str:  # not str enums: they are shared already
-            return sys.intern(v)
-        if isinstance(v, time):
-            return self._times.setdefault(v, v)
-        return v
+    def value(self, v: Any) -> Any:
+        return self._shared.setdefault(v, v)
+
+    def fields(self, model: BaseModel, skip: str = "") -> dict[str, Any]:
+        return {f: self.value(getattr(model, f)) if f in _REPEATED else getattr(model, f)
+                for f in type(model).model_fields if f != skip}  # fmt: skip
 
 
 def _point_view(p: CollectionPoint, share: _Shared) -> Any:
     g = p.geofence
-    fence = GeofenceView(g.lat, g.lon, g.radius_m, g.polygon)
-    return CollectionPointView(
-        **{f: fence if f == "geofence" else share(getattr(p, f)) for f in CollectionPoint.model_fields}
-    )
+    fence = GeofenceView(g.lat, g.lon, share.value(g.radius_m), g.polygon)  # radii: a few sizes
+    return CollectionPointView(geofence=fence, **share.fields(p, skip="geofence"))
 
 
 def _vehicle_view(v: Vehicle, share: _Shared) -> Any:
-    return VehicleView(**{f: share(getattr(v, f)) for f in Vehicle.model_fields})
+    return VehicleView(**share.fields(v))
 
 
 _BIG: dict[str, tuple[type[BaseModel], Callable[[Any, _Shared], Any]]] = {

@@ -76,6 +76,7 @@ class Worker:
         self.sink = sink
         self.buffer = CoalescingBuffer()
         self._flush_lock = asyncio.Lock()
+        self.max_buffered = 20_000  # records held before an agent waits for a flush
         self.watermark: datetime | None = None
         self.days: set[date] = set()
         self.reemit_pending = True
@@ -162,6 +163,10 @@ class Worker:
 
     async def _emit(self, out: Output) -> None:
         self.buffer.add(out.records)
+        if len(self.buffer) >= self.max_buffered and time.monotonic() - self.last_flush_ok < 5:
+            # bounded memory: write now rather than hold a whole partition's decisions (while InfluxDB
+            # is down, keep buffering instead: processing goes on and the flush timer retries)
+            await self._flush()
         for st in out.statuses:
             await self.t_clearance.send(key=st.point_id.encode(), value=st.to_json_bytes())
         for a in out.alerts:
@@ -264,13 +269,19 @@ class Worker:
             mine = self.keys_by_partition.get(partition, set())
             # silent terminals page only while the clock is current: not while a replay catches up
             live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
-            self._at(partition)
-            out = self.core.evaluate(now, days, owns=mine.__contains__, live=live, scope=partition)
+            parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition)
+            changed = 0
+            while True:  # each part is decided synchronously, tagged with this partition, then published
+                self._at(partition)
+                out = next(parts, None)
+                if out is None:
+                    break
+                changed += len(out.statuses)
+                await self._emit(out)
             if partition not in self._decided_since_recovery:
                 self._decided_since_recovery.add(partition)
                 log.info("partition %d decided after recovery at %s: %d statuses changed, days %s", partition,
-                         now.isoformat(), len(out.statuses), [d.isoformat() for d in days])  # fmt: skip
-            await self._emit(out)
+                         now.isoformat(), changed, [d.isoformat() for d in days])  # fmt: skip
 
     # -- timers ---------------------------------------------------------------------------------
     async def _send_visit_sets(self) -> None:

@@ -30,7 +30,7 @@ quality             day|kind|detail              count (and seen|<position> for 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -143,7 +143,8 @@ class Core:
         self.s = stores or Stores()
         self.rules = rules or DEFAULT_RULES
         self.index = SiteIndex.for_city(city)
-        self.kind_of = {s.id: s.kind for s in self.index.sites}
+        # site id → kind for the stations; every other site is a point (no 200,000-entry map of "point")
+        self.kind_of = {s.id: s.kind for s in self.index.sites if s.kind != "point"}
         self.points = {p.id: p for p in city.collection_points}
         self.stations = {s.id: s for s in city.stations}
         self.vehicles = {v.id: v for v in city.vehicles}
@@ -156,7 +157,6 @@ class Core:
         self._dirty_points: set[tuple[str, date]] = set()
         self._evaluated: dict[tuple[object, date], datetime] = {}
         self._deadline_index: dict[date, tuple[list[float], list[str]]] = {}
-        self._order = {p.id: i for i, p in enumerate(city.collection_points)}
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
@@ -249,7 +249,7 @@ class Core:
         return updated
 
     def _visit_set(self, vehicle: str, site_id: str, day: date, spans: list) -> VisitSet:
-        kind = SiteKind(self.kind_of[site_id])
+        kind = SiteKind(self.kind_of.get(site_id, "point"))
         contractor = self.contractor_of.get(vehicle)
         return VisitSet(
             site_id=site_id, site_kind=kind, vehicle_id=vehicle, local_date=day,
@@ -342,6 +342,16 @@ class Core:
         when its evidence changed or its deadline passed since the last call with the same ``scope``
         (the first call decides them all): a status changes at no other time."""
         out = Output()
+        for part in self.evaluate_in_parts(now, days, owns, live, scope):
+            out.extend(part)
+        return out
+
+    def evaluate_in_parts(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False,  # noqa: ANN001
+                          scope: object = None, part_size: int = 2000) -> Iterator[Output]:  # fmt: skip
+        """:meth:`evaluate` as a series of outputs of at most ``part_size`` decided points each, so that
+        a worker deciding 100,000 points does not hold 100,000 status objects at once. The caller may
+        publish each part before asking for the next."""
+        out = Output()
         for day in days:
             for st in self.city.stations:
                 if owns(st.id):
@@ -351,44 +361,52 @@ class Core:
                 last = self.s.last_fix.get(v.id) if owns(v.id) else None
                 if last is not None and not last[5] and not last[4] and silent(_dt(last[3]), now, tz=self.tz):
                     self._silent_alert(v.id, now, True, out)
+        yield out
         for day in days:
             d_iso = day.isoformat()
-            for p in self._to_decide(day, now, owns, scope):
-                key = f"{p.id}|{d_iso}"
-                ev = self.s.evidence.get(key) or {}
-                visits = [(_dt(a), _dt(b), veh) for veh, spans in sorted(ev.items()) for a, b in spans]
-                dec = decide(p, day, visits, now, self.tz)
-                prev_raw = self.s.statuses.get(key)
-                prev = Clearance(prev_raw[0]) if prev_raw else None
-                snapshot = [dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id]
-                if prev_raw == snapshot:
-                    continue
-                self.s.statuses[key] = snapshot
-                st = ClearanceStatus(
-                    point_id=p.id, local_date=day, status=dec.status, contractor_id=p.contractor_id,
-                    waste_stream=p.waste_stream.value, visit_at=dec.visit_at, vehicle_id=dec.vehicle_id,
-                    evidence=f"{len(visits)} visit(s)",
-                )  # fmt: skip
-                out.statuses.append(st)
-                out.records.append(self.clearance_record(st))
-                transition = alert_transition(prev, dec.status)
-                if transition:
-                    alert = Alert(
-                        key=f"missed:{p.id}:{d_iso}", kind="missed_clearance",
-                        state=AlertState.raised if transition == "raise" else AlertState.resolved,
-                        severity="critical" if p.timed_stop else "warning", local_date=day, subject=p.id,
-                        contractor_id=p.contractor_id,
-                        message=(f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}" if transition == "raise"
-                                 else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"),
-                        at=now,
-                    )  # fmt: skip
-                    out.alerts.append(alert)
-                    out.records.append(
-                        _rec("alerts", {"kind": alert.kind, "subject": p.id, "contractor": p.contractor_id},
-                             {"active": 1 if transition == "raise" else 0, "message": alert.message},
-                             day_start(day, self.tz), p.contractor_id)
-                    )  # fmt: skip
-        return out
+            points = self._to_decide(day, now, owns, scope)
+            for i in range(0, len(points), part_size):
+                out = Output()
+                for p in points[i : i + part_size]:
+                    self._decide(p, day, d_iso, now, out)
+                yield out
+
+    def _decide(self, p, day: date, d_iso: str, now: datetime, out: Output) -> None:  # noqa: ANN001
+        """Decide one point-day; record the status (and alert) if it changed."""
+        key = f"{p.id}|{d_iso}"
+        ev = self.s.evidence.get(key) or {}
+        visits = [(_dt(a), _dt(b), veh) for veh, spans in sorted(ev.items()) for a, b in spans]
+        dec = decide(p, day, visits, now, self.tz)
+        prev_raw = self.s.statuses.get(key)
+        prev = Clearance(prev_raw[0]) if prev_raw else None
+        snapshot = [dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id]
+        if prev_raw == snapshot:
+            return
+        self.s.statuses[key] = snapshot
+        st = ClearanceStatus(
+            point_id=p.id, local_date=day, status=dec.status, contractor_id=p.contractor_id,
+            waste_stream=p.waste_stream.value, visit_at=dec.visit_at, vehicle_id=dec.vehicle_id,
+            evidence=f"{len(visits)} visit(s)",
+        )  # fmt: skip
+        out.statuses.append(st)
+        out.records.append(self.clearance_record(st))
+        transition = alert_transition(prev, dec.status)
+        if transition:
+            alert = Alert(
+                key=f"missed:{p.id}:{d_iso}", kind="missed_clearance",
+                state=AlertState.raised if transition == "raise" else AlertState.resolved,
+                severity="critical" if p.timed_stop else "warning", local_date=day, subject=p.id,
+                contractor_id=p.contractor_id,
+                message=(f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}" if transition == "raise"
+                         else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"),
+                at=now,
+            )  # fmt: skip
+            out.alerts.append(alert)
+            out.records.append(
+                _rec("alerts", {"kind": alert.kind, "subject": p.id, "contractor": p.contractor_id},
+                     {"active": 1 if transition == "raise" else 0, "message": alert.message},
+                     day_start(day, self.tz), p.contractor_id)
+            )  # fmt: skip
 
     def _to_decide(self, day: date, now: datetime, owns, scope: object) -> list:  # noqa: ANN001
         last = self._evaluated.get((scope, day))
@@ -400,7 +418,7 @@ class Core:
         for key in [k for k in self._dirty_points if k[1] == day and owns(k[0])]:
             self._dirty_points.discard(key)
             due.add(key[0])
-        return sorted((self.points[pid] for pid in due if owns(pid)), key=lambda p: self._order[p.id])
+        return [self.points[pid] for pid in sorted(due) if owns(pid)]
 
     def _deadlines(self, day: date) -> tuple[list[float], list[str]]:
         """The points of ``day`` by deadline (when a point with no visit turns from pending to missed)."""

@@ -122,10 +122,11 @@ class InfluxSink(Sink):
             return
         if len(self._ensured) < 1 + len(self.contractor_buckets):
             self._retry(self.ensure_buckets)
-        for bucket, points in self._points(records).items():
-            for i in range(0, len(points), self.batch_size):
-                chunk = points[i : i + self.batch_size]
-                self._retry(lambda b=bucket, c=chunk: self.api.write(bucket=b, org=self.s.influx_org, record=c))
+        # a chunk of records at a time: a point object costs ~1 KB, and a re-emit after a rebalance can
+        # hand over a few hundred thousand records
+        for i in range(0, len(records), self.batch_size):
+            for bucket, points in self._points(records[i : i + self.batch_size]).items():
+                self._retry(lambda b=bucket, c=points: self.api.write(bucket=b, org=self.s.influx_org, record=c))
 
     def _retry(self, fn) -> None:  # noqa: ANN001
         delay = 0.5
