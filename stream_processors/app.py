@@ -43,6 +43,7 @@ from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS,
 
 log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
+RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -85,6 +86,7 @@ class Worker:
         # is re-decided only when evidence changes or a deadline passes)
         self.recovered = False
         self._decided_since_recovery: set[int] = set()
+        self._resend_all_at: float | None = None  # when to send every visit set again after a rebalance
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
         self.last_flush_ok = time.monotonic()
         # latency, receive → result written to InfluxDB: the receive times of fixes whose results
@@ -286,7 +288,17 @@ class Worker:
     # -- timers ---------------------------------------------------------------------------------
     async def _send_visit_sets(self) -> None:
         """Publish the visit sets changed by the fixes since the last call (each once, with its
-        latest spans: a truck standing at a stop changes its visit with every fix)."""
+        latest spans: a truck standing at a stop changes its visit with every fix). Some seconds
+        after a rebalance, all of them once more: visit sets sent around a rebalance have been seen
+        lost on the way to their point's new owner (the re-emit right after recovery included), and
+        downstream a visit set replaces the previous one, so sending it again is harmless."""
+        if self._resend_all_at is not None and time.monotonic() >= self._resend_all_at and self.recovered:
+            self._resend_all_at = None
+            self.core.take_visit_sets()  # included in all of them
+            visit_sets = self._all_visit_sets()
+            log.info("re-sent %d visit sets %.0f s after the rebalance", len(visit_sets), RESEND_AFTER_S)
+            await self._send_visits(visit_sets)
+            return
         await self._send_visits(self.core.take_visit_sets())
 
     async def _send_visits(self, visit_sets: list[VisitSet]) -> None:
@@ -382,6 +394,7 @@ class Worker:
     async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
         self._decided_since_recovery.clear()
+        self._resend_all_at = time.monotonic() + RESEND_AFTER_S
         self.recovered = True
         sizes = {name: len(getattr(self.core.s, name).table.data) for name in ("fixlog", "evidence", "statuses")}
         log.info("tables recovered (keys held: %s): deciding and re-emitting", sizes)
@@ -440,14 +453,19 @@ class Worker:
         for k, entries in list(s.fixlog.items()):  # the tracks (positions), in case a crash lost them unwritten
             vehicle = k.split("|")[0]
             self.buffer.add([core.position_record(vehicle, e) for e in entries or ()])
+        visit_sets = self._all_visit_sets()
+        log.info("re-emitted %d figures and %d visit sets from the tables", n, len(visit_sets))
+        return visit_sets
+
+    def _all_visit_sets(self) -> list[VisitSet]:
+        """The current visit sets of every vehicle-day in this worker's fix log."""
         visit_sets: list[VisitSet] = []
-        vehicle_days = {tuple(k.split("|")[:2]) for k in list(s.fixlog.keys())}
+        vehicle_days = {tuple(k.split("|")[:2]) for k in list(self.core.s.fixlog.keys())}
         for vehicle, d in sorted(vehicle_days):
             day = date.fromisoformat(d)
             self.days.add(day)
-            _, vmap = core._track(vehicle, day)
-            visit_sets += [core._visit_set(vehicle, site, day, spans) for site, spans in sorted(vmap.items())]
-        log.info("re-emitted %d figures and %d visit sets from the tables", n, len(visit_sets))
+            _, vmap = self.core._track(vehicle, day)
+            visit_sets += [self.core._visit_set(vehicle, site, day, spans) for site, spans in sorted(vmap.items())]
         return visit_sets
 
 
