@@ -378,6 +378,12 @@ def run_gateway(settings, host: str | None, port: int | None, report: Callable[[
     port = port or settings.gateway_port
 
     async def main() -> None:
+        # handlers first: a SIGTERM that comes as soon as the port is open must stop cleanly too
+        # (CI sent one in the moment between listening and installing them: killed, exit -15)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         sink = KafkaSink(settings, client_id="wastestream-gateway")
         gw = Gateway(directory, sink, settings.gateway_idle_timeout_s, settings.gateway_max_frame)
         try:
@@ -388,10 +394,6 @@ def run_gateway(settings, host: str | None, port: int | None, report: Callable[[
 
             raise WastestreamError(f"gateway cannot listen on {host}:{port}: {e.strerror}") from None
         report(f"gateway: JT/T 808 on {host}:{bound} → Kafka {settings.kafka_bootstrap}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         serve = asyncio.create_task(gw.serve_forever())
         await stop.wait()
         report(f"gateway: stopping ({gw.connections} connections open, {gw.stats['fixes']} fixes published)")
