@@ -138,14 +138,12 @@ def load_city_compact(path: Path | str) -> City:
                 except ValidationError as e:
                     entry_id = value.get("id") if isinstance(value, dict) else None
                     where = f"{key}[{i}]" + (f" (id {entry_id!r})" if entry_id else "")
-                    raise CityFileError(f"{path}: {where}: {_describe(e, {})}") from None
+                    raise CityFileError(f"{where}: {_describe(e, {})}") from None
     except OSError as e:
         raise CityFileError(f"{path}: cannot read ({e.strerror})") from None
     except ijson.JSONError as e:
         raise CityFileError(f"{path}: not valid JSON: {e}") from None
-    except CityFileError as e:
-        if str(e).startswith(str(path)):
-            raise
+    except CityFileError as e:  # raised while streaming: name the file
         raise CityFileError(f"{path}: {e}") from None
     try:
         shell = City.model_validate({**rest, **dict.fromkeys(views, [])}, context={"defer_reference_checks": True})
