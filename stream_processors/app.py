@@ -187,6 +187,13 @@ class Worker:
             yield event
             await write_back_all(self.stores, [event.message.partition])
 
+    async def _batches(self, stream):  # noqa: ANN001, ANN202
+        """Events in batches (the busy topics): a batch's table changes are written once per key,
+        before the batch is acknowledged (Faust acks a batch after the next one is asked for)."""
+        async for events in stream.take_events(self.batch_size, within=self.batch_within):
+            yield events
+            await write_back_all(self.stores, {event.message.partition for event in events})
+
     def _persist_clock(self, event, t: datetime) -> None:  # noqa: ANN001
         m = event.message
         key = f"{m.topic}/{m.partition}"
@@ -195,13 +202,8 @@ class Worker:
             self.clock_table[key] = t.isoformat()
 
     async def _fixes(self, stream):  # noqa: ANN001, ANN202
-        """Fixes in batches (the busiest topic): table changes are written once per key per batch,
-        before the batch is acknowledged."""
-        async for events in stream.take_events(self.batch_size, within=self.batch_within):
-            partitions: set[int] = set()
+        async for events in self._batches(stream):
             for event in events:
-                p = event.message.partition
-                partitions.add(p)
                 fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
                 if fix is None:
                     continue
@@ -209,20 +211,20 @@ class Worker:
                 self._received.append(fix.received_at.timestamp())
                 self._advance(fix.device_time)
                 self.days.add(local_date(fix.device_time, self.city.timezone))
-                self._at(p)
+                self._at(event.message.partition)
                 self._persist_clock(event, fix.device_time)
                 out = self.core.on_fix(fix)
                 await self._emit(out)
-            await write_back_all(self.stores, partitions)
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
-        async for event in self._events(stream):
-            vs = await self._parse(VisitSet, VISITS.name, event.value)
-            if vs is None:
-                continue
-            self._at(event.message.partition)
-            out = self.core.on_visit_set(vs)
-            await self._emit(out)
+        async for events in self._batches(stream):
+            for event in events:
+                vs = await self._parse(VisitSet, VISITS.name, event.value)
+                if vs is None:
+                    continue
+                self._at(event.message.partition)
+                out = self.core.on_visit_set(vs)
+                await self._emit(out)
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
