@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
-
 from wastestream.stream_processors.core import Record
 from wastestream.stream_processors.sink import InfluxSink, line_protocol
 
@@ -75,4 +74,7 @@ def test_contractor_records_also_go_to_the_contractor_bucket() -> None:
     t = datetime(2026, 11, 23, tzinfo=UTC)
     recs = [Record("m", (), (("v", 1),), t, "C01"), Record("m", (), (("v", 2),), t, "C99"),
             Record("m", (), (("v", None),), t, "C01")]  # fmt: skip
-    assert sink._lines(recs) == {"main": b"m v=1i 1795392000\nm v=2i 1795392000", "contractor-c01": b"m v=1i 1795392000"}
+    assert sink._lines(recs) == {
+        "main": b"m v=1i 1795392000\nm v=2i 1795392000",
+        "contractor-c01": b"m v=1i 1795392000",
+    }
