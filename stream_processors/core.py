@@ -149,7 +149,6 @@ class Core:
         self.stations = {s.id: s for s in city.stations}
         self.vehicles = {v.id: v for v in city.vehicles}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
-        self._position_tags: dict[str, tuple] = {}
         self.station_tolerance_kg = station_tolerance_kg
         # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
         self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
@@ -215,12 +214,9 @@ class Core:
         """One fix of the track (a fixlog entry [t, site, speed, backfill, lat, lon])."""
         t, site, speed, backfill, lat, lon = entry
         contractor = self.contractor_of.get(vehicle)
-        tags = self._position_tags.get(vehicle)
-        if tags is None:
-            tags = self._position_tags[vehicle] = (("contractor", contractor or ""), ("vehicle", vehicle))
         glat, glon = self._gcj(lat, lon).values()
         # one per fix: the tuples are built in _rec's (sorted) order rather than through _rec
-        return Record("positions", tags, (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon),
+        return Record("positions", (("contractor", contractor or ""), ("vehicle", vehicle)), (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon),
                       ("lon_gcj02", glon), ("site", site or ""), ("speed_kmh", speed)), _dt(t), contractor)  # fmt: skip
 
     @staticmethod

@@ -86,7 +86,10 @@ def _field(value: object) -> str | None:
     raise ValueError(f'Type: "{type(value)}" of field value {value!r} is not supported.')
 
 
-_TAG_TEXT: dict[tuple, str] = {}  # tags → their text (a fleet's tag sets repeat: vehicle, contractor, ...)
+# tags → their text: a vehicle's tags repeat with every fix. Bounded (cleared when full): a point's
+# clearance tags are unique, and a 200,000-point re-emit would otherwise keep them all (+40 MB RSS)
+_TAG_TEXT: dict[tuple, str] = {}
+_TAG_TEXT_MAX = 10_000
 _FIELD_KEY: dict[str, str] = {}  # field name → escaped
 
 
@@ -103,7 +106,7 @@ def _tags_text(tags: tuple) -> str:
             if key and val:
                 parts.append(f",{key}={val}")
         text = "".join(parts)
-        if len(_TAG_TEXT) >= 100_000:
+        if len(_TAG_TEXT) >= _TAG_TEXT_MAX:
             _TAG_TEXT.clear()
         _TAG_TEXT[tags] = text
     return text
