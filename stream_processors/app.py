@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 import time
+import uuid
 from collections import deque
 from datetime import UTC, date, datetime, timedelta
 
@@ -38,12 +40,14 @@ from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sin
 from wastestream.stream_processors.tables import FaustWriteBehind, write_back_all
 
 from wastestream.domain.localtime import local_date
+from wastestream.domain.watermark import decision_time, evidence_until
 from wastestream.settings import Settings
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
+PEER_TICK_TTL_S = 5.0  # a worker's evidence watermark counts while its ticks keep coming
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -87,6 +91,14 @@ class Worker:
         self.recovered = False
         self._decided_since_recovery: set[int] = set()
         self._resend_all_at: float | None = None  # when to send every visit set again after a rebalance
+        # the evidence watermark (wastestream.domain.watermark): per fixes partition the next offset to
+        # process and the newest device time processed; every worker's watermark, heard in its ticks;
+        # the event time each partition's points were last decided at
+        self.instance = uuid.uuid4().hex[:12]
+        self._read_upto: dict = {}
+        self._progress: dict[int, float] = {}
+        self._peers: dict[str, tuple[float, float | None]] = {}
+        self._decided_at: dict[int, float] = {}
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
         self.last_flush_ok = time.monotonic()
         # latency, receive → result written to InfluxDB: the receive times of fixes whose results
@@ -193,6 +205,8 @@ class Worker:
         async for events in stream.take_events(self.batch_size, within=self.batch_within):
             yield events
             await write_back_all(self.stores, {event.message.partition for event in events})
+            for event in events:
+                self._read_upto[event.message.tp] = event.message.offset + 1
 
     def _persist_clock(self, event, t: datetime) -> None:  # noqa: ANN001
         m = event.message
@@ -211,7 +225,11 @@ class Worker:
                 self._received.append(fix.received_at.timestamp())
                 self._advance(fix.device_time)
                 self.days.add(local_date(fix.device_time, self.city.timezone))
-                self._at(event.message.partition)
+                p = event.message.partition
+                t = fix.device_time.timestamp()
+                if t > self._progress.get(p, -math.inf):
+                    self._progress[p] = t
+                self._at(p)
                 self._persist_clock(event, fix.device_time)
                 out = self.core.on_fix(fix)
                 await self._emit(out)
@@ -257,6 +275,9 @@ class Worker:
         async for event in self._events(stream):
             tick = json.loads(event.value)
             partition = event.message.partition
+            if "from" in tick:  # every worker's ticks carry how far it has read its fixes
+                until = tick.get("until")
+                self._peers[tick["from"]] = (time.monotonic(), math.inf if until == "all" else until)
             if not self.recovered:
                 continue
             if self.reemit_pending:
@@ -273,7 +294,14 @@ class Worker:
             mine = self.keys_by_partition.get(partition, set())
             # silent terminals page only while the clock is current: not while a replay catches up
             live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
-            parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition)
+            # deadlines are judged at the event time up to which every worker has read its fixes
+            heard = [u for at, u in self._peers.values() if time.monotonic() - at < PEER_TICK_TTL_S]
+            points_at = decision_time(now.timestamp(), heard, previous=self._decided_at.get(partition))
+            if points_at is not None:
+                self._decided_at[partition] = points_at
+            parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition,
+                                                points_at=datetime.fromtimestamp(points_at, UTC) if points_at else None,
+                                                decide_points=points_at is not None)  # fmt: skip
             changed = 0
             while True:  # each part is decided synchronously, tagged with this partition, then published
                 self._at(partition)
@@ -319,15 +347,37 @@ class Worker:
         if now is None:
             if not self.reemit_pending:
                 return
-            body = json.dumps({"now": None, "days": []}).encode()  # a tick to re-emit state after a start
+            tick = {"now": None, "days": []}  # a tick to re-emit state after a start
         else:
             wm_day = local_date(now, self.city.timezone)
             days = sorted(d.isoformat() for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day)
             if not days and not self.reemit_pending:
                 return
-            body = json.dumps({"now": now.isoformat(), "days": days}).encode()
+            tick = {"now": now.isoformat(), "days": days}
+        until = await self._evidence_until()
+        tick |= {"from": self.instance, "until": "all" if until == math.inf else until}
+        body = json.dumps(tick).encode()
         for p in range(self.n):
             await self.t_ticks.send(key=b"tick", value=body, partition=p)
+
+    async def _evidence_until(self) -> float | None:
+        """How far this worker has read the fixes of its partitions (``evidence_until``)."""
+        consumer = self.app.consumer
+        fixes = set(self.t_fixes.topics)
+        backlog: dict[int, int | None] = {}
+        try:
+            for tp in consumer.assignment():
+                if tp.topic not in fixes:
+                    continue
+                end = consumer.highwater(tp)
+                upto = self._read_upto.get(tp)
+                if upto is None:  # nothing processed since the assignment: from where it reads
+                    upto = await consumer.position(tp)
+                backlog[tp.partition] = None if end is None or upto is None else max(0, end - upto)
+        except Exception as e:  # noqa: BLE001 - e.g. in a rebalance: not known (nothing decided meanwhile)
+            log.debug("fix backlog not known (%s)", e)
+            return None
+        return evidence_until(self._progress, backlog)
 
     async def _flush(self) -> None:
         async with self._flush_lock:  # one at a time: the revocation's flush waits for the timer's
@@ -392,6 +442,8 @@ class Worker:
         self.recovered = False
         self.reemit_pending = True
         self.core.forget_cached_tracks()
+        self._read_upto.clear()
+        self._progress.clear()
 
     async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted

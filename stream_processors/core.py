@@ -335,20 +335,26 @@ class Core:
 
     # -- clearance ------------------------------------------------------------------------------
     def evaluate(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False,  # noqa: ANN001
-                 scope: object = None) -> Output:  # fmt: skip
+                 scope: object = None, points_at: datetime | None = None, decide_points: bool = True) -> Output:  # fmt: skip
         """Decide every point's status for ``days`` at event time ``now``; emit what changed. Also the
         ticket ↔ station-dwell cross-checks of those days and, when ``live`` (the clock is current,
         not a replay catching up), terminals silent in their shift. ``owns(key)`` says which points,
         stations and vehicles are this caller's (one writer per key). A point is decided again only
         when its evidence changed or its deadline passed since the last call with the same ``scope``
-        (the first call decides them all): a status changes at no other time."""
+        (the first call decides them all): a status changes at no other time.
+
+        ``points_at``: the event time at which the points' deadlines are judged, if not ``now`` (a
+        worker reading a backlog: see :mod:`wastestream.domain.watermark`); ``decide_points=False``:
+        no point is decided this time."""
         out = Output()
-        for part in self.evaluate_in_parts(now, days, owns, live, scope):
+        for part in self.evaluate_in_parts(now, days, owns, live, scope, points_at=points_at,
+                                           decide_points=decide_points):  # fmt: skip
             out.extend(part)
         return out
 
     def evaluate_in_parts(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False,  # noqa: ANN001
-                          scope: object = None, part_size: int = 2000) -> Iterator[Output]:  # fmt: skip
+                          scope: object = None, part_size: int = 2000,
+                          points_at: datetime | None = None, decide_points: bool = True) -> Iterator[Output]:  # fmt: skip
         """:meth:`evaluate` as a series of outputs of at most ``part_size`` decided points each, so that
         a worker deciding 100,000 points does not hold 100,000 status objects at once. The caller may
         publish each part before asking for the next."""
@@ -363,13 +369,16 @@ class Core:
                 if last is not None and not last[5] and not last[4] and silent(_dt(last[3]), now, tz=self.tz):
                     self._silent_alert(v.id, now, True, out)
         yield out
+        if not decide_points:
+            return
+        at = now if points_at is None else points_at
         for day in days:
             d_iso = day.isoformat()
-            points = self._to_decide(day, now, owns, scope)
+            points = self._to_decide(day, at, owns, scope)
             for i in range(0, len(points), part_size):
                 out = Output()
                 for p in points[i : i + part_size]:
-                    self._decide(p, day, d_iso, now, out)
+                    self._decide(p, day, d_iso, at, out)
                 yield out
 
     def _decide(self, p, day: date, d_iso: str, now: datetime, out: Output) -> None:  # noqa: ANN001
@@ -380,6 +389,8 @@ class Core:
         dec = decide(p, day, visits, now, self.tz)
         prev_raw = self.s.statuses.get(key)
         prev = Clearance(prev_raw[0]) if prev_raw else None
+        if prev == Clearance.missed and dec.status == Clearance.pending:
+            return  # decided at an earlier clock than before (a new owner, a replay): a passed deadline stays passed
         snapshot = [dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id]
         if prev_raw == snapshot:
             return

@@ -75,3 +75,43 @@ def test_a_truck_parked_with_the_ignition_off_is_not_silent(city):
     core.on_fix(fix(v, T, st.geofence.lat, st.geofence.lon, acc_on=False))
     assert not silent_alerts(core.evaluate(T + timedelta(hours=2), [T.date()], live=True))
     assert quality(core.on_fix(fix(v, T + timedelta(hours=2), st.geofence.lat, st.geofence.lon)), "silent_terminal") == {}
+
+
+def test_deadlines_are_judged_at_the_time_the_evidence_was_read_up_to(city):
+    """A worker reading a backlog: its clock is at the end of the day (tickets read), its fixes at
+    09:00. A point whose deadline is after 09:00 is not decided missed yet; once the fixes are read
+    it is decided cleared, and nobody was paged on the way."""
+    from wastestream.domain.clearance import window
+
+    core = Core(city)
+    day = T.date()
+    p = min(city.collection_points, key=lambda p: p.id)
+    owns = {p.id}.__contains__
+    start, _, deadline = window(p, day, city.timezone)
+    end_of_day = deadline + timedelta(hours=10)
+    out = core.evaluate(end_of_day, [day], owns=owns, points_at=start - timedelta(minutes=1))
+    assert [s.status.value for s in out.statuses] == ["pending"] and not out.alerts
+    assert not core.evaluate(end_of_day, [day], owns=owns, decide_points=False).statuses
+    v = next(v for v in city.vehicles if v.contractor_id == p.contractor_id)
+    visit = Visit(vehicle_id=v.id, site_id=p.id, site_kind=SiteKind.point, enter_at=start, exit_at=start + timedelta(minutes=3),
+                  dwell_s=180, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
+    core.on_visit_set(VisitSet(site_id=p.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit]))
+    out = core.evaluate(end_of_day, [day], owns=owns)
+    assert [s.status.value for s in out.statuses] == ["cleared"] and not out.alerts
+
+
+def test_a_missed_point_does_not_turn_pending_at_an_earlier_clock(city):
+    """A new owner or a replay may judge at an earlier time than the last decision: a deadline that
+    had passed stays passed (no missed → pending → missed flapping, no second page)."""
+    from wastestream.domain.clearance import window
+
+    core = Core(city)
+    day = T.date()
+    p = min(city.collection_points, key=lambda p: p.id)
+    owns = {p.id}.__contains__
+    _, _, deadline = window(p, day, city.timezone)
+    out = core.evaluate(deadline + timedelta(minutes=5), [day], owns=owns)
+    assert [s.status.value for s in out.statuses] == ["missed"] and len(out.alerts) == 1
+    out = core.evaluate(deadline + timedelta(minutes=5), [day], owns=owns, points_at=deadline - timedelta(hours=1))
+    assert not out.statuses and not out.alerts
+    assert core.s.statuses[f"{p.id}|{day.isoformat()}"][0] == "missed"
