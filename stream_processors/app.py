@@ -48,6 +48,9 @@ log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
 PEER_TICK_TTL_S = 5.0  # a worker's evidence watermark counts while its ticks keep coming
+# a fix read has its visit set published (every 0.25 s) and applied (batches of 0.25 s) within this
+# many seconds: a worker reports how far it had read its fixes this long ago
+VISIT_HOP_S = 3.0
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -97,6 +100,7 @@ class Worker:
         self.instance = uuid.uuid4().hex[:12]
         self._read_upto: dict = {}
         self._progress: dict[int, float] = {}
+        self._until_samples: deque[tuple[float, float | None]] = deque(maxlen=64)  # (monotonic, until)
         self._peers: dict[str, tuple[float, float | None]] = {}
         self._decided_at: dict[int, float] = {}
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
@@ -354,20 +358,30 @@ class Worker:
             if not days and not self.reemit_pending:
                 return
             tick = {"now": now.isoformat(), "days": days}
-        until = await self._evidence_until()
+        until = await self._reported_until()
         tick |= {"from": self.instance, "until": "all" if until == math.inf else until}
         body = json.dumps(tick).encode()
         for p in range(self.n):
             await self.t_ticks.send(key=b"tick", value=body, partition=p)
 
-    async def _evidence_until(self) -> float | None:
-        """How far this worker has read the fixes of its partitions (``evidence_until``)."""
+    async def _reported_until(self) -> float | None:
+        """How far this worker's fixes are reflected in the evidence, for its ticks: how far it had
+        read its fixes ``VISIT_HOP_S`` ago (their visit sets have been published and applied since:
+        a bound that holds while the visits agent keeps up, as it does with its small messages)."""
+        now = time.monotonic()
+        fixes = await self._backlog(self.t_fixes)
+        self._until_samples.append((now, None if fixes is None else evidence_until(self._progress, fixes)))
+        return next((u for at, u in reversed(self._until_samples) if now - at >= VISIT_HOP_S), None)
+
+    async def _backlog(self, topic) -> dict[int, int | None] | None:  # noqa: ANN001
+        """Per partition of ``topic`` assigned to this worker, how many messages are left to
+        process (None: not known yet); None while the assignment is not known."""
         consumer = self.app.consumer
-        fixes = set(self.t_fixes.topics)
+        names = set(topic.topics)
         backlog: dict[int, int | None] = {}
         try:
             for tp in consumer.assignment():
-                if tp.topic not in fixes:
+                if tp.topic not in names:
                     continue
                 end = consumer.highwater(tp)
                 upto = self._read_upto.get(tp)
@@ -375,9 +389,9 @@ class Worker:
                     upto = await consumer.position(tp)
                 backlog[tp.partition] = None if end is None or upto is None else max(0, end - upto)
         except Exception as e:  # noqa: BLE001 - e.g. in a rebalance: not known (nothing decided meanwhile)
-            log.debug("fix backlog not known (%s)", e)
+            log.debug("backlog of %s not known (%s)", names, e)
             return None
-        return evidence_until(self._progress, backlog)
+        return backlog
 
     async def _flush(self) -> None:
         async with self._flush_lock:  # one at a time: the revocation's flush waits for the timer's
@@ -444,6 +458,7 @@ class Worker:
         self.core.forget_cached_tracks()
         self._read_upto.clear()
         self._progress.clear()
+        self._until_samples.clear()
 
     async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
