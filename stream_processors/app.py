@@ -14,7 +14,9 @@ Topology (all topics have the same partition count, so tables are co-partitioned
 Figures go through a coalescing buffer to InfluxDB every second; a failed flush keeps them, and
 after (re)start every figure held in the tables is re-emitted, so an outage or crash loses none.
 The clock is event time: the newest device/weigh time seen (``clock=event``), or the wall clock
-if that is later (``clock=wall``, for live deployments).
+if that is later (``clock=wall``, for live deployments). Deadlines are judged at the evidence
+watermark (:mod:`wastestream.domain.watermark`): every worker's ticks say how far it has read its
+fixes, and a point's deadline counts as passed once every worker has read that far.
 """
 
 from __future__ import annotations
