@@ -306,7 +306,7 @@ class Worker:
             if points_at is not None:
                 self._decided_at[partition] = points_at
             parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition,
-                                                points_at=datetime.fromtimestamp(points_at, UTC) if points_at else None,
+                                                points_at=None if points_at is None else datetime.fromtimestamp(points_at, UTC),
                                                 decide_points=points_at is not None)  # fmt: skip
             changed = 0
             while True:  # each part is decided synchronously, tagged with this partition, then published
