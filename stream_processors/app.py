@@ -503,7 +503,7 @@ class Worker:
                 st = ClearanceStatus(point_id=point, local_date=date.fromisoformat(d), status=snap[0],
                                      contractor_id=p.contractor_id, waste_stream=p.waste_stream.value,
                                      visit_at=datetime.fromisoformat(snap[1]) if snap[1] else None, vehicle_id=snap[2])  # fmt: skip
-                self.buffer.add([core.clearance_record(st)])
+                self.buffer.add([core.clearance_record(st), *core.alert_records(point, st.local_date, snap)])
                 n += 1
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):

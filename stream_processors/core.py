@@ -17,7 +17,8 @@ last_fix            vehicle                      [t, lat, lon, received, parked 
                                                  of the newest fix (speed jumps, silent terminals)
 evidence            point|day                    {vehicle: [[enter, exit], ...]} visits at the point
 station_visits      station|day                  {vehicle: [[enter, exit], ...]}
-statuses            point|day                    last decided status
+statuses            point|day                    last decided [status, visit at, vehicle, last missed-clearance
+                                                 alert written: [active, message] or None]
 tickets_seen        station|serial               [tonnage key, source position] of the first copy
 ticket_checks       station|day                  [[serial, vehicle, weigh-in, weigh-out], ...] inbound
                                                  tickets awaiting/under the station-dwell cross-check
@@ -392,9 +393,8 @@ class Core:
         if prev == Clearance.missed and dec.status == Clearance.pending:
             return  # decided at an earlier clock than before (a new owner, a replay): a passed deadline stays passed
         snapshot = [dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id]
-        if prev_raw == snapshot:
+        if prev_raw is not None and list(prev_raw[:3]) == snapshot:
             return
-        self.s.statuses[key] = snapshot
         st = ClearanceStatus(
             point_id=p.id, local_date=day, status=dec.status, contractor_id=p.contractor_id,
             waste_stream=p.waste_stream.value, visit_at=dec.visit_at, vehicle_id=dec.vehicle_id,
@@ -402,6 +402,8 @@ class Core:
         )  # fmt: skip
         out.statuses.append(st)
         out.records.append(self.clearance_record(st))
+        # the last alert written for the point-day is kept with its status, so a restart re-emits it
+        last_alert = prev_raw[3] if prev_raw is not None and len(prev_raw) > 3 else None
         transition = alert_transition(prev, dec.status)
         if transition:
             alert = Alert(
@@ -414,11 +416,19 @@ class Core:
                 at=now,
             )  # fmt: skip
             out.alerts.append(alert)
-            out.records.append(
-                _rec("alerts", {"kind": alert.kind, "subject": p.id, "contractor": p.contractor_id},
-                     {"active": 1 if transition == "raise" else 0, "message": alert.message},
-                     day_start(day, self.tz), p.contractor_id)
-            )  # fmt: skip
+            last_alert = [1 if transition == "raise" else 0, alert.message]
+            out.records += self.alert_records(p.id, day, [*snapshot, last_alert])
+        self.s.statuses[key] = [*snapshot, last_alert]
+
+    def alert_records(self, point_id: str, day: date, snapshot: list) -> list[Record]:
+        """The missed-clearance alert record last written for a point-day (from its status snapshot
+        [status, visit at, vehicle, [active, message] or None]); none if it never had one."""
+        if len(snapshot) < 4 or not snapshot[3]:
+            return []
+        active, message = snapshot[3]
+        contractor = self.points[point_id].contractor_id
+        return [_rec("alerts", {"kind": "missed_clearance", "subject": point_id, "contractor": contractor},
+                     {"active": active, "message": message}, day_start(day, self.tz), contractor)]  # fmt: skip
 
     def _to_decide(self, day: date, now: datetime, owns, scope: object) -> list:  # noqa: ANN001
         last = self._evaluated.get((scope, day))

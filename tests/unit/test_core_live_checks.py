@@ -115,3 +115,37 @@ def test_a_missed_point_does_not_turn_pending_at_an_earlier_clock(city):
     out = core.evaluate(deadline + timedelta(minutes=5), [day], owns=owns, points_at=deadline - timedelta(hours=1))
     assert not out.statuses and not out.alerts
     assert core.s.statuses[f"{p.id}|{day.isoformat()}"][0] == "missed"
+
+
+def test_the_last_alert_written_is_kept_with_the_status_for_a_restart_to_re_emit(city):
+    """A crash between deciding and writing to InfluxDB must not lose a page, nor leave a resolved
+    one active: the worker re-emits each point-day's last alert record from its status snapshot."""
+    from wastestream.domain.clearance import window
+
+    core = Core(city)
+    day = T.date()
+    p, q = sorted(city.collection_points, key=lambda p: p.id)[:2]
+    owns = {p.id, q.id}.__contains__
+    start, _, deadline = window(p, day, city.timezone)
+    v = next(v for v in city.vehicles if v.contractor_id == q.contractor_id)
+    qstart = window(q, day, city.timezone)[0]
+    visit = Visit(vehicle_id=v.id, site_id=q.id, site_kind=SiteKind.point, enter_at=qstart, exit_at=qstart + timedelta(minutes=3),
+                  dwell_s=180, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
+    core.on_visit_set(VisitSet(site_id=q.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit]))
+    late = max(deadline, window(q, day, city.timezone)[2]) + timedelta(minutes=1)
+
+    def written(out, point):
+        return [r for r in out.records if r.measurement == "alerts" and dict(r.tags)["subject"] == point]
+
+    def stored(point):
+        return core.alert_records(point, day, core.s.statuses[f"{point}|{day.isoformat()}"])
+
+    out = core.evaluate(late, [day], owns=owns)
+    assert dict(written(out, p.id)[0].fields)["active"] == 1
+    assert stored(p.id) == written(out, p.id)  # the raise, as written
+    assert stored(q.id) == [] == written(out, q.id)  # cleared in time: never had an alert
+    visit = visit.model_copy(update={"site_id": p.id, "enter_at": start, "exit_at": start + timedelta(minutes=3)})
+    core.on_visit_set(VisitSet(site_id=p.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit]))
+    out = core.evaluate(late, [day], owns=owns)
+    assert dict(written(out, p.id)[0].fields)["active"] == 0
+    assert stored(p.id) == written(out, p.id)  # now the resolve
