@@ -182,7 +182,9 @@ def bench_latency(settings, rate: int, seconds: float, tmp: Path, report: Callab
     d = tmp / f"lat{u}"
     write_offline(build_city(808), date(2026, 11, 23), 808, Faults(), d)
     fixes = list(read_events(d, "gps.fixes"))
-    s = settings.model_copy(update={"topic_prefix": f"lat{u}.", "city_file": d / "city.yaml", "influx_bucket": f"lat-{u}"})
+    s = settings.model_copy(
+        update={"topic_prefix": f"lat{u}.", "city_file": d / "city.yaml", "influx_bucket": f"lat-{u}"}
+    )
     ensure_topics(s, ALL_TOPICS)
     group = f"lat{u}"
     for old in s.state_dir.glob(f"worker-stats-{group}-*.json"):
@@ -214,8 +216,15 @@ def bench_latency(settings, rate: int, seconds: float, tmp: Path, report: Callab
     finally:
         producer.close()
         stop_workers(procs)
-    report(f"bench: latency at {sent_rate:,.0f} fixes/s: p50 {stats.get('latency_p50_s')} s, p99 {stats.get('latency_p99_s')} s")
-    return {"rate": sent_rate, "p50": stats.get("latency_p50_s"), "p99": stats.get("latency_p99_s"), "n": stats.get("latency_n")}
+    report(
+        f"bench: latency at {sent_rate:,.0f} fixes/s: p50 {stats.get('latency_p50_s')} s, p99 {stats.get('latency_p99_s')} s"
+    )
+    return {
+        "rate": sent_rate,
+        "p50": stats.get("latency_p50_s"),
+        "p99": stats.get("latency_p99_s"),
+        "n": stats.get("latency_n"),
+    }
 
 
 def scaled_city(points: int, vehicles: int):  # noqa: ANN201
@@ -228,7 +237,10 @@ def scaled_city(points: int, vehicles: int):  # noqa: ANN201
 
     city = build_city(808)
     tp, tv = city.collection_points[0], next(v for v in city.vehicles if v.kind == "collection")
-    lat0, lon0 = min(p.geofence.lat for p in city.collection_points), min(p.geofence.lon for p in city.collection_points)
+    lat0, lon0 = (
+        min(p.geofence.lat for p in city.collection_points),
+        min(p.geofence.lon for p in city.collection_points),
+    )
     side = math.ceil(math.sqrt(points))
     step = 60 / 111_320  # 60 m: fences of 40 m radius do not overlap across contractors
     extra_p = [

@@ -39,7 +39,9 @@ def test_ticket_without_dwell_is_counted_after_the_grace_and_cleared_by_late_gps
     # the truck's GPS comes in late (a 0x0704 upload): it stood at the station while weighed
     visit = Visit(vehicle_id=v.id, site_id=st.id, site_kind=SiteKind.station, enter_at=T - timedelta(minutes=2),
                   exit_at=T + timedelta(minutes=8), dwell_s=600, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
-    core.on_visit_set(VisitSet(site_id=st.id, site_kind=SiteKind.station, vehicle_id=v.id, local_date=day, visits=[visit]))
+    core.on_visit_set(
+        VisitSet(site_id=st.id, site_kind=SiteKind.station, vehicle_id=v.id, local_date=day, visits=[visit])
+    )
     assert quality(core.evaluate(after, [day]), "ticket_no_station_dwell") == {st.id: 0}
 
 
@@ -74,7 +76,9 @@ def test_a_truck_parked_with_the_ignition_off_is_not_silent(city):
     st = city.stations[0]
     core.on_fix(fix(v, T, st.geofence.lat, st.geofence.lon, acc_on=False))
     assert not silent_alerts(core.evaluate(T + timedelta(hours=2), [T.date()], live=True))
-    assert quality(core.on_fix(fix(v, T + timedelta(hours=2), st.geofence.lat, st.geofence.lon)), "silent_terminal") == {}
+    assert (
+        quality(core.on_fix(fix(v, T + timedelta(hours=2), st.geofence.lat, st.geofence.lon)), "silent_terminal") == {}
+    )
 
 
 def test_deadlines_are_judged_at_the_time_the_evidence_was_read_up_to(city):

@@ -102,7 +102,8 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             "geomap",
             _src(bucket, "clearance", ' and (r._field == "status_code" or r._field =~ /^(lat|lon)/)')
             + '\n  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
-            + DATUM + '\n  |> keep(columns: ["point", "contractor", "lat", "lon", "status_code"])',
+            + DATUM
+            + '\n  |> keep(columns: ["point", "contractor", "lat", "lon", "status_code"])',
             w=12,
             h=12,
         ),  # fmt: skip
@@ -217,7 +218,8 @@ def vehicle_panels(bucket: str) -> list[PanelSpec]:
             "Track of the day (replay: narrow the time range; speed km/h)",
             "geomap",
             _src(bucket, "positions", ' and r._field != "site"' + v)
-            + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()' + DATUM
+            + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+            + DATUM
             + '\n  |> keep(columns: ["_time", "lat", "lon", "speed_kmh", "backfill"])\n  |> sort(columns: ["_time"])',
             w=24,
             h=12,
@@ -284,13 +286,19 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
 
 # Chinese base maps draw in GCJ-02: map panels follow the dashboard's ${datum} (coordinates are stored
 # WGS-84, and GCJ-02 beside them)
-DATUM = ('\n  |> map(fn: (r) => ({r with lat: if "${datum}" == "gcj02" then r.lat_gcj02 else r.lat,'
-         ' lon: if "${datum}" == "gcj02" then r.lon_gcj02 else r.lon}))')
+DATUM = (
+    '\n  |> map(fn: (r) => ({r with lat: if "${datum}" == "gcj02" then r.lat_gcj02 else r.lat,'
+    ' lon: if "${datum}" == "gcj02" then r.lon_gcj02 else r.lon}))'
+)
 
 
 def _datum_variable() -> dashboard.CustomVariable:
-    return dashboard.CustomVariable("datum").label("Map datum").values("wgs84,gcj02").current(
-        VariableOption(text="wgs84", value="wgs84", selected=True))
+    return (
+        dashboard.CustomVariable("datum")
+        .label("Map datum")
+        .values("wgs84,gcj02")
+        .current(VariableOption(text="wgs84", value="wgs84", selected=True))
+    )
 
 
 def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: str) -> dashboard.QueryVariable:

@@ -28,8 +28,12 @@ def test_provisions_dispatch_and_contractor_orgs():
         assert ds["secureJsonData"]["token"] == "tok-city" and ds["jsonData"]["version"] == "Flux"
         assert {uid for (org, uid) in g.dashboards if org == 1} == {
             "ws-dispatch", "ws-contractor", "ws-station", "ws-vehicle", "ws-quality"}  # fmt: skip
-        assert set(g.rules) == {"ws-missed-clearance", "ws-station-not-cleared", "ws-station-over-capacity",
-                                "ws-terminal-silent"}
+        assert set(g.rules) == {
+            "ws-missed-clearance",
+            "ws-station-not-cleared",
+            "ws-station-over-capacity",
+            "ws-terminal-silent",
+        }
         assert g.policy is not None and g.policy["group_by"] == ["alertname", "contractor"]
         assert list(g.contact_points.values())[0]["settings"]["url"] == "http://hooks/alerts"
         # one org per contractor; its only datasource reads its own bucket with its own token

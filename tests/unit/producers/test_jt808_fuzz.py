@@ -10,7 +10,9 @@ from wastestream.producers.jt808.fuzz import run_fuzz
 from wastestream.schemas import Vehicle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-V = Vehicle(id="V1", plate="沪A1", contractor_id="C1", terminal_id="13800138000", rated_load_kg=8000, stored_tare_kg=9000)
+V = Vehicle(
+    id="V1", plate="沪A1", contractor_id="C1", terminal_id="13800138000", rated_load_kg=8000, stored_tare_kg=9000
+)
 
 
 def test_short_fuzz_run_keeps_every_invariant():

@@ -183,7 +183,9 @@ def test_malformed_csv_matrix_each_gets_a_4xx_naming_where(api, body, where):
     r = client.post("/v1/tickets/csv", content=body, headers={**AUTH, "content-type": "text/csv"})
     assert 400 <= r.status_code < 500, r.text
     j = r.json()
-    named = [d.get("field") for d in j.get("detail", [])] + [e["field"] for x in j.get("results", []) for e in x.get("errors", [])]
+    named = [d.get("field") for d in j.get("detail", [])] + [
+        e["field"] for x in j.get("results", []) for e in x.get("errors", [])
+    ]
     assert where in named, j
     assert sink.values("weigh.tickets") == []
 
