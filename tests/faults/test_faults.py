@@ -67,6 +67,10 @@ def assert_truth(s, truth) -> None:
     assert f["status"] == {p: v["status"] for p, v in truth["stops"].items()}
     assert {k: v for k, v in f["tonnage"].items() if k.startswith("in|")} == truth_tonnage_in(truth)
     assert {st: v for (st, fld), v in f["balance"].items() if fld == "transferred_kg"} == truth["transferred_out"]
+    # the pages Grafana's rule sees: active for each missed point, for no other (none lost, none left over)
+    assert {p for p, active in f["alerts"].items() if active == 1} == {
+        p for p, v in truth["stops"].items() if v["status"] == "missed"
+    }
 
 
 def test_worker_killed_with_sigkill_and_restarted(stack, tmp_path):

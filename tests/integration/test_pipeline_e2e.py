@@ -66,6 +66,12 @@ def figures(s) -> dict[str, dict]:
     for r in q.query_stream(f'{base} |> filter(fn: (r) => r._measurement == "tonnage" and r._field == "net_kg")'):
         ton[f"{r['direction']}|{r['station']}|{r['vehicle']}|{r['contractor']}|{r['waste_stream']}"] += r["_value"]
     out["tonnage"] = dict(ton)
+    out["alerts"] = {  # missed-clearance alerts: point -> active (1 raised, 0 resolved)
+        r["subject"]: r["_value"]
+        for r in q.query_stream(
+            f'{base} |> filter(fn: (r) => r._measurement == "alerts" and r._field == "active" and r.kind == "missed_clearance")'
+        )
+    }
     out["balance"] = {
         (r["station"], r["_field"]): r["_value"]
         for r in q.query_stream(f'{base} |> filter(fn: (r) => r._measurement == "station_balance")')
@@ -129,6 +135,7 @@ def test_worker_figures_equal_ground_truth_then_recompute_and_replay(run, tmp_pa
     alerts = read_topic(s, alerts_topic, until=lambda msgs: len(msgs) >= n_alerts)
     raised = sorted(a["subject"] for a in alerts if a["kind"] == "missed_clearance" and a["state"] == "raised")
     assert raised == sorted(p for p, v in truth["stops"].items() if v["status"] == "missed")
+    assert got["alerts"] == {p: 1 for p in raised}  # and in InfluxDB, for Grafana's alert rule
 
     # recompute over the same events: the same figures
     res = recompute(city, d)
