@@ -344,9 +344,9 @@ class Core:
         when its evidence changed or its deadline passed since the last call with the same ``scope``
         (the first call decides them all): a status changes at no other time.
 
-        ``points_at``: the event time at which the points' deadlines are judged, if not ``now`` (a
-        worker reading a backlog: see :mod:`wastestream.domain.watermark`); ``decide_points=False``:
-        no point is decided this time."""
+        ``points_at``: the event time at which the points' deadlines and the tickets' grace periods are
+        judged, if not ``now`` (a worker reading a backlog: see :mod:`wastestream.domain.watermark`);
+        ``decide_points=False``: neither is judged this time."""
         out = Output()
         for part in self.evaluate_in_parts(now, days, owns, live, scope, points_at=points_at,
                                            decide_points=decide_points):  # fmt: skip
@@ -360,10 +360,11 @@ class Core:
         a worker deciding 100,000 points does not hold 100,000 status objects at once. The caller may
         publish each part before asking for the next."""
         out = Output()
-        for day in days:
+        at = now if points_at is None else points_at
+        for day in days if decide_points else ():  # tickets wait for GPS evidence too: judged at ``at``
             for st in self.city.stations:
                 if owns(st.id):
-                    self._check_tickets(st.id, day, now, out)
+                    self._check_tickets(st.id, day, at, out)
         if live:
             for v in self.city.vehicles:
                 last = self.s.last_fix.get(v.id) if owns(v.id) else None
@@ -372,7 +373,6 @@ class Core:
         yield out
         if not decide_points:
             return
-        at = now if points_at is None else points_at
         for day in days:
             d_iso = day.isoformat()
             points = self._to_decide(day, at, owns, scope)

@@ -153,3 +153,19 @@ def test_the_last_alert_written_is_kept_with_the_status_for_a_restart_to_re_emit
     out = core.evaluate(late, [day], owns=owns)
     assert dict(written(out, p.id)[0].fields)["active"] == 0
     assert stored(p.id) == written(out, p.id)  # now the resolve
+
+
+def test_a_ticket_waits_for_the_gps_read_so_far_not_for_the_newest_event(city):
+    """Reading a backlog, the clock is hours past the grace while the truck's GPS is still unread:
+    the ticket is judged at the evidence watermark, so it is not counted as having no dwell yet."""
+    core = Core(city)
+    v = next(v for v in city.vehicles if v.kind == "collection")
+    st = city.stations[0]
+    t = WeighTicket(station_id=st.id, serial="X-2", plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
+                    waste_stream=v.waste_stream, gross_kg=v.stored_tare_kg + 5000, tare_kg=v.stored_tare_kg,
+                    net_kg=5000, weigh_in_at=T, weigh_out_at=T + timedelta(minutes=5))  # fmt: skip
+    core.on_ticket(t, "p/0/2")
+    day, hours_later = T.date(), T + timedelta(hours=6)
+    assert quality(core.evaluate(hours_later, [day], points_at=T), "ticket_no_station_dwell") == {}
+    assert quality(core.evaluate(hours_later, [day], decide_points=False), "ticket_no_station_dwell") == {}
+    assert quality(core.evaluate(hours_later, [day]), "ticket_no_station_dwell") == {st.id: 1}
