@@ -371,15 +371,15 @@ class Worker:
         read its fixes ``VISIT_HOP_S`` ago (their visit sets have been published and applied since:
         a bound that holds while the visits agent keeps up, as it does with its small messages)."""
         now = time.monotonic()
-        fixes = await self._backlog(self.t_fixes)
+        fixes = await self._fix_backlog()
         self._until_samples.append((now, None if fixes is None else evidence_until(self._progress, fixes)))
         return next((u for at, u in reversed(self._until_samples) if now - at >= VISIT_HOP_S), None)
 
-    async def _backlog(self, topic) -> dict[int, int | None] | None:  # noqa: ANN001
-        """Per partition of ``topic`` assigned to this worker, how many messages are left to
-        process (None: not known yet); None while the assignment is not known."""
+    async def _fix_backlog(self) -> dict[int, int | None] | None:
+        """Per fixes partition assigned to this worker, how many fixes are left to process (None:
+        not known yet); None while the assignment is not known."""
         consumer = self.app.consumer
-        names = set(topic.topics)
+        names = set(self.t_fixes.topics)
         backlog: dict[int, int | None] = {}
         try:
             for tp in consumer.assignment():
@@ -391,7 +391,7 @@ class Worker:
                     upto = await consumer.position(tp)
                 backlog[tp.partition] = None if end is None or upto is None else max(0, end - upto)
         except Exception as e:  # noqa: BLE001 - e.g. in a rebalance: not known (nothing decided meanwhile)
-            log.debug("backlog of %s not known (%s)", names, e)
+            log.debug("fix backlog not known (%s)", e)
             return None
         return backlog
 

@@ -215,15 +215,17 @@ class Core:
         """One fix of the track (a fixlog entry [t, site, speed, backfill, lat, lon])."""
         t, site, speed, backfill, lat, lon = entry
         contractor = self.contractor_of.get(vehicle)
-        glat, glon = self._gcj(lat, lon).values()
+        glat, glon = self._gcj(lat, lon)
         # one per fix: the tuples are built in _rec's (sorted) order rather than through _rec
-        return Record("positions", (("contractor", contractor or ""), ("vehicle", vehicle)), (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon),
-                      ("lon_gcj02", glon), ("site", site or ""), ("speed_kmh", speed)), _dt(t), contractor)  # fmt: skip
+        return Record("positions", (("contractor", contractor or ""), ("vehicle", vehicle)),
+                      (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon), ("lon_gcj02", glon),
+                       ("site", site or ""), ("speed_kmh", speed)), _dt(t), contractor)  # fmt: skip
 
     @staticmethod
-    def _gcj(lat: float, lon: float) -> dict[str, float]:
+    def _gcj(lat: float, lon: float) -> tuple[float, float]:
+        """(lat, lon) in GCJ-02, rounded as the figures carry them."""
         g = gcj02(lat, lon)
-        return {"lat_gcj02": round(g[0], 7), "lon_gcj02": round(g[1], 7)}
+        return round(g[0], 7), round(g[1], 7)
 
     def take_visit_sets(self) -> list[VisitSet]:
         """The visit sets changed since the last call, with their current spans."""
@@ -479,13 +481,14 @@ class Core:
 
     def clearance_record(self, st: ClearanceStatus) -> Record:
         p = self.points[st.point_id]
+        glat, glon = self._gcj(p.geofence.lat, p.geofence.lon)
         return _rec(
             "clearance",
             {"point": p.id, "contractor": p.contractor_id, "waste_stream": p.waste_stream.value,
              "route": p.route_id or "", "timed": "true" if p.timed_stop else "false"},
             {"status": st.status.value, "status_code": STATUS_CODE[st.status],
              "visit_at": st.visit_at.isoformat() if st.visit_at else "", "vehicle": st.vehicle_id or "",
-             "lat": p.geofence.lat, "lon": p.geofence.lon, **self._gcj(p.geofence.lat, p.geofence.lon)},
+             "lat": p.geofence.lat, "lon": p.geofence.lon, "lat_gcj02": glat, "lon_gcj02": glon},
             day_start(st.local_date, self.tz),
             p.contractor_id,
         )  # fmt: skip

@@ -72,7 +72,7 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 def _field(value: object) -> str | None:
     if value is None:
         return None
-    if type(value) is float or isinstance(value, float):
+    if isinstance(value, float):
         if not math.isfinite(value):
             return None
         s = str(value)
