@@ -9,6 +9,8 @@ from wastestream.schemas import AlertState, Direction, GpsFix, WeighTicket
 from wastestream.schemas.results import SiteKind, Visit, VisitSet
 from wastestream.stream_processors.core import TICKET_GRACE_S, Core
 
+from wastestream.domain.clearance import window
+
 T = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 Shanghai
 
 
@@ -22,14 +24,30 @@ def quality(out, kind):
             if r.measurement == "data_quality" and dict(r.tags)["kind"] == kind}  # fmt: skip
 
 
-def test_ticket_without_dwell_is_counted_after_the_grace_and_cleared_by_late_gps(city):
-    core = Core(city)
+def ticket_in(core, city, serial):
+    """An inbound ticket of a collection truck at the first station, weighed T to T + 5 min."""
     v = next(v for v in city.vehicles if v.kind == "collection")
     st = city.stations[0]
-    t = WeighTicket(station_id=st.id, serial="X-1", plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
+    t = WeighTicket(station_id=st.id, serial=serial, plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
                     waste_stream=v.waste_stream, gross_kg=v.stored_tare_kg + 5000, tare_kg=v.stored_tare_kg,
                     net_kg=5000, weigh_in_at=T, weigh_out_at=T + timedelta(minutes=5))  # fmt: skip
-    core.on_ticket(t, "p/0/1")
+    core.on_ticket(t, f"p/0/{serial}")
+    return v, st
+
+
+def visit_at_start(core, city, point, day):
+    """A 3-minute halt at ``point`` from the start of its service window, by a truck of its contractor."""
+    start = window(point, day, city.timezone)[0]
+    v = next(v for v in city.vehicles if v.contractor_id == point.contractor_id)
+    visit = Visit(vehicle_id=v.id, site_id=point.id, site_kind=SiteKind.point, enter_at=start,
+                  exit_at=start + timedelta(minutes=3), dwell_s=180, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
+    core.on_visit_set(VisitSet(site_id=point.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day,
+                               visits=[visit]))  # fmt: skip
+
+
+def test_ticket_without_dwell_is_counted_after_the_grace_and_cleared_by_late_gps(city):
+    core = Core(city)
+    v, st = ticket_in(core, city, "X-1")
     day = T.date()
     before_grace = T + timedelta(minutes=5, seconds=TICKET_GRACE_S - 1)
     assert quality(core.evaluate(before_grace, [day]), "ticket_no_station_dwell") == {}
@@ -85,8 +103,6 @@ def test_deadlines_are_judged_at_the_time_the_evidence_was_read_up_to(city):
     """A worker reading a backlog: its clock is at the end of the day (tickets read), its fixes at
     09:00. A point whose deadline is after 09:00 is not decided missed yet; once the fixes are read
     it is decided cleared, and nobody was paged on the way."""
-    from wastestream.domain.clearance import window
-
     core = Core(city)
     day = T.date()
     p = min(city.collection_points, key=lambda p: p.id)
@@ -96,10 +112,7 @@ def test_deadlines_are_judged_at_the_time_the_evidence_was_read_up_to(city):
     out = core.evaluate(end_of_day, [day], owns=owns, points_at=start - timedelta(minutes=1))
     assert [s.status.value for s in out.statuses] == ["pending"] and not out.alerts
     assert not core.evaluate(end_of_day, [day], owns=owns, decide_points=False).statuses
-    v = next(v for v in city.vehicles if v.contractor_id == p.contractor_id)
-    visit = Visit(vehicle_id=v.id, site_id=p.id, site_kind=SiteKind.point, enter_at=start, exit_at=start + timedelta(minutes=3),
-                  dwell_s=180, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
-    core.on_visit_set(VisitSet(site_id=p.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit]))
+    visit_at_start(core, city, p, day)
     out = core.evaluate(end_of_day, [day], owns=owns)
     assert [s.status.value for s in out.statuses] == ["cleared"] and not out.alerts
 
@@ -107,8 +120,6 @@ def test_deadlines_are_judged_at_the_time_the_evidence_was_read_up_to(city):
 def test_a_missed_point_does_not_turn_pending_at_an_earlier_clock(city):
     """A new owner or a replay may judge at an earlier time than the last decision: a deadline that
     had passed stays passed (no missed → pending → missed flapping, no second page)."""
-    from wastestream.domain.clearance import window
-
     core = Core(city)
     day = T.date()
     p = min(city.collection_points, key=lambda p: p.id)
@@ -124,19 +135,12 @@ def test_a_missed_point_does_not_turn_pending_at_an_earlier_clock(city):
 def test_the_last_alert_written_is_kept_with_the_status_for_a_restart_to_re_emit(city):
     """A crash between deciding and writing to InfluxDB must not lose a page, nor leave a resolved
     one active: the worker re-emits each point-day's last alert record from its status snapshot."""
-    from wastestream.domain.clearance import window
-
     core = Core(city)
     day = T.date()
     p, q = sorted(city.collection_points, key=lambda p: p.id)[:2]
     owns = {p.id, q.id}.__contains__
-    start, _, deadline = window(p, day, city.timezone)
-    v = next(v for v in city.vehicles if v.contractor_id == q.contractor_id)
-    qstart = window(q, day, city.timezone)[0]
-    visit = Visit(vehicle_id=v.id, site_id=q.id, site_kind=SiteKind.point, enter_at=qstart, exit_at=qstart + timedelta(minutes=3),
-                  dwell_s=180, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
-    core.on_visit_set(VisitSet(site_id=q.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit]))
-    late = max(deadline, window(q, day, city.timezone)[2]) + timedelta(minutes=1)
+    visit_at_start(core, city, q, day)
+    late = max(window(p, day, city.timezone)[2], window(q, day, city.timezone)[2]) + timedelta(minutes=1)
 
     def written(out, point):
         return [r for r in out.records if r.measurement == "alerts" and dict(r.tags)["subject"] == point]
@@ -148,8 +152,7 @@ def test_the_last_alert_written_is_kept_with_the_status_for_a_restart_to_re_emit
     assert dict(written(out, p.id)[0].fields)["active"] == 1
     assert stored(p.id) == written(out, p.id)  # the raise, as written
     assert stored(q.id) == [] == written(out, q.id)  # cleared in time: never had an alert
-    visit = visit.model_copy(update={"site_id": p.id, "enter_at": start, "exit_at": start + timedelta(minutes=3)})
-    core.on_visit_set(VisitSet(site_id=p.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit]))
+    visit_at_start(core, city, p, day)
     out = core.evaluate(late, [day], owns=owns)
     assert dict(written(out, p.id)[0].fields)["active"] == 0
     assert stored(p.id) == written(out, p.id)  # now the resolve
@@ -159,12 +162,7 @@ def test_a_ticket_waits_for_the_gps_read_so_far_not_for_the_newest_event(city):
     """Reading a backlog, the clock is hours past the grace while the truck's GPS is still unread:
     the ticket is judged at the evidence watermark, so it is not counted as having no dwell yet."""
     core = Core(city)
-    v = next(v for v in city.vehicles if v.kind == "collection")
-    st = city.stations[0]
-    t = WeighTicket(station_id=st.id, serial="X-2", plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
-                    waste_stream=v.waste_stream, gross_kg=v.stored_tare_kg + 5000, tare_kg=v.stored_tare_kg,
-                    net_kg=5000, weigh_in_at=T, weigh_out_at=T + timedelta(minutes=5))  # fmt: skip
-    core.on_ticket(t, "p/0/2")
+    _, st = ticket_in(core, city, "X-2")
     day, hours_later = T.date(), T + timedelta(hours=6)
     assert quality(core.evaluate(hours_later, [day], points_at=T), "ticket_no_station_dwell") == {}
     assert quality(core.evaluate(hours_later, [day], decide_points=False), "ticket_no_station_dwell") == {}
