@@ -350,9 +350,8 @@ class Gateway:
 
 
 def load_directory(settings) -> TerminalDirectory:  # noqa: ANN001
-    from wastestream.schemas import CityFileError, load_city
-
     from wastestream.errors import WastestreamError
+    from wastestream.schemas import CityFileError, load_city
 
     if settings.gateway_secret is None:
         raise WastestreamError("no gateway secret: set WASTESTREAM_GATEWAY_SECRET (`wastestream stack up` writes one)")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from wastestream.stream_processors.eventfiles import FILES, read_events
-
 from wastestream.errors import WastestreamError
 from wastestream.settings import Settings
+from wastestream.stream_processors.eventfiles import FILES, read_events
 
 
 def record_key(topic: str, value) -> str:  # noqa: ANN001

@@ -9,7 +9,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from wastestream.schemas import DeadLetter, GpsFix, Message, WeighTicket
-
 from wastestream.settings import Settings
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 

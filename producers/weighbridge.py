@@ -47,10 +47,10 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from wastestream.producers.sinks import EventSink
-from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
 
 from wastestream.domain.localtime import zone
+from wastestream.producers.sinks import EventSink
+from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
 
 
 def normalise_plate(plate: str) -> str:
@@ -347,6 +347,7 @@ def run_weighbridge(settings, city: City, host: str | None, port: int | None, re
     import asyncio
 
     import uvicorn
+
     from wastestream.producers.sinks import KafkaSink
 
     tokens = tokens_from_settings(settings, city)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel
+
 from wastestream.schemas.events import (
     SCHEMA_VERSION,
     DeadLetter,

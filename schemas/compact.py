@@ -22,6 +22,7 @@ from typing import Any
 
 import ijson
 from pydantic import BaseModel, ValidationError
+
 from wastestream.schemas.reference import City, CityFileError, CollectionPoint, Geofence, Vehicle, _describe, load_city
 
 

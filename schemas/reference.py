@@ -13,6 +13,7 @@ from typing import Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+
 from wastestream.schemas.events import WasteStream
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
+
 from wastestream.schemas.events import Message
 
 

@@ -35,15 +35,15 @@ from datetime import UTC, date, datetime, timedelta
 import faust
 from kafka.partitioner.default import murmur2
 from pydantic import ValidationError
-from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
-from wastestream.schemas.results import VisitSet
-from wastestream.stream_processors.core import Core, Output, Stores
-from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
-from wastestream.stream_processors.tables import FaustWriteBehind, write_back_all
 
 from wastestream.domain.localtime import local_date
 from wastestream.domain.watermark import decision_time, evidence_until
+from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
+from wastestream.schemas.results import VisitSet
 from wastestream.settings import Settings
+from wastestream.stream_processors.core import Core, Output, Stores
+from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
+from wastestream.stream_processors.tables import FaustWriteBehind, write_back_all
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
@@ -105,7 +105,9 @@ class Worker:
         self._until_samples: deque[tuple[float, float | None]] = deque(maxlen=64)  # (monotonic, until)
         self._peers: dict[str, tuple[float, float | None]] = {}
         self._decided_at: dict[int, float] = {}
-        self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "flushed": 0, "flush_errors": 0}
+        self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0,
+                      "flushed": 0, "flush_errors": 0}  # fmt: skip
+        self._failed: list = []  # (event, exception) the core failed on, to dead-letter
         self.last_flush_ok = time.monotonic()
         # latency, receive → result written to InfluxDB: the receive times of fixes whose results
         # are in the buffer, and a reservoir of measured latencies (written to a stats file)
@@ -114,7 +116,7 @@ class Worker:
         self._stats_written = 0.0
         # the core writes through write-behind wrappers: one changelog message per key per batch
         tables = {name: FaustWriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
-        self.core = Core(city, Stores(**tables))
+        self.core = Core(city, Stores(**tables), **settings.core_options())
         # the event-time clock survives restarts: newest event time per source partition
         self.clock_table = FaustWriteBehind(app.Table("clock", default=None, partitions=self.n))
         self.stores = [*tables.values(), self.clock_table]
@@ -181,6 +183,46 @@ class Worker:
             await self._reject(topic, raw, e)
             return None
 
+    def _apply(self, event, fn, *args) -> Output | None:  # noqa: ANN001
+        """Run one event through the core (tagged with its partition). An unexpected error does not
+        stop the pipeline: the core rolled the event back, and :meth:`_poisoned` dead-letters it."""
+        self._at(event.message.partition)
+        try:
+            return fn(*args)
+        except Exception as e:  # noqa: BLE001 - one bad message must never stop the city's pipeline
+            self._failed.append((event, e))
+            return None
+
+    async def _poisoned(self) -> None:
+        """Dead-letter the events the core failed on: topic/partition/offset and the exception."""
+        failed, self._failed = self._failed, []
+        for event, e in failed:
+            m = event.message
+            at = f"{m.topic}/{m.partition}/{m.offset}"
+            self.stats["errors"] += 1
+            log.error("processing %s failed (%s: %s); dead-lettered, going on", at, type(e).__name__, e,
+                      exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
+            raw = event.value if isinstance(event.value, bytes) else str(event.value).encode()
+            dl = DeadLetter(source="worker", reason=f"processing error: {type(e).__name__}", raw_hex=raw.hex(),
+                            received_at=datetime.now(UTC),
+                            detail={"topic": m.topic, "partition": str(m.partition), "offset": str(m.offset),
+                                    "error": f"{type(e).__name__}: {e}"[:300]})  # fmt: skip
+            await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
+
+    async def _emit_event(self, event, out: Output | None) -> None:  # noqa: ANN001
+        """Publish what one event produced; its refused inputs go to the dead-letter topic with
+        their raw bytes and where they sat (the core counted them under their kind)."""
+        if self._failed:
+            await self._poisoned()
+        if out is None:
+            return
+        m = event.message
+        for rej in out.rejected:
+            self.stats["rejected"] += 1
+            dl = self.core.dead_letter(rej, event.value, f"{m.topic}/{m.partition}/{m.offset}")
+            await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
+        await self._emit(out)
+
     async def _emit(self, out: Output) -> None:
         self.buffer.add(out.records)
         if len(self.buffer) >= self.max_buffered and time.monotonic() - self.last_flush_ok < 5:
@@ -221,6 +263,18 @@ class Worker:
         if stored is None or (t - datetime.fromisoformat(stored)).total_seconds() >= 30:
             self.clock_table[key] = t.isoformat()
 
+    def _accepted(self, event, out: Output | None) -> None:  # noqa: ANN001
+        """An accepted event's day and event time move the worker's days and clocks (a refused one,
+        e.g. a device clock years ahead, moves nothing)."""
+        if out is None:
+            return
+        if out.day is not None:
+            self.days.add(out.day)
+        if out.event_time is not None:
+            self._advance(out.event_time)
+            self._at(event.message.partition)
+            self._persist_clock(event, out.event_time)
+
     async def _fixes(self, stream):  # noqa: ANN001, ANN202
         async for events in self._batches(stream):
             for event in events:
@@ -229,16 +283,14 @@ class Worker:
                     continue
                 self.stats["fixes"] += 1
                 self._received.append(fix.received_at.timestamp())
-                self._advance(fix.device_time)
-                self.days.add(local_date(fix.device_time, self.city.timezone))
-                p = event.message.partition
-                t = fix.device_time.timestamp()
-                if t > self._progress.get(p, -math.inf):
-                    self._progress[p] = t
-                self._at(p)
-                self._persist_clock(event, fix.device_time)
-                out = self.core.on_fix(fix)
-                await self._emit(out)
+                out = self._apply(event, self.core.on_fix, fix)
+                if out is not None and out.event_time is not None:
+                    p = event.message.partition
+                    t = out.event_time.timestamp()
+                    if t > self._progress.get(p, -math.inf):
+                        self._progress[p] = t
+                self._accepted(event, out)
+                await self._emit_event(event, out)
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
         async for events in self._batches(stream):
@@ -246,9 +298,7 @@ class Worker:
                 vs = await self._parse(VisitSet, VISITS.name, event.value)
                 if vs is None:
                     continue
-                self._at(event.message.partition)
-                out = self.core.on_visit_set(vs)
-                await self._emit(out)
+                await self._emit_event(event, self._apply(event, self.core.on_visit_set, vs))
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -256,13 +306,10 @@ class Worker:
             if t is None:
                 continue
             self.stats["tickets"] += 1
-            self._advance(t.weigh_out_at)
-            self.days.add(local_date(t.weigh_in_at, self.city.timezone))
             m = event.message
-            self._at(m.partition)
-            self._persist_clock(event, t.weigh_out_at)
-            out = self.core.on_ticket(t, f"{m.topic}/{m.partition}/{m.offset}")
-            await self._emit(out)
+            out = self._apply(event, self.core.on_ticket, t, f"{m.topic}/{m.partition}/{m.offset}")
+            self._accepted(event, out)
+            await self._emit_event(event, out)
 
     async def _deadletters(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -273,53 +320,68 @@ class Worker:
                 log.error("unreadable dead letter (%d bytes) left on the topic", len(raw))
                 continue
             m = event.message
-            self._at(m.partition)
-            out = self.core.on_dead_letter(dl, f"{m.topic}/{m.partition}/{m.offset}")
-            await self._emit(out)
+            out = self._apply(event, self.core.on_dead_letter, dl, f"{m.topic}/{m.partition}/{m.offset}")
+            if self._failed:  # a dead letter that cannot be counted is not sent round again
+                _, e = self._failed.pop()
+                log.error("dead letter %s/%s/%s not counted (%s: %s)", m.topic, m.partition, m.offset,
+                          type(e).__name__, e)  # fmt: skip
+            if out is not None:
+                await self._emit(out)
 
     async def _ticks(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
-            tick = json.loads(event.value)
-            partition = event.message.partition
-            if "from" in tick:  # every worker's ticks carry how far it has read its fixes
-                until = tick.get("until")
-                self._peers[tick["from"]] = (time.monotonic(), math.inf if until == "all" else until)
-            if not self.recovered:
-                continue
-            if self.reemit_pending:
-                await self._send_visits(self._reemit())
-            now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
-            if now is None:
-                continue
-            mine_now = self.now()
-            if mine_now is not None and mine_now > now:  # the clock restored by a re-emit is newer
-                now = mine_now
-            wm_day = local_date(now, self.city.timezone)
-            days = sorted({date.fromisoformat(d) for d in tick["days"]}
-                          | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day})  # fmt: skip
-            mine = self.keys_by_partition.get(partition, set())
-            # silent terminals page only while the clock is current: not while a replay catches up
-            live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
-            # deadlines are judged at the event time up to which every worker has read its fixes
-            heard = [u for at, u in self._peers.values() if time.monotonic() - at < PEER_TICK_TTL_S]
-            points_at = decision_time(now.timestamp(), heard, previous=self._decided_at.get(partition))
-            if points_at is not None:
-                self._decided_at[partition] = points_at
-            parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition,
-                                                points_at=None if points_at is None else datetime.fromtimestamp(points_at, UTC),
-                                                decide_points=points_at is not None)  # fmt: skip
-            changed = 0
-            while True:  # each part is decided synchronously, tagged with this partition, then published
-                self._at(partition)
-                out = next(parts, None)
-                if out is None:
-                    break
-                changed += len(out.statuses)
-                await self._emit(out)
-            if partition not in self._decided_since_recovery:
-                self._decided_since_recovery.add(partition)
-                log.info("partition %d decided after recovery at %s: %d statuses changed, days %s", partition,
-                         now.isoformat(), changed, [d.isoformat() for d in days])  # fmt: skip
+            try:
+                await self._on_tick(event)
+            except Exception as e:  # noqa: BLE001 - a bad tick (or a bug in deciding) must not stop the worker
+                self.stats["errors"] += 1
+                m = event.message
+                log.error("tick %s/%s/%s failed (%s: %s); going on", m.topic, m.partition, m.offset,
+                          type(e).__name__, e, exc_info=True)  # fmt: skip
+
+    async def _on_tick(self, event) -> None:  # noqa: ANN001
+        tick = json.loads(event.value)
+        partition = event.message.partition
+        if "from" in tick:  # every worker's ticks carry how far it has read its fixes
+            until = tick.get("until")
+            self._peers[tick["from"]] = (time.monotonic(), math.inf if until == "all" else until)
+        if not self.recovered:
+            return
+        if self.reemit_pending:
+            await self._send_visits(self._reemit())
+        now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
+        if now is None:
+            return
+        mine_now = self.now()
+        if mine_now is not None and mine_now > now:  # the clock restored by a re-emit is newer
+            now = mine_now
+        wm_day = local_date(now, self.city.timezone)
+        days = sorted({date.fromisoformat(d) for d in tick["days"]}
+                      | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day})  # fmt: skip
+        mine = self.keys_by_partition.get(partition, set())
+        # silent terminals page only while the clock is current: not while a replay catches up
+        live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
+        if live:  # today counts even before anything of today was read (a fleet whose terminals are all dark)
+            days = sorted({*days, wm_day})
+        # deadlines are judged at the event time up to which every worker has read its fixes
+        heard = [u for at, u in self._peers.values() if time.monotonic() - at < PEER_TICK_TTL_S]
+        points_at = decision_time(now.timestamp(), heard, previous=self._decided_at.get(partition))
+        if points_at is not None:
+            self._decided_at[partition] = points_at
+        parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition,
+                                            points_at=None if points_at is None else datetime.fromtimestamp(points_at, UTC),
+                                            decide_points=points_at is not None)  # fmt: skip
+        changed = 0
+        while True:  # each part is decided synchronously, tagged with this partition, then published
+            self._at(partition)
+            out = next(parts, None)
+            if out is None:
+                break
+            changed += len(out.statuses)
+            await self._emit(out)
+        if partition not in self._decided_since_recovery:
+            self._decided_since_recovery.add(partition)
+            log.info("partition %d decided after recovery at %s: %d statuses changed, days %s", partition,
+                     now.isoformat(), changed, [d.isoformat() for d in days])  # fmt: skip
 
     # -- timers ---------------------------------------------------------------------------------
     async def _send_visit_sets(self) -> None:
@@ -508,12 +570,15 @@ class Worker:
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):
                 d, kind, detail = k.split("|", 2)
-                from wastestream.stream_processors.core import _rec
-
                 from wastestream.domain.localtime import day_start
+                from wastestream.stream_processors.core import _rec
 
                 self.buffer.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
                                       day_start(date.fromisoformat(d), self.city.timezone))])  # fmt: skip
+                n += 1
+        for k, value in list(s.unknown_terminals.items()):
+            if value:
+                self.buffer.add([core.unknown_terminal_record(k, value)])
                 n += 1
         for stored in list(self.clock_table.values()):
             if stored:

@@ -25,17 +25,43 @@ ticket_checks       station|day                  [[serial, vehicle, weigh-in, we
 tonnage             day|station|vehicle|...      [net_kg, tickets]
 station_days        station|day                  [received_kg, transferred_kg]
 quality             day|kind|detail              count (and seen|<position> for dead letters counted)
+heard               vehicle|day                  :class:`~.state.Heard`: first heard that day; dark counted / alerted
+unknown_terminals   day|source|terminal          [first seen, last seen, count] of an unregistered terminal
 ==================  ===========================  =====================================================
+
+Every input is checked first (:mod:`wastestream.domain.checks`): an event with a problem is
+*rejected* — counted under its data-quality kind, returned in ``Output.rejected`` for the caller
+to dead-letter, and it changes nothing else, advances no clock and selects no day. Each accepted
+event is applied in one :class:`~.state.Transaction`: all of its changes or none.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from wastestream.domain.balance import balance
+from wastestream.domain.checks import (
+    DEFAULT_INPUT_RULES,
+    Area,
+    InputRules,
+    Problem,
+    fix_problem,
+    ticket_problems,
+    visit_set_problem,
+)
+from wastestream.domain.clearance import alert_transition, decide, window
+from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
+from wastestream.domain.datum import gcj02
+from wastestream.domain.geo import SiteIndex
+from wastestream.domain.localtime import day_start, local_date, zone
+from wastestream.domain.quality import dark_at, is_late, silence_in_shift, silent, speed_jump
+from wastestream.domain.tonnage import TonnageKey, tonnage_key
+from wastestream.domain.visits import DEFAULT_RULES, Track
 from wastestream.schemas import (
     Alert,
     AlertState,
@@ -49,16 +75,7 @@ from wastestream.schemas import (
     WeighTicket,
 )
 from wastestream.schemas.results import SiteKind, Visit, VisitSet
-
-from wastestream.domain.balance import balance
-from wastestream.domain.clearance import alert_transition, decide, window
-from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
-from wastestream.domain.datum import gcj02
-from wastestream.domain.geo import SiteIndex
-from wastestream.domain.localtime import day_start, local_date, zone
-from wastestream.domain.quality import is_late, silent, speed_jump
-from wastestream.domain.tonnage import TonnageKey, tonnage_key
-from wastestream.domain.visits import DEFAULT_RULES, Track
+from wastestream.stream_processors.state import Heard, LastFix, Stores, Transaction
 
 TICKET_GRACE_S = 1800  # event time a ticket waits for its vehicle's GPS before the dwell check counts
 STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
@@ -93,38 +110,31 @@ def _rec(
     return Record(measurement, tuple(sorted(tags.items())), tuple(sorted(fields.items())), t, contractor)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """An input the checks refused: what it was (``topic``), the problem, and the value."""
+
+    topic: str
+    problem: Problem
+    value: GpsFix | WeighTicket | VisitSet
+    received_at: datetime
+
+
 @dataclass
 class Output:
     statuses: list[ClearanceStatus] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    # of an accepted event: its local day, and its event time if it may move clocks
+    day: date | None = None
+    event_time: datetime | None = None
 
     def extend(self, other: Output) -> None:
         self.statuses += other.statuses
         self.alerts += other.alerts
         self.records += other.records
-
-
-class Stores:
-    """The state mappings (dicts by default)."""
-
-    NAMES = ("fixlog", "last_fix", "evidence", "station_visits", "statuses", "tickets_seen", "tonnage",
-             "station_days", "quality", "ticket_checks")  # fmt: skip
-
-    def __init__(self, **mappings: MutableMapping[str, Any]):
-        for name in self.NAMES:
-            setattr(self, name, mappings.get(name, {}))
-
-    fixlog: MutableMapping[str, Any]
-    last_fix: MutableMapping[str, Any]
-    evidence: MutableMapping[str, Any]
-    station_visits: MutableMapping[str, Any]
-    statuses: MutableMapping[str, Any]
-    tickets_seen: MutableMapping[str, Any]
-    tonnage: MutableMapping[str, Any]
-    station_days: MutableMapping[str, Any]
-    quality: MutableMapping[str, Any]
-    ticket_checks: MutableMapping[str, Any]
+        self.rejected += other.rejected
 
 
 def _ts(t: datetime) -> float:
@@ -135,13 +145,34 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+DARK_AFTER_S = 1800  # a vehicle due on a route and not heard from this long after its start is dark
+SHIFT_START = time(5, 0)  # when a route has no start time: the shift's start
+
+
 class Core:
     def __init__(
-        self, city: City, stores: Stores | None = None, rules: dict | None = None, station_tolerance_kg: float = 1000
-    ):
+        self, city: City, stores: Stores | None = None, rules: dict | None = None, station_tolerance_kg: float = 1000,
+        input_rules: InputRules = DEFAULT_INPUT_RULES, dark_after_s: float = DARK_AFTER_S,
+    ):  # fmt: skip
         self.city = city
         self.tz = city.timezone
-        self.s = stores or Stores()
+        self.stores = stores or Stores()
+        self.s = self.stores
+        self._txn = Transaction(self.stores)
+        self.input_rules = input_rules
+        self.terminal_of = {v.id: v.terminal_id for v in city.vehicles}
+        self.area = Area.around(
+            [(p.geofence.lat, p.geofence.lon) for p in city.collection_points]
+            + [(st.geofence.lat, st.geofence.lon) for st in city.stations],
+            input_rules.area_margin_km,
+        )
+        # a vehicle is due on a day when it has a route: at its earliest route's start (local time)
+        self.dark_after_s = dark_after_s
+        self.due_at: dict[str, time] = {}
+        for r in city.routes:
+            start = r.start or SHIFT_START
+            if r.vehicle_id not in self.due_at or start < self.due_at[r.vehicle_id]:
+                self.due_at[r.vehicle_id] = start
         self.rules = rules or DEFAULT_RULES
         self.index = SiteIndex.for_city(city)
         # site id → kind for the stations; every other site is a point (no 200,000-entry map of "point")
@@ -184,11 +215,40 @@ class Core:
         for key in [k for k in self._tracks if date.fromisoformat(k.split("|")[1]) < before]:
             del self._tracks[key]
 
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """Apply one event in full or not at all: its changes go to the stores when it succeeded."""
+        self.s = self._txn.view
+        try:
+            yield
+        except BaseException:
+            self._txn.discard()
+            self._tracks.clear()  # working copies may hold half the event: rebuilt from the stores
+            raise
+        else:
+            self._txn.commit()
+        finally:
+            self.s = self.stores
+
+    def _reject(self, topic: str, problem: Problem, value, received_at: datetime, detail: str,  # noqa: ANN001
+                out: Output) -> Output:  # fmt: skip
+        """Count a refused input under its kind (on the local day it was received) and hand it back."""
+        self._count(local_date(received_at, self.tz), problem.kind, detail, out)
+        out.rejected.append(Rejection(topic, problem, value, received_at))
+        return out
+
     # -- GPS ------------------------------------------------------------------------------------
     def on_fix(self, fix: GpsFix) -> Output:
         """Fold one fix into its vehicle-day. Visit sets that change are collected, not returned:
         :meth:`take_visit_sets` hands them out (once per batch of fixes, each with its latest spans)."""
+        with self._atomic():
+            return self._on_fix(fix)
+
+    def _on_fix(self, fix: GpsFix) -> Output:
         out = Output()
+        problem = fix_problem(fix, self.terminal_of, self.area, self.input_rules)
+        if problem is not None:
+            return self._reject("gps.fixes", problem, fix, fix.received_at, fix.vehicle_id, out)
         local = fix.device_time.astimezone(zone(self.tz))
         day = local.date()
         t = _ts(fix.device_time)
@@ -199,6 +259,7 @@ class Core:
         bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
         entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon]
         logged = self.s.fixlog.get(bucket) or []
+        out.day, out.event_time = day, fix.device_time
         if any(e[0] == t and e[4:] == entry[4:] for e in logged):
             # the same fix again (a replay; a position re-sent as blind-area data because its
             # acknowledgement was lost): nothing changes
@@ -269,42 +330,126 @@ class Core:
             self._count(day, "backfill_fix", fix.vehicle_id, out)
         elif is_late(fix.device_time, fix.received_at):
             self._count(day, "late_fix", fix.vehicle_id, out)
-        last = self.s.last_fix.get(fix.vehicle_id)
-        if last is not None and fix.source == FixSource.realtime and t > last[0]:
-            if speed_jump(last[1], last[2], last[0], fix.lat, fix.lon, t):
+        last = LastFix.from_state(self.s.last_fix.get(fix.vehicle_id))
+        if last is not None and fix.source == FixSource.realtime and t > last.t:
+            if speed_jump(last.lat, last.lon, last.t, fix.lat, fix.lon, t):
                 self._count(day, "speed_jump", fix.vehicle_id, out)
         recv = _ts(fix.received_at)
-        # a terminal silent in its shift: nothing received for a while after a fix with the ignition on
-        # (a parked truck switches off, and its terminal reports rarely or sleeps: that is not silence)
-        if last is not None and recv > last[3] and not last[4] and silent(_dt(last[3]), fix.received_at, tz=self.tz):
-            self._count(local_date(_dt(last[3]), self.tz), "silent_terminal", fix.vehicle_id, out)
-        if last is not None and last[5]:
-            self._silent_alert(fix.vehicle_id, fix.received_at, False, out)
-        newest = last is None or t > last[0]
-        pos = [t, fix.lat, fix.lon] if newest else last[:3]
-        if newest or recv > last[3]:
-            self.s.last_fix[fix.vehicle_id] = [*pos, max(recv, last[3] if last else recv),
-                                               (not fix.acc_on) if newest else last[4], False]  # fmt: skip
+        self._heard(fix.vehicle_id, fix.received_at, out)
+        if last is None:
+            self.s.last_fix[fix.vehicle_id] = LastFix(t, fix.lat, fix.lon, recv, not fix.acc_on).to_state()
+            return
+        if recv > last.received:
+            # a silence closed by this fix: counted if it lasted long enough in the shift (and was
+            # not counted while it was going on)
+            self._count_silence(fix.vehicle_id, last, fix.received_at, out)
+        if last.alert_open:
+            self._silent_alert(fix.vehicle_id, last, fix.received_at, False, out)
+        newest = t > last.t
+        if newest or recv > last.received:
+            nxt = LastFix(t, fix.lat, fix.lon, recv, not fix.acc_on) if newest else last
+            nxt.received = max(recv, last.received)
+            nxt.alert_open = False
+            nxt.counted = last.counted and nxt.received == last.received
+            self.s.last_fix[fix.vehicle_id] = nxt.to_state()
 
-    def _silent_alert(self, vehicle: str, at: datetime, raise_: bool, out: Output) -> None:
-        last = list(self.s.last_fix[vehicle])
-        last[5] = raise_
-        self.s.last_fix[vehicle] = last
-        day = local_date(_dt(last[3]), self.tz)
+    def _count_silence(self, vehicle: str, last: LastFix, until: datetime, out: Output) -> None:
+        """Count the vehicle's silence since its last receive time if, by ``until``, it had lasted the
+        limit in its shift (after a fix with the ignition on); once per silence."""
+        if last.counted or last.parked:
+            return
+        at = silence_in_shift(_dt(last.received), until, tz=self.tz)
+        if at is not None:
+            last.counted = True
+            self._count(local_date(at, self.tz), "silent_terminal", vehicle, out)
+
+    def _heard(self, vehicle: str, received_at: datetime, out: Output) -> None:
+        """When the vehicle was first heard on the local day of ``received_at``; a dark alert resolves."""
+        key = f"{vehicle}|{local_date(received_at, self.tz).isoformat()}"
+        h = Heard.from_state(self.s.heard.get(key))
+        recv = _ts(received_at)
+        if h.first is not None and h.first <= recv and not h.dark_alert_open:
+            return
+        if h.first is None or recv < h.first:
+            h.first = recv
+        if h.dark_alert_open:
+            h.dark_alert_open = False
+            self._dark_alert(vehicle, local_date(received_at, self.tz), received_at, False, out)
+        self.s.heard[key] = h.to_state()
+
+    def _silent_alert(self, vehicle: str, last: LastFix, at: datetime, raise_: bool, out: Output) -> None:
+        """Raise or resolve the terminal_silent alert (``last`` is changed; the caller stores it)."""
+        last.alert_open = raise_
+        since = _dt(last.received)
+        self._vehicle_alert(
+            "terminal_silent", vehicle, local_date(since, self.tz), at, raise_, out,
+            f"terminal of {vehicle} silent since {since:%H:%M}Z with the ignition on" if raise_
+            else f"terminal of {vehicle} reporting again",
+        )  # fmt: skip
+
+    def _dark_alert(self, vehicle: str, day: date, at: datetime, raise_: bool, out: Output,
+                    last_heard: float | None = None) -> None:  # fmt: skip
+        """Raise or resolve the terminal_dark alert of a vehicle due on a route and not heard from."""
+        due = self._due(vehicle, day)
+        heard = "never" if last_heard is None else f"{_dt(last_heard):%Y-%m-%d %H:%M}Z"
+        self._vehicle_alert(
+            "terminal_dark", vehicle, day, at, raise_, out,
+            f"{vehicle} due on its route at {due:%H:%M}Z and not heard from (last heard {heard})" if raise_
+            else f"{vehicle} reporting",
+        )  # fmt: skip
+
+    def _vehicle_alert(self, kind: str, vehicle: str, day: date, at: datetime, raise_: bool, out: Output,
+                       message: str) -> None:  # fmt: skip
         contractor = self.contractor_of.get(vehicle)
+        prefix = {"terminal_silent": "silent", "terminal_dark": "dark"}[kind]
         alert = Alert(
-            key=f"silent:{vehicle}:{day.isoformat()}", kind="terminal_silent",
+            key=f"{prefix}:{vehicle}:{day.isoformat()}", kind=kind,
             state=AlertState.raised if raise_ else AlertState.resolved, severity="warning", local_date=day,
-            subject=vehicle, contractor_id=contractor,
-            message=(f"terminal of {vehicle} silent since {_dt(last[3]):%H:%M}Z with the ignition on" if raise_
-                     else f"terminal of {vehicle} reporting again"),
-            at=at,
+            subject=vehicle, contractor_id=contractor, message=message, at=at,
         )  # fmt: skip
         out.alerts.append(alert)
         out.records.append(
-            _rec("alerts", {"kind": alert.kind, "subject": vehicle, "contractor": contractor or ""},
-                 {"active": 1 if raise_ else 0, "message": alert.message}, day_start(day, self.tz), contractor)
+            _rec("alerts", {"kind": kind, "subject": vehicle, "contractor": contractor or ""},
+                 {"active": 1 if raise_ else 0, "message": message}, day_start(day, self.tz), contractor)
         )  # fmt: skip
+
+    def _due(self, vehicle: str, day: date) -> datetime:
+        """When a vehicle due on a route counts as dark if not heard from: its start + the grace."""
+        start = datetime.combine(day, self.due_at[vehicle], tzinfo=zone(self.tz))
+        return (start + timedelta(seconds=self.dark_after_s)).astimezone(UTC)
+
+    def _terminal_checks(self, vehicle: str, days: list[date], now: datetime, at: datetime, live: bool,
+                         out: Output) -> None:  # fmt: skip
+        """Silences and dark terminals judged at event time ``at`` (the evidence watermark), counted
+        whether or not the terminal comes back; alerts (only ``live``) at ``now``."""
+        raw = self.s.last_fix.get(vehicle)
+        last = LastFix.from_state(raw)
+        if last is not None:
+            was = last.to_state()
+            self._count_silence(vehicle, last, at, out)
+            if live and not last.alert_open and not last.parked and silent(_dt(last.received), now, tz=self.tz):
+                self._silent_alert(vehicle, last, now, True, out)
+            if last.to_state() != was:
+                self.s.last_fix[vehicle] = last.to_state()
+        if vehicle not in self.due_at:
+            return
+        for day in days:
+            key = f"{vehicle}|{day.isoformat()}"
+            raw_h = self.s.heard.get(key)
+            h = Heard.from_state(raw_h)
+            if h.dark_counted and (h.dark_alert_open or not live):
+                continue
+            first = None if h.first is None else _dt(h.first)
+            if not dark_at(first, self._due(vehicle, day), at):
+                continue
+            if not h.dark_counted:
+                h.dark_counted = True
+                self._count(day, "dark_terminal", vehicle, out)
+            if live and (first is None or first > at) and not h.dark_alert_open:
+                h.dark_alert_open = True
+                self._dark_alert(vehicle, day, now, True, out, None if last is None else last.received)
+            if h.to_state() != (raw_h or Heard().to_state()):
+                self.s.heard[key] = h.to_state()
 
     def _count(self, day: date, kind: str, detail: str, out: Output, n: int = 1) -> None:
         key = f"{day.isoformat()}|{kind}|{detail}"
@@ -315,7 +460,17 @@ class Core:
         )
 
     # -- visits ---------------------------------------------------------------------------------
-    def on_visit_set(self, vs: VisitSet) -> Output:
+    def on_visit_set(self, vs: VisitSet, received_at: datetime | None = None) -> Output:
+        """Replace a vehicle's visits at a site on a day. ``received_at``: when it was read (for the
+        day a refused visit set is counted on; default its own local day)."""
+        with self._atomic():
+            return self._on_visit_set(vs, received_at)
+
+    def _on_visit_set(self, vs: VisitSet, received_at: datetime | None) -> Output:
+        problem = visit_set_problem(vs, self.kind_of, self.points, self.vehicles)
+        if problem is not None:
+            at = received_at or day_start(vs.local_date, self.tz)
+            return self._reject("visits", problem, vs, at, vs.site_id, Output())
         key = f"{vs.site_id}|{vs.local_date.isoformat()}"
         store = self.s.evidence if vs.site_kind == SiteKind.point else self.s.station_visits
         current = dict(store.get(key) or {})
@@ -367,11 +522,9 @@ class Core:
             for st in self.city.stations:
                 if owns(st.id):
                     self._check_tickets(st.id, day, at, out)
-        if live:
-            for v in self.city.vehicles:
-                last = self.s.last_fix.get(v.id) if owns(v.id) else None
-                if last is not None and not last[5] and not last[4] and silent(_dt(last[3]), now, tz=self.tz):
-                    self._silent_alert(v.id, now, True, out)
+        for v in self.city.vehicles if decide_points else ():  # silences and dark terminals: judged at ``at``
+            if owns(v.id):
+                self._terminal_checks(v.id, days, now, at, live, out)
         yield out
         if not decide_points:
             return
@@ -497,15 +650,34 @@ class Core:
     def on_ticket(self, t: WeighTicket, position: str = "") -> Output:
         """``position``: where the ticket sits in its source (topic/partition/offset, or file/line), so
         reading the same record again after a crash is not mistaken for a duplicate ticket."""
+        with self._atomic():
+            return self._on_ticket(t, position)
+
+    def _on_ticket(self, t: WeighTicket, position: str) -> Output:
         out = Output()
+        problems = ticket_problems(t, self.stations, self.input_rules)
+        if problems:
+            first = problems[0]
+            if len(problems) > 1:
+                first = Problem(first.kind, first.field, "; ".join(str(p) for p in problems))
+            return self._reject("weigh.tickets", first, t, t.received_at or t.weigh_in_at, t.station_id, out)
+        out.day = local_date(t.weigh_in_at, self.tz)
+        # a ticket moves clocks only when its weigh times could be checked against its receive time
+        out.event_time = t.weigh_out_at if t.received_at is not None else None
         seen_key = f"{t.station_id}|{t.serial}"
         seen = self.s.tickets_seen.get(seen_key)
+        digest = f"{t.direction.value}|{t.net_kg:.3f}|{t.weigh_in_at.timestamp():.0f}"
         if seen is not None:
-            if not (position and seen[1] == position):
-                self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
+            if position and seen[1] == position:
+                return out  # the same record read again (a restart): not a duplicate
+            if len(seen) > 2 and seen[2] != digest:  # the serial again, with other weights or times
+                problem = Problem("ticket_serial_conflict", "serial",
+                                  f"{t.station_id} ticket {t.serial} was first counted with other weights or times")  # fmt: skip
+                return self._reject("weigh.tickets", problem, t, t.received_at or t.weigh_in_at, t.station_id, out)
+            self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
             return out
         k = tonnage_key(t, self.contractor_of, self.tz)
-        self.s.tickets_seen[seen_key] = [k.as_str(), position]
+        self.s.tickets_seen[seen_key] = [k.as_str(), position, digest]
         tot = list(self.s.tonnage.get(k.as_str()) or [0.0, 0])
         tot[0] += t.net_kg
         tot[1] += 1
@@ -563,11 +735,51 @@ class Core:
 
     # -- dead letters ---------------------------------------------------------------------------
     def on_dead_letter(self, dl: DeadLetter, position: str = "") -> Output:
+        """Count a dead letter (once per rejected record: ``position`` is where the dead letter sits,
+        or its ``detail['at']``, where the record it refuses sat); note unregistered terminals."""
+        with self._atomic():
+            return self._on_dead_letter(dl, position)
+
+    def _on_dead_letter(self, dl: DeadLetter, position: str) -> Output:
         out = Output()
+        position = dl.detail.get("at") or position
         if position:  # counted once per record, however often it is read
             seen_key = f"seen|{position}"
             if self.s.quality.get(seen_key):
                 return out
             self.s.quality[seen_key] = 1
-        self._count(local_date(dl.received_at, self.tz), "dead_letter", f"{dl.source}:{dl.reason}", out)
+        day = local_date(dl.received_at, self.tz)
+        counted_as = dl.detail.get("kind")
+        if counted_as is None:  # the core's own rejections are counted under their kind already
+            self._count(day, "dead_letter", f"{dl.source}:{dl.reason}", out)
+        if dl.terminal_id and (dl.reason == "unknown terminal" or counted_as == "fix_unknown_vehicle"):
+            self._unknown_terminal(day, dl, out)
         return out
+
+    def _unknown_terminal(self, day: date, dl: DeadLetter, out: Output) -> None:
+        """An unregistered terminal: first and last seen that day and how often (per source)."""
+        assert dl.terminal_id is not None
+        key = f"{day.isoformat()}|{dl.source}|{dl.terminal_id}"
+        t = _ts(dl.received_at)
+        first, last, n = self.s.unknown_terminals.get(key) or (t, t, 0)
+        value = [min(first, t), max(last, t), n + 1]
+        self.s.unknown_terminals[key] = value
+        out.records.append(self.unknown_terminal_record(key, value))
+
+    def unknown_terminal_record(self, key: str, value: list) -> Record:
+        d, source, terminal = key.split("|", 2)
+        first, last, n = value
+        return _rec("unknown_terminals", {"terminal": terminal, "source": source},
+                    {"first_seen": _dt(first).isoformat(), "last_seen": _dt(last).isoformat(), "count": int(n)},
+                    day_start(date.fromisoformat(d), self.tz))  # fmt: skip
+
+    def dead_letter(self, rej: Rejection, raw: bytes | None, at: str, source: str = "worker") -> DeadLetter:
+        """The dead letter of a refused input: its raw bytes (or its JSON), the reason, where it sat."""
+        v = rej.value
+        body = raw if raw is not None else v.to_json_bytes()
+        terminal = getattr(v, "terminal_id", None)
+        return DeadLetter(
+            source=source, reason=f"{rej.problem.kind}: {rej.problem}", raw_hex=body.hex(),
+            received_at=rej.received_at, terminal_id=terminal,
+            detail={"kind": rej.problem.kind, "field": rej.problem.field, "topic": rej.topic, "at": at},
+        )  # fmt: skip

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
-from wastestream.schemas import DeadLetter, GpsFix, WeighTicket
 
 from wastestream.errors import WastestreamError
+from wastestream.schemas import DeadLetter, GpsFix, WeighTicket
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 
 FILES = {GPS_FIXES.name: GpsFix, WEIGH_TICKETS.name: WeighTicket, DEADLETTER.name: DeadLetter}

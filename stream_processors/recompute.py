@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from wastestream.schemas import City
+from wastestream.domain.localtime import local_date
+from wastestream.schemas import City, DeadLetter
 from wastestream.stream_processors.core import Core, Output, Record
 from wastestream.stream_processors.eventfiles import read_events
-
-from wastestream.domain.localtime import local_date
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 
 
@@ -21,6 +20,7 @@ class Result:
     watermark: datetime | None = None
     days: list[date] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)  # the inputs the checks refused
 
     def add(self, out: Output) -> None:
         for r in out.records:
@@ -29,39 +29,60 @@ class Result:
     def select(self, measurement: str) -> list[Record]:
         return [r for r in self.records.values() if r.measurement == measurement]
 
+    @property
+    def rejected_by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for dl in self.dead_letters:
+            out[dl.detail["kind"]] = out.get(dl.detail["kind"], 0) + 1
+        return dict(sorted(out.items()))
+
 
 def recompute(
     city: City,
     directory: Path,
     only_date: date | None = None,
     progress: Callable[[str, int], None] = lambda what, n: None,
+    core_options: dict | None = None,
 ) -> Result:
-    core = Core(city)
+    """The worker's figures from event files. Every input goes through the core's checks: a refused
+    one is counted under its kind and kept in ``Result.dead_letters`` (as the worker dead-letters
+    it), and only accepted events move the clock ("now" is the newest accepted event time) and
+    select the days decided. With ``only_date``, events of other local days (by their own event
+    time) are left out. ``core_options``: :class:`Core`'s keyword arguments (``Settings.core_options()``)."""
+    core = Core(city, **(core_options or {}))
     res = Result()
     days: set[date] = set()
     wm: datetime | None = None
+
+    def take(out: Output, position: str) -> None:
+        nonlocal wm
+        res.add(out)
+        if out.day is not None:
+            days.add(out.day)
+        if out.event_time is not None and (wm is None or out.event_time > wm):
+            wm = out.event_time
+        for rej in out.rejected:  # as the worker's dead letters come back through its dead-letter agent
+            dl = core.dead_letter(rej, None, position, source="recompute")
+            res.dead_letters.append(dl)
+            res.add(core.on_dead_letter(dl))
+
     n = 0
     for fix in read_events(directory, GPS_FIXES.name):
-        d = local_date(fix.device_time, city.timezone)
-        if only_date is not None and d != only_date:
+        if only_date is not None and local_date(fix.device_time, city.timezone) != only_date:
             continue
-        days.add(d)
-        wm = fix.device_time if wm is None or fix.device_time > wm else wm
-        res.add(core.on_fix(fix))
+        take(core.on_fix(fix), f"{GPS_FIXES.name}:{n}")
         n += 1
         if n % 5000 == 0:
             progress("fixes", n)
     for vs in core.take_visit_sets():
-        res.add(core.on_visit_set(vs))
+        take(core.on_visit_set(vs), "")
     res.counts["fixes"] = n
     k = 0
     for t in read_events(directory, WEIGH_TICKETS.name):
-        d = local_date(t.weigh_in_at, city.timezone)
-        if only_date is not None and d != only_date:
+        if only_date is not None and local_date(t.weigh_in_at, city.timezone) != only_date:
             continue
-        days.add(d)
-        wm = t.weigh_out_at if wm is None or t.weigh_out_at > wm else wm
-        res.add(core.on_ticket(t, f"{WEIGH_TICKETS.name}:{k}"))
+        pos = f"{WEIGH_TICKETS.name}:{k}"
+        take(core.on_ticket(t, pos), pos)
         k += 1
     res.counts["tickets"] = k
     dl = 0
@@ -71,6 +92,7 @@ def recompute(
         res.add(core.on_dead_letter(d_letter, f"{DEADLETTER.name}:{dl}"))
         dl += 1
     res.counts["dead_letters"] = dl
+    res.counts["rejected"] = len(res.dead_letters)
     if wm is not None:
         wm_day = local_date(wm, city.timezone)
         eval_days = sorted(d for d in days if wm_day - timedelta(days=1) <= d <= wm_day)

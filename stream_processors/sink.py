@@ -17,9 +17,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from wastestream.schemas import City
-from wastestream.stream_processors.core import Record
-
 from wastestream.settings import Settings
+from wastestream.stream_processors.core import Record
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from datetime import date
 
 from rich.console import Console
 from rich.table import Table
-from wastestream.stream_processors import queries
 
 from wastestream.settings import Settings
+from wastestream.stream_processors import queries
 
 
 def fetch(settings: Settings, day: date) -> dict:

@@ -276,8 +276,14 @@ def recompute_cmd(
         Path | None, typer.Option("--city", help="reference data (default <events>/city.yaml, then settings)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here instead of InfluxDB")] = None,
+    dead_out: Annotated[
+        Path | None, typer.Option("--dead-letters", help="write the refused inputs here (JSON Lines)")
+    ] = None,
 ) -> None:
-    """Run the worker's core over event files; write the same figures to InfluxDB (or JSON)."""
+    """Run the worker's core over event files; write the same figures to InfluxDB (or JSON).
+
+    A line that is not a valid message stops it with file:line; an input the checks refuse (unknown
+    id, wrong clock, bad arithmetic) is counted, listed by kind, and it goes on (exit 0)."""
     from wastestream.stream_processors.recompute import recompute
 
     s = get_settings()
@@ -286,10 +292,16 @@ def recompute_cmd(
     cf = city_file or (events / "city.yaml" if (events / "city.yaml").exists() else s.city_file)
     city = _load_city(cf)
     started = time.monotonic()
-    res = recompute(city, events, _date(date_) if date_ else None, lambda what, n: _report(f"recompute: {n:,} {what}"))
+    res = recompute(city, events, _date(date_) if date_ else None, lambda what, n: _report(f"recompute: {n:,} {what}"),
+                    core_options=s.core_options())  # fmt: skip
     _report(
         f"recompute: {res.counts} in {time.monotonic() - started:.1f}s; {len(res.records)} series; days {[str(d) for d in res.days]}"
     )
+    if res.dead_letters:
+        _report(f"recompute: refused {res.rejected_by_kind} (counted under data_quality)")
+    if dead_out is not None:
+        dead_out.write_text("".join(dl.model_dump_json() + "\n" for dl in res.dead_letters), encoding="utf-8")
+        _report(f"{len(res.dead_letters)} refused inputs written to {dead_out}")
     if json_out is not None:
         from wastestream.stream_processors.eventfiles import write_json
 

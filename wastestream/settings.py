@@ -85,6 +85,27 @@ class Settings(BaseSettings):
     topic_partitions: int = 6
     topic_prefix: str = Field("", description="prepended to every topic name (isolates test runs and tenants)")
 
+    # input checks (wastestream.domain.checks; the README's data-quality table)
+    check_max_ahead_s: float = Field(600, gt=0, description="a device/weigh time at most this after its receive time")
+    check_backfill_horizon_days: float = Field(7, gt=0, description="and at most this many days before it")
+    check_max_speed_kmh: float = Field(220, gt=0)
+    check_area_margin_km: float = Field(100, ge=0, description="valid positions lie within the city's sites ± this")
+    dark_after_min: float = Field(30, gt=0, description="a vehicle due on a route, silent this long after its start")
+
+    # weighbridge API limits
+    weighbridge_max_body_bytes: int = Field(5 * 1024 * 1024, gt=0, description="larger requests get 413")
+    weighbridge_max_rows: int = Field(5000, gt=0, description="tickets per request; more get 413")
+
+    def core_options(self) -> dict:
+        """The processing core's keyword arguments from these settings (the worker and recompute)."""
+        from wastestream.domain.checks import InputRules  # settings import nothing of the domain at load
+
+        rules = InputRules(
+            max_ahead_s=self.check_max_ahead_s, backfill_horizon_s=self.check_backfill_horizon_days * 86400,
+            max_speed_kmh=self.check_max_speed_kmh, area_margin_km=self.check_area_margin_km,
+        )  # fmt: skip
+        return {"input_rules": rules, "dark_after_s": self.dark_after_min * 60}
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 

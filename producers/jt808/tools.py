@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from wastestream.errors import WastestreamError
 from wastestream.producers.jt808.codec import decode_body, decode_frame, encode
 from wastestream.producers.jt808.framing import FrameSplitter, Jt808Error, Junk
 from wastestream.producers.jt808.messages import (
@@ -21,8 +22,6 @@ from wastestream.producers.jt808.messages import (
     MsgId,
     Register,
 )
-
-from wastestream.errors import WastestreamError
 
 
 def _jsonable(v: Any) -> Any:

@@ -14,6 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from wastestream.domain.clearance import decide
+from wastestream.domain.geo import haversine_m
+from wastestream.domain.localtime import day_start
 from wastestream.producers.simulator.city import (
     DRIVE_KMH,
     STATION_DWELL_S,
@@ -24,10 +27,6 @@ from wastestream.producers.simulator.city import (
     plan_route,
 )
 from wastestream.schemas import City, Clearance, Direction, FixSource, GpsFix, WeighTicket
-
-from wastestream.domain.clearance import decide
-from wastestream.domain.geo import haversine_m
-from wastestream.domain.localtime import day_start
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,9 @@ class Truth:
     backfilled_fixes: int = 0
     tickets_without_dwell: dict[str, int] = field(default_factory=dict)  # station -> inbound tickets, no GPS dwell
     silent_terminals: dict[str, int] = field(default_factory=dict)  # vehicle -> episodes silent > 30 min on the road
+    dark_terminals: dict[str, int] = field(
+        default_factory=dict
+    )  # vehicle -> 1: first heard > 30 min after its route's start
 
     def roll_up(self, dim: int) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -91,6 +93,7 @@ class Truth:
             "transferred_out": self.transferred_out,
             "tickets_without_dwell": self.tickets_without_dwell,
             "silent_terminals": self.silent_terminals,
+            "dark_terminals": self.dark_terminals,
             "counts": {
                 "fixes": self.fixes, "tickets_unique": self.tickets_unique, "tickets_sent": self.tickets_sent,
                 "junk_frames": self.junk_frames, "backfilled_fixes": self.backfilled_fixes,
@@ -186,6 +189,7 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         start_s += rr.randrange(-60, 61)  # a minute either way, day to day
         if route.id in late_routes:
             start_s += 90 * 60  # 90 minutes late: its later stops miss their windows
+            truth.dark_terminals[v.id] = 1  # and its terminal, off until it leaves, is dark past the 30-min grace
         trips: list[PlannedTrip] = plan_route(stops, station_pos, start_s)
         truck = _Truck(v.id, v.terminal_id, midnight + timedelta(seconds=start_s), rr)
         truck.pos = station_pos

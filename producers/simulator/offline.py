@@ -9,7 +9,6 @@ from wastestream.producers.jt808 import Jt808Error, decode
 from wastestream.producers.simulator.day import Faults, SimEvent, Truth, simulate_day
 from wastestream.schemas import City, DeadLetter, dump_city
 from wastestream.stream_processors.eventfiles import EventWriter, write_json
-
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 
 
@@ -24,8 +23,9 @@ def arrival_order(events: list[SimEvent]) -> list[tuple[str, object]]:
             stored.setdefault(e.vehicle_id or "", []).append(e.fix)
         elif e.kind == "upload":
             out.extend((GPS_FIXES.name, f) for f in stored.pop(e.vehicle_id or "", []))
-        elif e.kind == "ticket":
-            out.append((WEIGH_TICKETS.name, e.ticket))
+        elif e.kind == "ticket":  # as the weighbridge API publishes it: stamped with its receive time
+            assert e.ticket is not None
+            out.append((WEIGH_TICKETS.name, e.ticket.model_copy(update={"received_at": e.deliver_at})))
         elif e.kind == "junk":
             try:
                 decode(e.data)

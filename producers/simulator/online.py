@@ -17,14 +17,14 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
+
+from wastestream.domain.localtime import at_local, day_start
+from wastestream.errors import WastestreamError
 from wastestream.producers.jt808 import Location
 from wastestream.producers.simulator.day import Faults, SimEvent, simulate_day
 from wastestream.producers.terminal import Terminal, TerminalError
 from wastestream.producers.weighbridge import station_token
 from wastestream.schemas import City, GpsFix
-
-from wastestream.domain.localtime import at_local, day_start
-from wastestream.errors import WastestreamError
 from wastestream.settings import Settings
 
 STEP = timedelta(seconds=60)

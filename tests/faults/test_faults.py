@@ -11,15 +11,15 @@ import uuid
 from datetime import date
 
 import pytest
+
+from tests.integration.helpers import cli_process, stack_env
+from tests.integration.test_pipeline_e2e import figures, truth_tonnage_in, wait_for_truth, wait_until_consumed
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
-from wastestream.stream_processors.sink import InfluxSink
-
-from tests.integration.helpers import cli_process, stack_env
-from tests.integration.test_pipeline_e2e import figures, truth_tonnage_in, wait_for_truth, wait_until_consumed
 from wastestream.stack import InfluxDB, Kafka, committed_offsets, end_offsets, ensure_topics
+from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
@@ -136,10 +136,9 @@ def test_gateway_killed_with_terminals_connected(stack, tmp_path):
     when they are back; a fix whose acknowledgement was lost arrives twice and counts once."""
     import threading
 
+    from tests.integration.helpers import free_port
     from wastestream.producers.simulator.online import run_online
     from wastestream.schemas import dump_city
-
-    from tests.integration.helpers import free_port
 
     u = uuid.uuid4().hex[:8]
     city = build_city(808)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from wastestream.producers.jt808 import Location, ReplyResult, encode_one
 from wastestream.producers.terminal import Terminal, TerminalError
-
 from wastestream.settings import Settings
 
 from .helpers import cli_process, end_offsets, free_port, read_topic, stack_env

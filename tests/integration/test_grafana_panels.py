@@ -12,17 +12,17 @@ from datetime import date, timedelta
 import pytest
 from influxdb_client import InfluxDBClient
 from influxdb_client.rest import ApiException
+
+from wastestream.domain.datum import gcj02
+from wastestream.domain.localtime import day_start
+from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards
+from wastestream.grafana.isolation import contractor_read_tokens
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
 from wastestream.stream_processors.eventfiles import read_events
 from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
-
-from wastestream.domain.datum import gcj02
-from wastestream.domain.localtime import day_start
-from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards
-from wastestream.grafana.isolation import contractor_read_tokens
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 2)

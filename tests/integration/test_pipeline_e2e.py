@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 from influxdb_client import InfluxDBClient
+
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
-from wastestream.stream_processors.recompute import recompute
-from wastestream.stream_processors.sink import InfluxSink
-
 from wastestream.stack import end_offsets as stack_end_offsets
 from wastestream.stack import ensure_topics, group_lag
+from wastestream.stream_processors.recompute import recompute
+from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
 from .helpers import cli_process, end_offsets, read_topic, stack_env

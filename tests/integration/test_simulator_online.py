@@ -8,11 +8,11 @@ import uuid
 from datetime import date
 
 import pytest
+
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.online import run_online
 from wastestream.schemas import dump_city
-
 from wastestream.stack import ensure_topics
 from wastestream.topics import ALL_TOPICS
 

@@ -4,12 +4,12 @@ corrected by late GPS), and a terminal silent in its shift (alert raised live, r
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from wastestream.domain.clearance import window
 from wastestream.producers.simulator.city import build_city
 from wastestream.schemas import AlertState, Direction, GpsFix, WeighTicket
 from wastestream.schemas.results import SiteKind, Visit, VisitSet
 from wastestream.stream_processors.core import TICKET_GRACE_S, Core
-
-from wastestream.domain.clearance import window
 
 T = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 Shanghai
 
@@ -79,13 +79,32 @@ def test_silent_terminal_alert_is_raised_live_and_resolved_by_the_next_fix(city)
     road = (st.geofence.lat + 0.01, st.geofence.lon + 0.01)  # ~1.4 km from the station
     core.on_fix(fix(v, T, *road))
     later = T + timedelta(minutes=31)
-    assert not silent_alerts(core.evaluate(later, [T.date()], live=False))  # a replay catching up does not page
+    replay = core.evaluate(later, [T.date()], live=False)
+    assert not silent_alerts(replay)  # a replay catching up does not page
+    assert quality(replay, "silent_terminal") == {v.id: 1}  # but the silence counts, as it happens
     (a,) = silent_alerts(core.evaluate(later, [T.date()], live=True))
     assert (a.kind, a.state, a.subject) == ("terminal_silent", AlertState.raised, v.id)
     assert not silent_alerts(core.evaluate(later + timedelta(minutes=5), [T.date()], live=True))  # raised once
     out = core.on_fix(fix(v, later + timedelta(minutes=6), *road))
     assert [(x.kind, x.state) for x in silent_alerts(out)] == [("terminal_silent", AlertState.resolved)]
-    assert quality(out, "silent_terminal") == {v.id: 1}
+    assert quality(out, "silent_terminal") == {}  # counted once, not again when it ends
+
+
+def test_a_silence_counts_the_same_whether_judged_as_it_happens_or_when_it_ends(city):
+    v = next(v for v in city.vehicles if v.kind == "collection")
+    st = city.stations[0]
+    road = (st.geofence.lat + 0.01, st.geofence.lon + 0.01)
+    closed, watched, short = Core(city), Core(city), Core(city)
+    for core in (closed, watched, short):
+        core.on_fix(fix(v, T, *road))
+    for m in range(5, 60, 5):
+        watched.evaluate(T + timedelta(minutes=m), [T.date()])
+    closed.on_fix(fix(v, T + timedelta(minutes=60), *road))
+    short.on_fix(fix(v, T + timedelta(minutes=29), *road))
+    watched.on_fix(fix(v, T + timedelta(minutes=60), *road))
+    for core, n in ((closed, 1), (watched, 1), (short, 0)):
+        counts = {k: c for k, c in core.s.quality.items() if "|silent_terminal|" in k}
+        assert sum(counts.values()) == n
 
 
 def test_a_truck_parked_with_the_ignition_off_is_not_silent(city):

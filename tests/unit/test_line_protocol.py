@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
+
 from wastestream.stream_processors.core import Record
 from wastestream.stream_processors.sink import InfluxSink, line_protocol
 

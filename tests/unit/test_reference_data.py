@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from wastestream.schemas import CityFileError, dump_city, load_city
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "city-small.yaml"

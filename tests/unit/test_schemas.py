@@ -2,6 +2,7 @@ from datetime import datetime
 
 import pytest
 from pydantic import ValidationError
+
 from wastestream.schemas import JSON_DIR, GpsFix, json_schemas
 
 

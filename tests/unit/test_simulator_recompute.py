@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults, simulate_day
 from wastestream.producers.simulator.offline import write_offline
@@ -110,6 +111,7 @@ def test_recompute_flags_ghost_tickets_and_silent_terminals_as_the_truth_says(ci
             got[t["kind"]][t["detail"]] = dict(r.fields)["count"]
     assert truth["tickets_without_dwell"] and got["ticket_no_station_dwell"] == truth["tickets_without_dwell"]
     assert truth["silent_terminals"] and got["silent_terminal"] == truth["silent_terminals"]
+    assert truth["dark_terminals"] and got["dark_terminal"] == truth["dark_terminals"]
 
 
 def test_incremental_clearance_evaluation_equals_deciding_every_point_each_time(city, offline_day):

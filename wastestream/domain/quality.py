@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from wastestream.domain.geo import haversine_m
 from wastestream.domain.localtime import zone
@@ -40,3 +40,37 @@ def silent(
     if last_fix is None:
         return True
     return (now - last_fix).total_seconds() > max_silence_s
+
+
+def silence_in_shift(
+    since: datetime,
+    until: datetime,
+    shift: tuple[time, time] = (time(5, 0), time(20, 0)),
+    max_silence_s: float = 1800,
+    tz: str = "Asia/Shanghai",
+) -> datetime | None:
+    """A terminal last heard at ``since`` and heard again at (or not yet by) ``until``: the first
+    moment at which it had been silent for ``max_silence_s`` *in its shift* (local time), or None if
+    there is none in ``[since + max_silence_s, until]``. The same answer whenever it is asked, so a
+    silence is counted alike by a worker judging it as it happens and by ``recompute`` afterwards,
+    whether the terminal comes back or not."""
+    lo = since + timedelta(seconds=max_silence_s)
+    if until < lo:
+        return None
+    z = zone(tz)
+    day = lo.astimezone(z).date()
+    while True:
+        start = datetime.combine(day, shift[0], tzinfo=z)
+        end = datetime.combine(day, shift[1], tzinfo=z)
+        if start > until:
+            return None
+        at = max(start, lo)
+        if at <= end and at <= until:
+            return at.astimezone(until.tzinfo)
+        day += timedelta(days=1)
+
+
+def dark_at(first_heard: datetime | None, due: datetime, now: datetime) -> bool:
+    """A vehicle due on a route is *dark* once ``now`` has passed ``due`` (its route's start plus
+    a grace period) and nothing was heard from it that local day by ``due``."""
+    return now >= due and (first_heard is None or first_heard > due)

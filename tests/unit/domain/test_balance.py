@@ -1,8 +1,7 @@
 from datetime import date
 
-from wastestream.schemas import Geofence, TransferStation
-
 from wastestream.domain.balance import balance
+from wastestream.schemas import Geofence, TransferStation
 
 ST = TransferStation(
     id="S1", name="一号", geofence=Geofence(lat=31, lon=121, radius_m=100), capacity_kg_per_day=100_000

@@ -2,9 +2,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from wastestream.schemas import Clearance, CollectionPoint, Geofence
 
 from wastestream.domain.clearance import alert_transition, decide
+from wastestream.schemas import Clearance, CollectionPoint, Geofence
 
 POINT = CollectionPoint(
     id="P1", name="甲", contractor_id="C1", geofence=Geofence(lat=31.2, lon=121.4, radius_m=40),

@@ -1,8 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from wastestream.schemas import Vehicle, WeighTicket
-
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
+from wastestream.schemas import Vehicle, WeighTicket
 
 V = Vehicle(id="V1", plate="沪A1", contractor_id="C1", terminal_id="1", rated_load_kg=8000, stored_tare_kg=9000)
 T = datetime(2026, 11, 23, 2, tzinfo=UTC)

@@ -2,11 +2,11 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wastestream.schemas import Clearance as C
 
 from wastestream.domain.geo import SiteIndex, haversine_m
 from wastestream.domain.quality import is_late, silent, speed_jump
 from wastestream.domain.scorecard import scorecard
+from wastestream.schemas import Clearance as C
 
 
 def test_scorecard_rates():
@@ -27,9 +27,8 @@ def test_quality_rules():
 def test_site_index_matches_brute_force():
     import random
 
-    from wastestream.schemas import Geofence
-
     from wastestream.domain.geo import Site
+    from wastestream.schemas import Geofence
 
     rnd = random.Random(7)
     sites = [
@@ -52,9 +51,8 @@ def test_site_index_matches_brute_force():
 
 
 def test_overlapping_fences_prefer_the_vehicles_contractor():
-    from wastestream.schemas import Geofence
-
     from wastestream.domain.geo import Site
+    from wastestream.schemas import Geofence
 
     own = Site("P-own", "point", Geofence(lat=31.0, lon=121.0, radius_m=40), "C1")
     other = Site("P-other", "point", Geofence(lat=31.00002, lon=121.0, radius_m=40), "C2")  # ~2 m away
@@ -67,9 +65,8 @@ def test_overlapping_fences_prefer_the_vehicles_contractor():
 
 
 def test_side_by_side_points_of_one_contractor_are_one_stop():
-    from wastestream.schemas import Geofence
-
     from wastestream.domain.geo import Site
+    from wastestream.schemas import Geofence
 
     a = Site("P-a", "point", Geofence(lat=31.0, lon=121.0, radius_m=40), "C1")
     b = Site("P-b", "point", Geofence(lat=31.00003, lon=121.0, radius_m=40), "C1")  # ~3 m
@@ -83,9 +80,8 @@ def test_side_by_side_points_of_one_contractor_are_one_stop():
 
 
 def test_site_index_polygon_fences_and_cells_on_both_sides_of_zero():
-    from wastestream.schemas import Geofence
-
     from wastestream.domain.geo import Site
+    from wastestream.schemas import Geofence
 
     # a 0.01° square station straddling cell boundaries, and a circle west of Greenwich / south of the equator
     square = [(120.995, 30.995), (121.005, 30.995), (121.005, 31.005), (120.995, 31.005)]
@@ -115,9 +111,8 @@ def test_gcj02_offset_in_china_and_none_outside():
 def test_grid_clusters_equal_all_pairs_clustering(spots):
     """Clustering through the grid's neighbour cells gives the clusters that comparing every pair
     gives (points ~0.5 m apart on a grid straddling cell edges)."""
-    from wastestream.schemas import Geofence
-
     from wastestream.domain.geo import Site, haversine_m
+    from wastestream.schemas import Geofence
 
     sites = [Site(f"P{i:03d}", "point", Geofence(lat=30.9998 + y * 5e-6, lon=121.0018 + x * 5e-6, radius_m=30), c)
              for i, (x, y, c) in enumerate(spots)]  # fmt: skip

@@ -1,8 +1,7 @@
 from datetime import UTC, date, datetime
 
-from wastestream.schemas import WeighTicket
-
 from wastestream.domain.tonnage import Ledger, roll_up, ticket_day
+from wastestream.schemas import WeighTicket
 
 
 def ticket(serial="T1", station="S1", vehicle="V1", net=5000.0, hour=1, direction="in", stream="other"):

@@ -3,10 +3,10 @@
 import re
 
 import pytest
-from wastestream.producers.simulator.city import build_city
 
 from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards, contractor_ds_uid
 from wastestream.grafana.files import PROVISIONING, provisioning_files
+from wastestream.producers.simulator.city import build_city
 
 SETS = {
     DISPATCH_DS_UID: all_dashboards("wastestream", DISPATCH_DS_UID, 1289.0),

@@ -4,10 +4,9 @@ import json
 import re
 from pathlib import Path
 
-from wastestream.schemas import load_city
-
 from wastestream.grafana.dashboards import DISPATCH_DS_UID, contractor_ds_uid
 from wastestream.grafana.provision import GrafanaTarget, provision
+from wastestream.schemas import load_city
 
 from .grafana_double import GrafanaDouble
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from wastestream.producers.gateway import TerminalDirectory, TerminalSession
 from wastestream.producers.jt808 import (
     Authenticate,

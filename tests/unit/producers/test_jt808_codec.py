@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from functools import reduce
 
 import pytest
+
 from wastestream.producers.jt808 import (
     Authenticate,
     BatchLocation,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
 from wastestream.producers.sinks import MemorySink
 from wastestream.producers.weighbridge import create_app, normalise_plate
 from wastestream.schemas import load_city
