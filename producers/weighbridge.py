@@ -40,14 +40,16 @@ import io
 import json
 import unicodedata
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wastestream.domain.checks import InputRules, ticket_problems
 from wastestream.domain.localtime import zone
 from wastestream.producers.sinks import EventSink
 from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
@@ -94,36 +96,18 @@ class TicketIn(BaseModel):
         return self
 
 
-class Rules(BaseModel):
-    scale_max_kg: float = 80_000
-    net_tolerance_kg: float = 20
-    net_tolerance_pct: float = 0.005
-    max_future_s: float = 600
-    max_duration_s: float = 6 * 3600
+Rules = InputRules  # the ticket rules live in the domain (wastestream.domain.checks)
 
 
 def check(
-    t: TicketIn, city_stations: set[str], plates: dict[str, str], rules: Rules, now: datetime
+    t: TicketIn, city_stations: set[str], plates: dict[str, str], rules: InputRules, now: datetime
 ) -> list[tuple[str, str]]:
-    """Business rules beyond the field types: [(field, message)], empty when the ticket is good."""
-    errs: list[tuple[str, str]] = []
-    if t.station_id not in city_stations:
-        errs.append(("station_id", f"unknown station {t.station_id!r}"))
+    """The domain's ticket checks (the same the worker and ``recompute`` apply) plus what only the
+    API can check: the plate is a registered vehicle's, outbound tickets name their destination.
+    [(field, message)], empty when the ticket is good."""
+    errs = [(p.field, p.message) for p in ticket_problems(t, city_stations, rules, received_at=now)]
     if t.plate not in plates:
         errs.append(("plate", f"unknown vehicle plate {t.plate!r}"))
-    for name in ("gross_kg", "tare_kg", "net_kg"):
-        v = getattr(t, name)
-        if not 0 <= v <= rules.scale_max_kg:
-            errs.append((name, f"{v} kg outside the scale's range 0..{rules.scale_max_kg:g} kg"))
-    tol = max(rules.net_tolerance_kg, rules.net_tolerance_pct * t.gross_kg)
-    if abs(t.gross_kg - t.tare_kg - t.net_kg) > tol:
-        errs.append(("net_kg", f"net {t.net_kg} ≠ gross {t.gross_kg} − tare {t.tare_kg} (tolerance {tol:g} kg)"))
-    if t.tare_kg > t.gross_kg:
-        errs.append(("tare_kg", "tare greater than gross"))
-    if t.weigh_in_at > now + timedelta(seconds=rules.max_future_s):
-        errs.append(("weigh_in_at", "in the future"))
-    if (t.weigh_out_at - t.weigh_in_at).total_seconds() > rules.max_duration_s:
-        errs.append(("weigh_out_at", f"more than {rules.max_duration_s / 3600:g} h after weigh_in_at"))
     if t.direction == Direction.outbound and t.destination is None:
         errs.append(("destination", "required for outbound tickets"))
     return errs
@@ -144,8 +128,9 @@ CSV_VALUES = {
 }  # fmt: skip
 
 
-def csv_rows(text: str, tz: str) -> list[dict[str, Any]]:
-    """CSV text → ticket dicts (header mapped, Chinese values translated, naive times as local)."""
+def csv_rows(text: str, tz: str, max_rows: int | None = None) -> list[dict[str, Any]]:
+    """CSV text → ticket dicts (header mapped, Chinese values translated, naive times as local);
+    stops after ``max_rows`` rows (the caller refuses more)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if reader.fieldnames is None:
         raise ValueError("empty CSV")
@@ -153,8 +138,10 @@ def csv_rows(text: str, tz: str) -> list[dict[str, Any]]:
     unknown = [h for h in header if h not in TicketIn.model_fields]
     if unknown:
         raise ValueError(f"unknown CSV column(s): {', '.join(unknown)}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for raw in reader:
+        if max_rows is not None and len(rows) >= max_rows:
+            break
         if None in raw or None in raw.values():  # DictReader's markers for too many / too few fields
             n = len(raw.get(None) or []) + sum(v is not None for k, v in raw.items() if k is not None)
             raise ValueError(f"line {reader.line_num}: {n} fields, the header has {len(header)}")
@@ -193,10 +180,13 @@ class Seen:
             self._d.popitem(last=False)
 
 
-def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules | None = None,
-               clock=lambda: datetime.now(UTC)) -> FastAPI:  # noqa: ANN001  # fmt: skip
-    """``tokens``: bearer token → station id."""
-    rules = rules or Rules()
+def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: InputRules | None = None,
+               clock=lambda: datetime.now(UTC), max_body_bytes: int = 5 * 1024 * 1024,
+               max_rows: int = 5000) -> FastAPI:  # noqa: ANN001  # fmt: skip
+    """``tokens``: bearer token → station id. A request body over ``max_body_bytes`` or with more
+    than ``max_rows`` tickets is answered 413 (settings ``WASTESTREAM_WEIGHBRIDGE_MAX_*``). Parsing
+    and checking run in a worker thread, so a large batch never stalls ``/health`` or other stations."""
+    rules = rules or InputRules()
     stations = {s.id for s in city.stations}
     plates = {normalise_plate(v.plate): v.id for v in city.vehicles}
     seen = Seen()
@@ -215,6 +205,22 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
                 return station
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
 
+    def too_large(what: str) -> JSONResponse:
+        return JSONResponse({"detail": [{"field": "(body)", "msg": what}]}, status_code=413)
+
+    async def body_of(request: Request) -> bytes | None:
+        """The request body, or None when it is over the limit (read no further than the limit)."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def reject(raw: Any, errors: list[dict], station: str) -> None:
         body = raw if isinstance(raw, bytes) else json.dumps(raw, ensure_ascii=False, default=str).encode()
         await sink.dead_letter(
@@ -225,10 +231,12 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
             )
         )  # fmt: skip
 
-    async def ingest(items: list[Any], station: str) -> JSONResponse:
+    def validate(items: list[Any], station: str, now: datetime) -> tuple[list[dict], list[WeighTicket], list]:
+        """(results, tickets to publish, (raw, errors) to dead-letter): linear in the batch."""
         results: list[dict] = []
         accepted: list[WeighTicket] = []
-        now = clock()
+        batch_keys: set[tuple[str, str]] = set()
+        rejected: list[tuple[Any, list[dict]]] = []
         for i, raw in enumerate(items):
             errors: list[dict] = []
             t: TicketIn | None = None
@@ -251,17 +259,25 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
                         raise HTTPException(403, f"station_id: token is for {station}, not {t.station_id}")
                     errors = [{"field": f, "msg": m} for f, m in check(t, stations, plates, rules, now)]
             if errors:
-                await reject(raw, errors, station)
+                rejected.append((raw, errors))
                 results.append({"index": i, "status": "rejected", "errors": errors})
                 continue
             assert t is not None
             key = (t.station_id, t.serial)
-            if key in seen or any(a.key == key for a in accepted):
+            if key in seen or key in batch_keys:
                 results.append({"index": i, "status": "duplicate", "station_id": t.station_id, "serial": t.serial})
                 continue
-            ticket = WeighTicket(**t.model_dump(), vehicle_id=plates[t.plate], received_at=now)
-            accepted.append(ticket)
+            batch_keys.add(key)
+            accepted.append(WeighTicket(**t.model_dump(), vehicle_id=plates[t.plate], received_at=now))
             results.append({"index": i, "status": "accepted", "station_id": t.station_id, "serial": t.serial})
+        return results, accepted, rejected
+
+    async def ingest(items: list[Any], station: str) -> JSONResponse:
+        if len(items) > max_rows:
+            return too_large(f"{len(items)} tickets in one request; at most {max_rows}")
+        results, accepted, rejected = await run_in_threadpool(validate, items, station, clock())
+        for raw, errors in rejected:
+            await reject(raw, errors, station)
         if accepted:
             try:
                 await sink.tickets(accepted)
@@ -279,9 +295,11 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
 
     @app.post("/v1/tickets", summary="Post one ticket (object) or a batch (array)")
     async def post_tickets(request: Request, station: str = Depends(station_of)) -> JSONResponse:
-        raw = await request.body()
+        raw = await body_of(request)
+        if raw is None:
+            return too_large(f"request body over {max_body_bytes:,} bytes")
         try:
-            body = json.loads(raw)
+            body = await run_in_threadpool(json.loads, raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             errors = [{"field": "(body)", "msg": f"not JSON: {e}"}]
             await reject(raw, errors, station)
@@ -293,10 +311,12 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
 
     @app.post("/v1/tickets/csv", summary="Post a CSV export (see the column table in the docs)")
     async def post_csv(request: Request, station: str = Depends(station_of)) -> JSONResponse:
-        raw = await request.body()
         ctype = request.headers.get("content-type", "")
+        raw = await body_of(request)
+        if raw is None:
+            return too_large(f"request body over {max_body_bytes:,} bytes")
         if ctype.startswith("multipart/form-data"):
-            form = await request.form()
+            form = await Request({**request.scope}, _receive_once(raw)).form()
             f = next((v for v in form.values() if hasattr(v, "read")), None)
             if f is None:
                 return JSONResponse({"detail": [{"field": "file", "msg": "no file in the form"}]}, status_code=422)
@@ -311,16 +331,32 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Rules
             await reject(raw, errors, station)
             return JSONResponse({"detail": errors}, status_code=422)
         try:
-            rows = csv_rows(text, city.timezone)
+            rows = await run_in_threadpool(csv_rows, text, city.timezone, max_rows + 1)
         except ValueError as e:
             errors = [{"field": "(csv)", "msg": str(e)}]
             await reject(raw, errors, station)
             return JSONResponse({"detail": errors}, status_code=422)
         if not rows:
             return JSONResponse({"detail": [{"field": "(csv)", "msg": "no rows"}]}, status_code=422)
+        if len(rows) > max_rows:
+            return too_large(f"more than {max_rows} rows in one request")
         return await ingest(rows, station)
 
     return app
+
+
+def _receive_once(body: bytes):  # noqa: ANN202
+    """An ASGI receive callable that hands over an already-read body (to parse a form from it)."""
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN001
@@ -352,7 +388,8 @@ def run_weighbridge(settings, city: City, host: str | None, port: int | None, re
 
     tokens = tokens_from_settings(settings, city)
     sink = KafkaSink(settings, client_id="wastestream-weighbridge")
-    app = create_app(city, sink, tokens)
+    app = create_app(city, sink, tokens, settings.core_options()["input_rules"],
+                     max_body_bytes=settings.weighbridge_max_body_bytes, max_rows=settings.weighbridge_max_rows)  # fmt: skip
     host = host or settings.weighbridge_host
     port = port or settings.weighbridge_port
     report(f"weighbridge: http://{host}:{port} (OpenAPI /openapi.json) → Kafka {settings.kafka_bootstrap}")

@@ -127,9 +127,12 @@ def fix_problem(fix, terminal_of: Mapping[str, str], area: Area, rules: InputRul
     return None
 
 
-def ticket_problems(t, stations: Mapping[str, object] | set[str], rules: InputRules) -> list[Problem]:  # noqa: ANN001
+def ticket_problems(t, stations: Mapping[str, object] | set[str], rules: InputRules,  # noqa: ANN001
+                    received_at: datetime | None = None) -> list[Problem]:  # fmt: skip
     """Every reason to refuse a :class:`~wastestream.schemas.WeighTicket` (the API names them all;
-    the worker and ``recompute`` refuse on the first)."""
+    the worker and ``recompute`` count the first). ``received_at``: the receive time if the ticket
+    carries none yet (the API checking what it is about to stamp)."""
+    received_at = received_at or getattr(t, "received_at", None)
     errs: list[Problem] = []
     if t.station_id not in stations:
         errs.append(Problem("ticket_unknown_station", "station_id", f"unknown station {t.station_id!r}"))
@@ -150,8 +153,10 @@ def ticket_problems(t, stations: Mapping[str, object] | set[str], rules: InputRu
     elif (t.weigh_out_at - t.weigh_in_at).total_seconds() > rules.max_weigh_duration_s:
         errs.append(Problem("ticket_bad_times", "weigh_out_at",
                             f"more than {rules.max_weigh_duration_s / 3600:g} h after weigh_in_at"))  # fmt: skip
-    if t.received_at is not None:
-        p = clock_problem("ticket", t.weigh_out_at, t.received_at, rules, "weigh_out_at", "weigh_in_at", t.weigh_in_at)
+    if received_at is not None:
+        ahead_in = (t.weigh_in_at - received_at).total_seconds() > rules.max_ahead_s
+        p = clock_problem("ticket", t.weigh_in_at if ahead_in else t.weigh_out_at, received_at, rules,
+                          "weigh_in_at" if ahead_in else "weigh_out_at", "weigh_in_at", t.weigh_in_at)  # fmt: skip
         if p is not None:
             errs.append(p)
     return errs
