@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from wastestream.domain.localtime import local_date
 from wastestream.schemas import City, DeadLetter
 from wastestream.stream_processors.core import Core, Output, Record
 from wastestream.stream_processors.eventfiles import read_events
-from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
+from wastestream.topics import DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 
 @dataclass
@@ -44,15 +45,40 @@ def recompute(
     progress: Callable[[str, int], None] = lambda what, n: None,
     core_options: dict | None = None,
 ) -> Result:
-    """The worker's figures from event files. Every input goes through the core's checks: a refused
-    one is counted under its kind and kept in ``Result.dead_letters`` (as the worker dead-letters
-    it), and only accepted events move the clock ("now" is the newest accepted event time) and
-    select the days decided. With ``only_date``, events of other local days (by their own event
-    time) are left out. ``core_options``: :class:`Core`'s keyword arguments (``Settings.core_options()``)."""
+    """The worker's figures from event files (``<dir>/<topic>.jsonl``). With ``only_date``, events of
+    other local days (by their own event time) are left out. ``core_options``: :class:`Core`'s
+    keyword arguments (``Settings.core_options()``)."""
+    tz = city.timezone
+
+    def events() -> Iterator[tuple[str, Any, str]]:
+        n = 0
+        for fix in read_events(directory, GPS_FIXES.name):
+            if only_date is None or local_date(fix.device_time, tz) == only_date:
+                yield GPS_FIXES.name, fix, f"{GPS_FIXES.name}:{n}"
+                n += 1
+                if n % 5000 == 0:
+                    progress("fixes", n)
+        for k, t in enumerate(t for t in read_events(directory, WEIGH_TICKETS.name)
+                              if only_date is None or local_date(t.weigh_in_at, tz) == only_date):  # fmt: skip
+            yield WEIGH_TICKETS.name, t, f"{WEIGH_TICKETS.name}:{k}"
+        for k, dl in enumerate(dl for dl in read_events(directory, DEADLETTER.name)
+                               if only_date is None or local_date(dl.received_at, tz) == only_date):  # fmt: skip
+            yield DEADLETTER.name, dl, f"{DEADLETTER.name}:{k}"
+
+    return recompute_events(city, events(), core_options)
+
+
+def recompute_events(city: City, events: Iterable[tuple[str, Any, str]], core_options: dict | None = None) -> Result:
+    """The core over (topic, value, position) in that order: ``gps.fixes``, ``weigh.tickets``,
+    ``visits`` and ``deadletter`` values, interleaved as they come. Every input goes through the
+    core's checks: a refused one is counted under its kind and kept in ``Result.dead_letters`` (as
+    the worker dead-letters it); only accepted events move the clock ("now" is the newest accepted
+    event time) and select the days decided."""
     core = Core(city, **(core_options or {}))
     res = Result()
     days: set[date] = set()
     wm: datetime | None = None
+    counts = dict.fromkeys(("fixes", "tickets", "dead_letters"), 0)
 
     def take(out: Output, position: str) -> None:
         nonlocal wm
@@ -66,33 +92,21 @@ def recompute(
             res.dead_letters.append(dl)
             res.add(core.on_dead_letter(dl))
 
-    n = 0
-    for fix in read_events(directory, GPS_FIXES.name):
-        if only_date is not None and local_date(fix.device_time, city.timezone) != only_date:
-            continue
-        take(core.on_fix(fix), f"{GPS_FIXES.name}:{n}")
-        n += 1
-        if n % 5000 == 0:
-            progress("fixes", n)
+    for topic, value, position in events:
+        if topic == GPS_FIXES.name:
+            take(core.on_fix(value), position)
+            counts["fixes"] += 1
+        elif topic == WEIGH_TICKETS.name:
+            take(core.on_ticket(value, position), position)
+            counts["tickets"] += 1
+        elif topic == VISITS.name:
+            take(core.on_visit_set(value), position)
+        else:
+            res.add(core.on_dead_letter(value, position))
+            counts["dead_letters"] += 1
     for vs in core.take_visit_sets():
         take(core.on_visit_set(vs), "")
-    res.counts["fixes"] = n
-    k = 0
-    for t in read_events(directory, WEIGH_TICKETS.name):
-        if only_date is not None and local_date(t.weigh_in_at, city.timezone) != only_date:
-            continue
-        pos = f"{WEIGH_TICKETS.name}:{k}"
-        take(core.on_ticket(t, pos), pos)
-        k += 1
-    res.counts["tickets"] = k
-    dl = 0
-    for d_letter in read_events(directory, DEADLETTER.name):
-        if only_date is not None and local_date(d_letter.received_at, city.timezone) != only_date:
-            continue
-        res.add(core.on_dead_letter(d_letter, f"{DEADLETTER.name}:{dl}"))
-        dl += 1
-    res.counts["dead_letters"] = dl
-    res.counts["rejected"] = len(res.dead_letters)
+    res.counts = {**counts, "rejected": len(res.dead_letters)}
     if wm is not None:
         wm_day = local_date(wm, city.timezone)
         eval_days = sorted(d for d in days if wm_day - timedelta(days=1) <= d <= wm_day)

@@ -48,12 +48,16 @@ def test_a_body_over_the_limit_gets_413_and_nothing_is_published():
 def test_more_rows_than_the_limit_get_413():
     a, sink = app(max_rows=50)
     client = TestClient(a)
-    r = client.post("/v1/tickets/csv", content=(HEADER + rows(51)).encode(), headers={**AUTH, "content-type": "text/csv"})
+    r = client.post(
+        "/v1/tickets/csv", content=(HEADER + rows(51)).encode(), headers={**AUTH, "content-type": "text/csv"}
+    )
     assert r.status_code == 413 and "50 rows" in r.json()["detail"][0]["msg"]
     batch = [{"station_id": "S01"}] * 51
     r = client.post("/v1/tickets", json=batch, headers=AUTH)
     assert r.status_code == 413 and "at most 50" in r.json()["detail"][0]["msg"]
-    r = client.post("/v1/tickets/csv", content=(HEADER + rows(50)).encode(), headers={**AUTH, "content-type": "text/csv"})
+    r = client.post(
+        "/v1/tickets/csv", content=(HEADER + rows(50)).encode(), headers={**AUTH, "content-type": "text/csv"}
+    )
     assert r.status_code == 200 and r.json()["counts"]["accepted"] == 50
     assert len(sink.values("weigh.tickets")) == 50
 
