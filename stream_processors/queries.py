@@ -47,3 +47,15 @@ def station_balance(bucket: str, day: date, tz: str) -> str:
   |> filter(fn: (r) => r._measurement == "station_balance")
   |> pivot(rowKey: ["_time", "station"], columnKey: ["_field"], valueColumn: "_value")
   |> group()'''
+
+
+def unknown_terminals(bucket: str, day: date, tz: str) -> str:
+    """Terminal ids seen that day but not in the vehicle registry: first/last seen and how often,
+    per source (the gateway refusing a registration, the worker refusing a fix)."""
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "unknown_terminals")
+  |> pivot(rowKey: ["_time", "terminal", "source"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> keep(columns: ["terminal", "source", "first_seen", "last_seen", "count"])
+  |> sort(columns: ["count"], desc: true)'''

@@ -157,11 +157,18 @@ app.add_typer(jt808_app, name="jt808")
 
 @jt808_app.command("decode")
 def jt808_decode(hex_frames: Annotated[str, typer.Argument(help="hex of one or more frames (spaces allowed)")]) -> None:
-    """Decode JT/T 808 frames and print each message as JSON."""
+    """Decode JT/T 808 frames and print each message as JSON (exit 1 if any frame was rejected)."""
+    import json
+
     from wastestream.producers.jt808.tools import decode_hex_to_json
 
-    for line in decode_hex_to_json(hex_frames):
+    lines = decode_hex_to_json(hex_frames)
+    for line in lines:
         out.print(line, markup=False)
+    bad = [json.loads(line)["error"] for line in lines if "error" in json.loads(line)]
+    if bad:
+        err.print(f"[red]error:[/red] {len(bad)} of {len(lines)} frame(s) rejected: {', '.join(bad)}")
+        raise typer.Exit(1)
 
 
 @jt808_app.command("encode")
@@ -379,6 +386,26 @@ def summary(date_: Annotated[str | None, typer.Option("--date", help="local day 
     print_summary(get_settings(), _date(date_), out)
 
 
+@app.command("unknown-terminals")
+def unknown_terminals_cmd(
+    date_: Annotated[str | None, typer.Option("--date", help="local day (default today)")] = None,
+) -> None:
+    """Terminal ids seen but not registered (first/last seen, count), so operators can register them."""
+    from influxdb_client import InfluxDBClient
+
+    from wastestream.stream_processors import queries
+
+    s = get_settings()
+    day = _date(date_)
+    with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
+        rows = list(c.query_api().query_stream(queries.unknown_terminals(s.influx_bucket, day, s.timezone)))
+    t = Table("terminal", "source", "first seen", "last seen", "count")
+    for r in rows:
+        t.add_row(r["terminal"], r["source"], r["first_seen"], r["last_seen"], str(r["count"]))
+    out.print(f"[bold]{day}[/bold]: {len(rows)} unregistered terminal(s)")
+    out.print(t)
+
+
 @app.command("demo")
 def demo(
     date_: Annotated[
@@ -506,7 +533,10 @@ def schemas_write() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode click returns a command's typer.Exit code instead of exiting with it
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except WastestreamError as e:
         err.print(f"[red]error:[/red] {e}")
         sys.exit(1)

@@ -40,11 +40,12 @@ class Faults:
     junk_frames: int = 0
     station_backlog: int = 0  # stations that leave 30% of the day's waste for tomorrow
     ghost_tickets: int = 0  # inbound tickets (03:00) for a truck that was never at that station
+    strangers: int = 0  # terminals not in the registry trying to register (08:30)
 
     @classmethod
     def demo(cls) -> Faults:
         return cls(missed_stops=4, late_trucks=1, dropouts=3, midnight_upload=1, duplicate_tickets=5,
-                   manual_weights=3, junk_frames=3, station_backlog=1, ghost_tickets=1)  # fmt: skip
+                   manual_weights=3, junk_frames=3, station_backlog=1, ghost_tickets=1, strangers=1)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ class Truth:
     backfilled_fixes: int = 0
     tickets_without_dwell: dict[str, int] = field(default_factory=dict)  # station -> inbound tickets, no GPS dwell
     silent_terminals: dict[str, int] = field(default_factory=dict)  # vehicle -> episodes silent > 30 min on the road
-    dark_terminals: dict[str, int] = field(
-        default_factory=dict
-    )  # vehicle -> 1: first heard > 30 min after its route's start
+    # vehicle -> 1: first heard > 30 min after its route's start
+    dark_terminals: dict[str, int] = field(default_factory=dict)
+    unknown_terminals: dict[str, int] = field(default_factory=dict)  # terminal id -> registrations refused
 
     def roll_up(self, dim: int) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -94,6 +95,7 @@ class Truth:
             "tickets_without_dwell": self.tickets_without_dwell,
             "silent_terminals": self.silent_terminals,
             "dark_terminals": self.dark_terminals,
+            "unknown_terminals": self.unknown_terminals,
             "counts": {
                 "fixes": self.fixes, "tickets_unique": self.tickets_unique, "tickets_sent": self.tickets_sent,
                 "junk_frames": self.junk_frames, "backfilled_fixes": self.backfilled_fixes,
@@ -335,6 +337,15 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             )
         )
         truth.junk_frames += 1
+    # terminals nobody registered, trying to register (a truck fitted with a new terminal, a prober)
+    for k in range(faults.strangers):
+        from wastestream.producers.jt808 import encode
+        from wastestream.producers.jt808.messages import Register
+
+        terminal = f"0139990000{k + 1:02d}"
+        frame = encode(Register(31, 0, "WSTST", "SIM-808", "0000001", 1, "沪Z99999"), terminal, 1, None)[0]
+        events.append(SimEvent(midnight + timedelta(hours=8, minutes=30 + k), "stranger", None, data=frame))
+        truth.unknown_terminals[terminal] = 1
     events.sort(key=lambda e: (e.deliver_at, e.kind, e.vehicle_id or ""))
     return events, truth
 

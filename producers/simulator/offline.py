@@ -38,6 +38,15 @@ def arrival_order(events: list[SimEvent]) -> list[tuple[str, object]]:
                     DeadLetter(source="gateway", reason=reason, raw_hex=e.data.hex(), received_at=e.deliver_at),
                 )
             )
+        elif e.kind == "stranger":  # the gateway refuses the registration of an unregistered terminal
+            h = decode(e.data).header
+            out.append(
+                (
+                    DEADLETTER.name,
+                    DeadLetter(source="gateway", reason="unknown terminal", raw_hex=e.data.hex(),
+                               received_at=e.deliver_at, terminal_id=h.terminal),
+                )
+            )  # fmt: skip
     return out
 
 

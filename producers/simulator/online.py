@@ -130,6 +130,22 @@ class OnlineRun:
                 self.stats.backfilled += await t.upload_blind_area()
         return t
 
+    async def _stranger(self, frame: bytes) -> None:
+        """An unregistered terminal tries to register on a connection of its own (the gateway refuses
+        it and dead-letters the attempt as 'unknown terminal')."""
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*self.gateway), 5)
+        except (OSError, TimeoutError):
+            return
+        try:
+            writer.write(frame)
+            await writer.drain()
+            await asyncio.wait_for(reader.read(256), 5)  # the refusal
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
     async def _vehicle_events(self, vehicle_id: str, events: list[SimEvent]) -> None:
         t = await self._terminal(vehicle_id)
         for ev in events:
@@ -208,6 +224,8 @@ class OnlineRun:
                 for ev in step:
                     if ev.kind == "ticket":
                         tickets.append(ev)
+                    elif ev.kind == "stranger":
+                        await self._stranger(ev.data)
                     else:
                         per_vehicle[ev.vehicle_id or ""].append(ev)
                 await asyncio.gather(*(self._vehicle_events(v, evs) for v, evs in per_vehicle.items()))

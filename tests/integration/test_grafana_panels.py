@@ -99,12 +99,17 @@ def test_every_panel_returns_the_ground_truth(filled):
         "v_tonnage": lambda r: sum(x["net_kg"] for x in r if x["direction"] == "in") == truth["tonnage_in_by_vehicle"]["V001"]
         and sum(x["tickets"] for x in r) == 3,
         "q_by_kind": lambda r: {x["kind"]: x["_value"] for x in r}
-        == {"dead_letter": 3, "duplicate_ticket": 5, "ticket_manual_weight": 3, "backfill_fix": truth["counts"]["backfilled_fixes"],
+        == {"dead_letter": 3 + len(truth["unknown_terminals"]), "duplicate_ticket": 5,
+            "dark_terminal": sum(truth["dark_terminals"].values()), "ticket_manual_weight": 3, "backfill_fix": truth["counts"]["backfilled_fixes"],
             "ticket_no_station_dwell": sum(truth["tickets_without_dwell"].values()),
             "silent_terminal": sum(truth["silent_terminals"].values())},
         "q_silent": lambda r: {x["vehicle"]: x["_value"] for x in r} == truth["silent_terminals"],
         "q_no_dwell": lambda r: {x["station"]: x["_value"] for x in r} == truth["tickets_without_dwell"],
-        "q_dead_letters": lambda r: {x["detail"]: x["_value"] for x in r} == {"gateway:bad checksum": 3},
+        "q_dead_letters": lambda r: {x["detail"]: x["_value"] for x in r}
+        == {"gateway:bad checksum": 3, "gateway:unknown terminal": len(truth["unknown_terminals"])},
+        "q_dark": lambda r: {x["vehicle"]: x["_value"] for x in r} == truth["dark_terminals"],
+        "q_unknown_terminals": lambda r: {x["terminal"]: x["count"] for x in r} == truth["unknown_terminals"]
+        and all(x["source"] == "gateway" for x in r),
     }  # fmt: skip
     panels = [p for d in all_dashboards(s.influx_bucket, DISPATCH_DS_UID, plan) for p in d.panels]
     assert {p.key for p in panels} == set(expect), "every panel has an expectation"

@@ -60,7 +60,7 @@ def test_faults_show_in_truth(offline_day):
     assert truth["counts"]["tickets_sent"] == truth["counts"]["tickets_unique"] + 5
     assert truth["counts"]["backfilled_fixes"] > 0
     assert counts["gps.fixes"] == truth["counts"]["fixes"]
-    assert counts["deadletter"] == 3
+    assert counts["deadletter"] == 3 + 1  # junk frames, an unregistered terminal's registration
 
 
 def test_recompute_equals_ground_truth(city, offline_day):
@@ -112,6 +112,8 @@ def test_recompute_flags_ghost_tickets_and_silent_terminals_as_the_truth_says(ci
     assert truth["tickets_without_dwell"] and got["ticket_no_station_dwell"] == truth["tickets_without_dwell"]
     assert truth["silent_terminals"] and got["silent_terminal"] == truth["silent_terminals"]
     assert truth["dark_terminals"] and got["dark_terminal"] == truth["dark_terminals"]
+    unknown = {dict(r.tags)["terminal"]: dict(r.fields)["count"] for r in res.select("unknown_terminals")}
+    assert truth["unknown_terminals"] and unknown == truth["unknown_terminals"]
 
 
 def test_incremental_clearance_evaluation_equals_deciding_every_point_each_time(city, offline_day):

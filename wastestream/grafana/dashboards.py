@@ -273,6 +273,25 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             w=12,
         ),  # fmt: skip
         PanelSpec(
+            "q_dark",
+            "Dark terminals: due on a route, not heard 30 min after its start 未按时上线车辆",
+            "table",
+            _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "dark_terminal"')
+            + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> rename(columns: {detail: "vehicle"})'
+            '\n  |> sort(columns: ["vehicle"])',
+            w=12,
+        ),  # fmt: skip
+        PanelSpec(
+            "q_unknown_terminals",
+            "Unregistered terminals (register them) 未登记终端",
+            "table",
+            _src(bucket, "unknown_terminals")
+            + '\n  |> pivot(rowKey: ["_time", "terminal", "source"], columnKey: ["_field"], valueColumn: "_value")'
+            '\n  |> group()\n  |> keep(columns: ["terminal", "source", "first_seen", "last_seen", "count"])'
+            '\n  |> sort(columns: ["count"], desc: true)',
+            w=12,
+        ),  # fmt: skip
+        PanelSpec(
             "q_no_dwell",
             "Inbound tickets with no GPS dwell of the truck at the station",
             "table",
