@@ -217,16 +217,15 @@ class Core:
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
-        """Apply one event in full or not at all: its changes go to the stores when it succeeded."""
+        """Apply one event in full or not at all: if it fails, what it changed is put back."""
         self.s = self._txn.view
+        self._txn.begin()
         try:
             yield
         except BaseException:
             self._txn.discard()
             self._tracks.clear()  # working copies may hold half the event: rebuilt from the stores
             raise
-        else:
-            self._txn.commit()
         finally:
             self.s = self.stores
 

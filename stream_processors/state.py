@@ -2,9 +2,8 @@
 values that are more than a number.
 
 Stores are plain mappings with string keys (dicts offline, write-behind Faust tables in the
-worker). Every event is applied through a :class:`Transaction`: its changes become visible in the
-stores only if the whole event was processed, so an event that fails half-way (a check the core
-does not know yet, a bug) leaves no half-applied record behind.
+worker). Every event is applied through a :class:`Transaction`: if it fails half-way (a check the
+core does not know yet, a bug), what it changed is put back, so no half-applied record is left.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 _MISSING = object()
-_DELETED = object()
 
 
 class Stores:
@@ -53,76 +51,60 @@ class Stores:
     unknown_terminals: MutableMapping[str, Any]
 
 
-class _Pending(MutableMapping[str, Any]):
-    """One store inside a transaction: reads see the transaction's own writes first."""
+class _Journaled(MutableMapping[str, Any]):
+    """One store inside a transaction: reads go straight to the store, each write notes the value
+    it replaces so that a failed event can be undone."""
 
-    __slots__ = ("base", "writes")
+    __slots__ = ("base", "log", "get")
 
-    def __init__(self, base: MutableMapping[str, Any]):
+    def __init__(self, base: MutableMapping[str, Any], log: list):
         self.base = base
-        self.writes: dict[str, Any] = {}
+        self.log = log
+        self.get = base.get  # type: ignore[method-assign]  # reads cost nothing extra
 
     def __getitem__(self, key: str) -> Any:
-        v = self.writes.get(key, _MISSING)
-        if v is _MISSING:
-            return self.base[key]
-        if v is _DELETED:
-            raise KeyError(key)
-        return v
-
-    def get(self, key: str, default: Any = None) -> Any:
-        v = self.writes.get(key, _MISSING)
-        if v is _MISSING:
-            return self.base.get(key, default)
-        return default if v is _DELETED else v
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.writes[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self:
-            raise KeyError(key)
-        self.writes[key] = _DELETED
+        return self.base[key]
 
     def __contains__(self, key: object) -> bool:
-        v = self.writes.get(key, _MISSING)  # type: ignore[call-overload]
-        return key in self.base if v is _MISSING else v is not _DELETED
+        return key in self.base
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.log.append((self.base, key, self.base.get(key, _MISSING)))
+        self.base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self.log.append((self.base, key, self.base.get(key, _MISSING)))
+        del self.base[key]
 
     def __iter__(self) -> Iterator[str]:
-        for k in list(self.base.keys()):
-            if self.writes.get(k, _MISSING) is not _DELETED:
-                yield k
-        for k, v in list(self.writes.items()):
-            if v is not _DELETED and k not in self.base:
-                yield k
+        return iter(self.base)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def commit(self) -> None:
-        base = self.base
-        for k, v in self.writes.items():
-            if v is _DELETED:
-                base.pop(k, None)
-            else:
-                base[k] = v
-        self.writes.clear()
+        return len(self.base)
 
 
 class Transaction:
-    """A :class:`Stores` view whose writes reach the real stores only at :meth:`commit`."""
+    """A :class:`Stores` view (``view``) whose writes are journaled: :meth:`discard` puts back what
+    the event being processed replaced, :meth:`begin`/:meth:`commit` forget the journal."""
 
     def __init__(self, base: Stores):
         self.base = base
-        self.view = Stores(**{name: _Pending(getattr(base, name)) for name in Stores.NAMES})
+        self._log: list[tuple[MutableMapping[str, Any], str, Any]] = []
+        self.view = Stores(**{name: _Journaled(getattr(base, name), self._log) for name in Stores.NAMES})
+
+    def begin(self) -> None:
+        self._log.clear()
 
     def commit(self) -> None:
-        for name in Stores.NAMES:
-            getattr(self.view, name).commit()
+        self._log.clear()
 
     def discard(self) -> None:
-        for name in Stores.NAMES:
-            getattr(self.view, name).writes.clear()
+        for store, key, old in reversed(self._log):
+            if old is _MISSING:
+                store.pop(key, None)
+            else:
+                store[key] = old
+        self._log.clear()
 
 
 @dataclass(slots=True)
