@@ -8,9 +8,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from wastestream.schemas import DeadLetter, GpsFix, Message, WeighTicket
+from wastestream.schemas import DeadLetter, DriverShift, GpsFix, Message, TerminalData, WeighTicket
 from wastestream.settings import Settings
-from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
+from wastestream.topics import DEADLETTER, DRIVER_SHIFTS, GPS_FIXES, TERMINAL_DATA, WEIGH_TICKETS
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,13 @@ class EventSink(ABC):
 
     async def tickets(self, tickets: Sequence[WeighTicket]) -> None:
         await self.publish(self.prefix + WEIGH_TICKETS.name, [(t.station_id, t) for t in tickets])
+
+    async def terminal_events(self, events: Sequence[DriverShift | TerminalData]) -> None:
+        """Driver shifts and transparent data, each to its topic, keyed by vehicle."""
+        for cls, spec in ((DriverShift, DRIVER_SHIFTS), (TerminalData, TERMINAL_DATA)):
+            mine = [(e.vehicle_id, e) for e in events if isinstance(e, cls)]
+            if mine:
+                await self.publish(self.prefix + spec.name, mine)
 
     async def dead_letter(self, dl: DeadLetter) -> None:
         await self.publish(self.prefix + DEADLETTER.name, [(dl.source, dl)])

@@ -38,7 +38,6 @@ import hashlib
 import hmac
 import io
 import json
-import unicodedata
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -51,15 +50,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from wastestream.domain.checks import InputRules, ticket_problems
 from wastestream.domain.localtime import zone
+from wastestream.domain.plates import normalise_plate
 from wastestream.producers.sinks import EventSink
 from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
-
-
-def normalise_plate(plate: str) -> str:
-    """Full-width → half-width (NFKC), drop spaces, dots and dashes, upper-case: '沪Ａ·１２３ ４５' → '沪A12345'."""
-    s = unicodedata.normalize("NFKC", plate)
-    s = "".join(ch for ch in s if not ch.isspace() and ch not in "-·.・_")
-    return s.upper()
 
 
 def station_token(secret: bytes, station_id: str) -> str:

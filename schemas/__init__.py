@@ -12,9 +12,11 @@ from wastestream.schemas.events import (
     DeadLetter,
     Destination,
     Direction,
+    DriverShift,
     FixSource,
     GpsFix,
     Message,
+    TerminalData,
     WasteStream,
     WeighTicket,
 )
@@ -51,6 +53,8 @@ DOCUMENTED: dict[str, type[BaseModel]] = {
         GpsFix,
         WeighTicket,
         DeadLetter,
+        DriverShift,
+        TerminalData,
         Visit,
         VisitSet,
         ClearanceStatus,
@@ -83,7 +87,7 @@ def write_json_schemas(directory: Path = JSON_DIR) -> list[Path]:
 
 __all__ = [
     "JSON_DIR", "SCHEMA_VERSION", "Alert", "AlertState", "City", "CityFileError", "Clearance", "ClearanceStatus",
-    "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Destination", "Direction", "FixSource", "Geofence",
-    "GpsFix", "Message", "Route", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit", "VisitSet", "VisitSet",
+    "CollectionPoint", "Contractor", "DailyTonnage", "DeadLetter", "Destination", "Direction", "DriverShift",
+    "FixSource", "Geofence", "GpsFix", "Message", "Route", "TerminalData", "SiteKind", "StationBalance", "TransferStation", "Vehicle", "Visit", "VisitSet", "VisitSet",
     "WasteStream", "WeighTicket", "dump_city", "json_schemas", "load_city", "write_json_schemas",
 ]  # fmt: skip

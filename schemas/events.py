@@ -1,4 +1,5 @@
-"""Values on the input topics: ``gps.fixes``, ``weigh.tickets`` and ``deadletter``.
+"""Values on the input topics: ``gps.fixes``, ``weigh.tickets``, ``driver.shifts``, ``terminal.data``
+and ``deadletter``.
 
 Every message carries ``schema_version``; datetimes must be timezone-aware (naive ones are refused).
 """
@@ -37,11 +38,18 @@ class WasteStream(StrEnum):
     construction = "construction"  # 建筑垃圾 / 渣土
 
 
-class GpsFix(Message):
-    """One position of one vehicle, as its JT/T 808 terminal reported it."""
+GPS_FIX_VERSION = 2  # 2: typed additional items, alarm and load-state bits, the raw malformed tail
 
+
+class GpsFix(Message):
+    """One position of one vehicle, as its JT/T 808 terminal reported it. Version 1 messages (without
+    the typed fields) are still read: every field added in version 2 has a default."""
+
+    schema_version: int = GPS_FIX_VERSION
     vehicle_id: str
-    terminal_id: str = Field(description="JT/T 808 terminal phone number (BCD digits)")
+    terminal_id: str = Field(
+        description="JT/T 808 terminal id: the BCD phone number, or the decimal value of a phone field that is not BCD"
+    )
     device_time: AwareDatetime = Field(description="event time: the terminal's fix time")
     received_at: AwareDatetime = Field(description="when the gateway received the frame")
     lat: float = Field(ge=-90, le=90, description="WGS-84 latitude, degrees")
@@ -59,6 +67,42 @@ class GpsFix(Message):
     source: FixSource = FixSource.realtime
     msg_serial: int | None = None
     extras: dict[str, str] = Field(default_factory=dict, description="unknown additional items: id -> hex")
+    # version 2
+    fuel_l: float | None = Field(None, description="additional item 0x02, litres")
+    recorder_speed_kmh: float | None = Field(None, description="additional item 0x03, the driving recorder's speed")
+    alarm_emergency: bool = Field(False, description="alarm bit 0")
+    alarm_overspeed: bool = Field(False, description="alarm bit 1")
+    alarm_fatigue: bool = Field(False, description="alarm bit 2")
+    load_state: Literal["empty", "half", "full"] | None = Field(None, description="status bits 8-9 (2013)")
+    extras_tail: str = Field("", description="additional information that did not parse, hex (kept, counted)")
+
+
+class DriverShift(Message):
+    """A driver's IC card inserted (sign-in) or pulled out (sign-out) at a truck's terminal (0x0702)."""
+
+    vehicle_id: str
+    terminal_id: str
+    event: Literal["sign_in", "sign_out"]
+    at: AwareDatetime = Field(description="the terminal's time of the card event (the receive time for 2011 terminals)")
+    received_at: AwareDatetime
+    card_read_ok: bool | None = None
+    driver_name: str = ""
+    qualification: str = Field("", description="从业资格证编码, the driver's qualification certificate")
+    issuer: str = ""
+    certificate_expires: str = Field("", description="YYYYMMDD")
+    id_card: str = Field("", description="driver's identity card number (2011, 2019)")
+
+
+class TerminalData(Message):
+    """Data a terminal passes through for another device (0x0900), kept with its type."""
+
+    vehicle_id: str
+    terminal_id: str
+    kind: int = Field(
+        ge=0, le=255, description="transparent message type (0x00 GNSS, 0x0B IC card, 0x41/0x42 serial, ...)"
+    )
+    data_hex: str
+    received_at: AwareDatetime
 
 
 class Direction(StrEnum):

@@ -325,6 +325,8 @@ class Core:
         )  # fmt: skip
 
     def _quality_fix(self, fix: GpsFix, day: date, t: float, out: Output) -> None:
+        if fix.extras_tail:  # additional information that did not parse: the fix is kept, the tail counted
+            self._count(day, "fix_extras_malformed", fix.vehicle_id, out)
         if fix.source == FixSource.backfill:
             self._count(day, "backfill_fix", fix.vehicle_id, out)
         elif is_late(fix.device_time, fix.received_at):

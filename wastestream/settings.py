@@ -68,9 +68,19 @@ class Settings(BaseSettings):
     # JT/T 808 gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 7808
-    gateway_secret: SecretStr | None = Field(None, description="HMAC key for terminal auth codes")
+    gateway_secret: SecretStr | None = Field(None, description="HMAC key of the weighbridge station tokens")
     gateway_idle_timeout_s: float = 180.0
     gateway_max_frame: int = 8192
+    gateway_auth_file: Path | None = Field(
+        None, description="issued auth codes (default <state_dir>/gateway-auth.json)"
+    )
+    gateway_frames_before_auth: int = Field(8, gt=0, description="frames a peer may send before it authenticates")
+    gateway_split_parts: int = Field(128, gt=0, description="packets one sub-packaged message may claim")
+    gateway_split_bytes: int = Field(256 * 1024, gt=0, description="incomplete sub-package bytes held per terminal")
+    gateway_split_pending: int = Field(8, gt=0, description="incomplete sub-packaged messages held per terminal")
+    gateway_split_timeout_s: float = Field(60.0, gt=0, description="an incomplete message is dropped after this")
+    gateway_retransmit_after_s: float = Field(10.0, gt=0, description="missing packets asked for (0x8003) after this")
+    gateway_lenient_checksum: bool = Field(False, description="accept and count frames with a wrong check code")
 
     # weighbridge API
     weighbridge_host: str = "127.0.0.1"

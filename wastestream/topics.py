@@ -34,4 +34,11 @@ DEADLETTER = TopicSpec(
     "deadletter", "source", "DeadLetter: rejected frames/tickets with raw bytes and reason", retention_ms=35 * DAY_MS
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (GPS_FIXES, WEIGH_TICKETS, VISITS, CLEARANCE, ALERTS, DEADLETTER)
+DRIVER_SHIFTS = TopicSpec(
+    "driver.shifts", "vehicle id", "DriverShift: IC-card sign-in/out at a truck (0x0702)", retention_ms=35 * DAY_MS
+)
+TERMINAL_DATA = TopicSpec("terminal.data", "vehicle id", "TerminalData: 0x0900 transparent data, kept with its type")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    GPS_FIXES, WEIGH_TICKETS, VISITS, CLEARANCE, ALERTS, DEADLETTER, DRIVER_SHIFTS, TERMINAL_DATA,
+)  # fmt: skip

@@ -19,6 +19,7 @@ from wastestream.producers.jt808.messages import (
     Authenticate,
     BatchLocation,
     Body,
+    DriverIdentity,
     Header,
     Heartbeat,
     Location,
@@ -30,7 +31,9 @@ from wastestream.producers.jt808.messages import (
     RegisterReply,
     RegisterResult,
     ReplyResult,
+    RetransmitRequest,
     TerminalReply,
+    Transparent,
     Unknown,
 )
 
@@ -49,6 +52,15 @@ def bcd_decode(b: bytes) -> str:
     if not _DIGITS.issuperset(s):
         raise Jt808Error("bad BCD", s)
     return s
+
+
+def phone_id(b: bytes) -> str:
+    """The terminal id of a header's phone field: its BCD digits; or, when the field is not BCD
+    (trackers packing their IMEI as a binary number), the field's value in decimal. A binary id
+    whose nibbles happen to be all decimal digits reads as BCD: such a terminal is registered by
+    those digits."""
+    s = b.hex()
+    return s if _DIGITS.issuperset(s) else str(int.from_bytes(b, "big"))
 
 
 def bcd_encode(digits: str, size: int) -> bytes:
@@ -93,14 +105,15 @@ def decode_header(content: bytes) -> tuple[Header, bytes]:
         if len(content) < 17:
             raise Jt808Error("truncated", f"2019 header needs 17 bytes, got {len(content)}")
         version: int | None = content[4]
-        terminal = bcd_decode(content[5:15])
+        phone = content[5:15]
         serial = _WORD.unpack_from(content, 15)[0]
         off = 17
     else:
         version = None
-        terminal = bcd_decode(content[4:10])
+        phone = content[4:10]
         serial = _WORD.unpack_from(content, 10)[0]
         off = 12
+    terminal = phone_id(phone)
     total = index = None
     if split:
         if len(content) < off + 4:
@@ -112,7 +125,7 @@ def decode_header(content: bytes) -> tuple[Header, bytes]:
     body = content[off:]
     if len(body) != body_len:
         raise Jt808Error("bad length", f"header says {body_len} body bytes, frame has {len(body)}")
-    h = Header(msg_id, terminal, serial, body_len, version, (attr >> 10) & 0x7, total, index)
+    h = Header(msg_id, terminal, serial, body_len, version, (attr >> 10) & 0x7, total, index, bytes(phone))
     return h, body
 
 
@@ -123,15 +136,20 @@ def encode_header(
     body_len: int,
     version: int | None = None,
     packet: tuple[int, int] | None = None,
+    phone: bytes = b"",
 ) -> bytes:
+    """``phone``: the phone field as the terminal sent it (replies echo it; needed for ids that are
+    not BCD); else ``terminal`` as BCD."""
     if body_len > MAX_BODY:
         raise ValueError(f"body of {body_len} bytes needs sub-packages")
     attr = body_len | (0x2000 if packet else 0) | (0x4000 if version is not None else 0)
     out = _HDR.pack(msg_id, attr)
+    size = 10 if version is not None else 6
+    field = phone if len(phone) == size else bcd_encode(terminal, size)
     if version is not None:
-        out += bytes((version,)) + bcd_encode(terminal, 10)
+        out += bytes((version,)) + field
     else:
-        out += bcd_encode(terminal, 6)
+        out += field
     out += _WORD.pack(serial & 0xFFFF)
     if packet:
         out += _HDR.pack(*packet)
@@ -140,6 +158,8 @@ def encode_header(
 
 # -- bodies -------------------------------------------------------------------------------------
 def decode_location(b: bytes) -> Location:
+    """The 28-byte basic block, then the additional items (TLV). Items that do not parse (a length
+    past the end, a vendor's fixed-layout tail) are kept raw in ``tail``: they never cost the fix."""
     if len(b) < 28:
         raise Jt808Error("truncated", f"location needs 28 bytes, got {len(b)}")
     alarm, status, lat, lon, alt, speed, heading = _LOC.unpack_from(b, 0)
@@ -148,12 +168,12 @@ def decode_location(b: bytes) -> Location:
     t = bcd_time_decode(b[22:28])
     extras: dict[int, bytes] = {}
     i, n = 28, len(b)
+    tail = b""
     while i < n:
-        if i + 2 > n:
-            raise Jt808Error("truncated TLV", f"additional item header at {i} of {n}")
+        if i + 2 > n or i + 2 + b[i + 1] > n:
+            tail = b[i:]
+            break
         item, ln = b[i], b[i + 1]
-        if i + 2 + ln > n:
-            raise Jt808Error("truncated TLV", f"item 0x{item:02X} wants {ln} bytes, {n - i - 2} left")
         extras[item] = b[i + 2 : i + 2 + ln]
         i += 2 + ln
     return Location(
@@ -166,6 +186,7 @@ def decode_location(b: bytes) -> Location:
         heading % 360,
         t,
         extras,
+        tail,
     )
 
 
@@ -184,7 +205,7 @@ def encode_location(loc: Location) -> bytes:
     ) + bcd_time_encode(loc.time)
     for item, value in loc.extras.items():
         out += bytes((item, len(value))) + value
-    return out
+    return out + loc.tail
 
 
 def decode_batch(b: bytes) -> BatchLocation:
@@ -215,15 +236,30 @@ def encode_batch(batch: BatchLocation) -> bytes:
     return out
 
 
-def _register_sizes(version: int | None) -> tuple[int, int, int]:
-    return (11, 30, 30) if version is not None else (5, 20, 7)
+# manufacturer, model, terminal id field sizes per edition of the 0x0100 body
+_REGISTER_SIZES = {2011: (5, 8, 7), 2013: (5, 20, 7), 2019: (11, 30, 30)}
+_PLATE_COLOURS = frozenset((0, 1, 2, 3, 4, 5, 9))  # 0 = no plate (VIN follows), 1 blue ... 9 other
+
+
+def register_edition(b: bytes, h: Header) -> int:
+    """Which layout a 0x0100 body has: 2019 by the header's version flag; otherwise 2013 unless the
+    body is too short for it (2011's model field is 8 bytes where 2013's is 20) or only the 2011
+    reading puts a plate colour where one belongs."""
+    if h.version is not None:
+        return 2019
+    if len(b) < 37:
+        return 2011
+    if b[36] not in _PLATE_COLOURS and b[24] in _PLATE_COLOURS:
+        return 2011
+    return 2013
 
 
 def decode_register(b: bytes, h: Header) -> Register:
-    m, mo, tid = _register_sizes(h.version)
+    edition = register_edition(b, h)
+    m, mo, tid = _REGISTER_SIZES[edition]
     need = 4 + m + mo + tid + 1
     if len(b) < need:
-        raise Jt808Error("truncated", f"0x0100 needs {need} bytes, got {len(b)}")
+        raise Jt808Error("truncated", f"0x0100 ({edition} layout) needs {need} bytes, got {len(b)}")
     province, city = _HDR.unpack_from(b, 0)
     i = 4
     manufacturer = _text(b[i : i + m])
@@ -232,11 +268,12 @@ def decode_register(b: bytes, h: Header) -> Register:
     i += mo
     tmid = _text(b[i : i + tid])
     i += tid
-    return Register(province, city, manufacturer, model, tmid, b[i], _text(b[i + 1 :]))
+    return Register(province, city, manufacturer, model, tmid, b[i], _text(b[i + 1 :]), edition)
 
 
 def encode_register(r: Register, version: int | None = None) -> bytes:
-    m, mo, tid = _register_sizes(version)
+    edition = 2019 if version is not None else (r.edition if r.edition == 2011 else 2013)
+    m, mo, tid = _REGISTER_SIZES[edition]
     return (
         _HDR.pack(r.province, r.city)
         + r.manufacturer.encode("gbk")[:m].ljust(m, b"\x00")
@@ -245,6 +282,75 @@ def encode_register(r: Register, version: int | None = None) -> bytes:
         + bytes((r.plate_color,))
         + r.plate.encode("gbk")
     )
+
+
+def _ntext(b: bytes) -> str:
+    """A fixed-size text field padded with NULs on either side (devices do both)."""
+    return b.strip(b"\x00").decode("gbk", errors="replace").strip()
+
+
+def decode_driver(b: bytes, h: Header) -> DriverIdentity:
+    """0x0702 in the 2013/2019 layout (status, BCD time, [read result, name, qualification,
+    issuer, validity[, id card]]) or the 2011 one (name, id card, qualification, issuer; no status:
+    taken as a sign-in at the receive time, which the caller supplies)."""
+    n = len(b)
+    if n >= 7 and b[0] in (1, 2) and _DIGITS.issuperset(b[1:7].hex()):
+        status, t = b[0], bcd_time_decode(b[1:7])
+        if status == 2 or n == 7:
+            return DriverIdentity(status, t)
+        result = b[7]
+        if result != 0 or n == 8:
+            return DriverIdentity(status, t, result)
+        try:
+            i = 8
+            name = _text(b[i + 1 : i + 1 + b[i]])
+            i += 1 + b[i]
+            qual = _ntext(b[i : i + 20])
+            i += 20
+            issuer = _text(b[i + 1 : i + 1 + b[i]])
+            i += 1 + b[i]
+            expires = b[i : i + 4].hex()
+            i += 4
+            id_card = _ntext(b[i : i + 20]) if h.version is not None else ""
+        except IndexError:
+            raise Jt808Error("truncated", "0x0702 driver fields") from None
+        if len(expires) != 8:
+            raise Jt808Error("truncated", "0x0702 certificate validity")
+        return DriverIdentity(status, t, result, name, qual, issuer, expires, id_card)
+    # 2011: name length, name, identity card [20], qualification [40], issuer length, issuer
+    try:
+        i = 0
+        name = _text(b[i + 1 : i + 1 + b[i]])
+        i += 1 + b[i]
+        id_card = _ntext(b[i : i + 20])
+        qual = _ntext(b[i + 20 : i + 60])
+        i += 60
+        issuer = _text(b[i + 1 : i + 1 + b[i]])
+    except IndexError:
+        raise Jt808Error("truncated", "0x0702 (2011 layout)") from None
+    return DriverIdentity(1, datetime.fromtimestamp(0, UTC), None, name, qual, issuer, "", id_card)
+
+
+def decode_transparent(b: bytes) -> Transparent:
+    if not b:
+        raise Jt808Error("truncated", "0x0900 needs its type byte")
+    return Transparent(b[0], b[1:])
+
+
+def encode_retransmit(r: RetransmitRequest, version: int | None = None) -> bytes:
+    count = _WORD.pack(len(r.packets)) if version is not None else bytes((len(r.packets),))
+    return _WORD.pack(r.original_serial) + count + b"".join(_WORD.pack(p) for p in r.packets)
+
+
+def decode_retransmit(b: bytes, h: Header) -> RetransmitRequest:
+    wide = h.version is not None
+    if len(b) < (4 if wide else 3):
+        raise Jt808Error("truncated", "0x8003")
+    serial = _WORD.unpack_from(b, 0)[0]
+    count, off = (_WORD.unpack_from(b, 2)[0], 4) if wide else (b[2], 3)
+    if len(b) < off + 2 * count:
+        raise Jt808Error("truncated", f"0x8003 lists {count} packets")
+    return RetransmitRequest(serial, tuple(_WORD.unpack_from(b, off + 2 * k)[0] for k in range(count)))
 
 
 def decode_auth(b: bytes, h: Header) -> Authenticate:
@@ -303,6 +409,9 @@ _DECODERS: dict[int, Callable[[bytes, Header], Body]] = {
     MsgId.TERMINAL_REPLY: lambda b, h: _decode_reply(b, TerminalReply),
     MsgId.PLATFORM_REPLY: lambda b, h: _decode_reply(b, PlatformReply),
     MsgId.REGISTER_REPLY: lambda b, h: decode_register_reply(b),
+    MsgId.DRIVER_IDENTITY: decode_driver,
+    MsgId.TRANSPARENT: lambda b, h: decode_transparent(b),
+    MsgId.RETRANSMIT_REQUEST: decode_retransmit,
 }
 
 
@@ -313,9 +422,10 @@ def decode_body(h: Header, body: bytes) -> Body:
     return dec(body, h)
 
 
-def decode_frame(raw: bytes) -> tuple[Header, bytes]:
-    """One raw frame → (header, body bytes). Split packages are left to the Reassembler."""
-    return decode_header(unframe(raw))
+def decode_frame(raw: bytes, strict: bool = True) -> tuple[Header, bytes]:
+    """One raw frame → (header, body bytes). Split packages are left to the Reassembler.
+    ``strict=False`` accepts a wrong check code (see :func:`~.framing.unframe`)."""
+    return decode_header(unframe(raw, strict))
 
 
 def decode(raw: bytes) -> Message:
@@ -354,24 +464,28 @@ def encode_body(body: Body, version: int | None = None) -> tuple[int, bytes]:
         case RegisterReply():
             code = body.auth_code.encode("gbk") if body.result == RegisterResult.OK else b""
             return MsgId.REGISTER_REPLY, _WORD.pack(body.reply_serial) + bytes((int(body.result),)) + code
+        case RetransmitRequest():
+            return MsgId.RETRANSMIT_REQUEST, encode_retransmit(body, version)
+        case Transparent():
+            return MsgId.TRANSPARENT, bytes((body.kind,)) + body.data
     raise TypeError(f"cannot encode {type(body).__name__}")
 
 
-def encode(body: Body, terminal: str, serial: int, version: int | None = None) -> list[bytes]:
+def encode(body: Body, terminal: str, serial: int, version: int | None = None, phone: bytes = b"") -> list[bytes]:
     """Body → escaped frames (several when the body exceeds 1023 bytes: sub-packages with
-    consecutive serials starting at ``serial``)."""
+    consecutive serials starting at ``serial``). ``phone``: the raw phone field to echo."""
     msg_id, data = encode_body(body, version)
     if len(data) <= MAX_BODY:
-        return [frame(encode_header(msg_id, terminal, serial, len(data), version) + data)]
+        return [frame(encode_header(msg_id, terminal, serial, len(data), version, phone=phone) + data)]
     parts = [data[i : i + MAX_BODY] for i in range(0, len(data), MAX_BODY)]
     return [
-        frame(encode_header(msg_id, terminal, serial + k, len(p), version, (len(parts), k + 1)) + p)
+        frame(encode_header(msg_id, terminal, serial + k, len(p), version, (len(parts), k + 1), phone) + p)
         for k, p in enumerate(parts)
     ]
 
 
-def encode_one(body: Body, terminal: str, serial: int, version: int | None = None) -> bytes:
-    frames = encode(body, terminal, serial, version)
+def encode_one(body: Body, terminal: str, serial: int, version: int | None = None, phone: bytes = b"") -> bytes:
+    frames = encode(body, terminal, serial, version, phone)
     if len(frames) != 1:
         raise ValueError("message needs sub-packages; use encode()")
     return frames[0]

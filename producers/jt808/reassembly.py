@@ -28,6 +28,26 @@ class Reassembler:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def held_bytes(self) -> int:
+        """Bytes of the incomplete messages held (their packets' bodies and raw frames)."""
+        return sum(sum(map(len, p.parts.values())) + sum(map(len, p.raw)) for p in self._pending.values())
+
+    def has(self, key: tuple) -> bool:
+        return key in self._pending
+
+    def incomplete(self) -> list[tuple[tuple, int, Header, list[int], float]]:
+        """(key, serial of the first packet, a header, the missing packet indices, first seen) of each
+        incomplete message: what a 0x8003 retransmission request asks for."""
+        out = []
+        for key, p in self._pending.items():
+            total = p.header.packet_total or 0
+            missing = [i for i in range(1, total + 1) if i not in p.parts]
+            out.append((key, key[3], p.header, missing, p.first_seen))
+        return out
+
+    def clear(self) -> None:
+        self._pending.clear()
+
     def add(self, h: Header, body: bytes, raw: bytes, now: float) -> tuple[Header, bytes] | None:
         """Add one packet; returns (header of the whole message, body) when complete."""
         assert h.packet_total is not None and h.packet_index is not None
@@ -43,7 +63,7 @@ class Reassembler:
             return None
         del self._pending[key]
         data = b"".join(p.parts[i] for i in range(1, h.packet_total + 1))
-        return Header(h.msg_id, h.terminal, key[3], len(data), h.version, h.encrypted), data
+        return Header(h.msg_id, h.terminal, key[3], len(data), h.version, h.encrypted, phone=h.phone), data
 
     def expire(self, now: float) -> list[tuple[Header, list[bytes]]]:
         """Drop incomplete messages older than the timeout; returns them (for the dead-letter topic)."""

@@ -26,6 +26,11 @@ def test_messages_carry_schema_version_and_reject_unknown_fields():
         '{"vehicle_id":"V1","terminal_id":"1","device_time":"2026-11-23T00:00:00Z","received_at":"2026-11-23T00:00:01Z",'
         '"lat":31.2,"lon":121.4,"speed_kmh":0,"heading":0}'
     )
-    assert fix.schema_version == 1
+    assert fix.schema_version == 2  # typed additional items, alarm and load-state bits
+    old = GpsFix.model_validate_json(
+        '{"schema_version":1,"vehicle_id":"V1","terminal_id":"1","device_time":"2026-11-23T00:00:00Z",'
+        '"received_at":"2026-11-23T00:00:01Z","lat":31.2,"lon":121.4,"speed_kmh":0,"heading":0,"extras":{"0x02":"0064"}}'
+    )
+    assert old.schema_version == 1 and old.fuel_l is None and old.extras == {"0x02": "0064"}  # version 1 still read
     with pytest.raises(ValidationError, match="extra"):
         GpsFix.model_validate({**fix.model_dump(), "bogus": 1})

@@ -31,7 +31,7 @@ REG = Register(31, 0, "WSTST", "SIM", "0000001", 1, "沪A10001")
 
 @pytest.fixture
 def directory():
-    return TerminalDirectory(CITY.vehicles, b"test-secret")
+    return TerminalDirectory(CITY.vehicles)
 
 
 def loc(minute: int) -> Location:
@@ -43,9 +43,10 @@ def replies(acts):
 
 
 def login(session, directory, terminal=T1, version=None):
-    acts = session.feed(encode_one(REG, terminal, 1, version), NOW, 0)
+    reg = Register(31, 0, "WSTST", "SIM", "0000001", 1, directory.vehicle(terminal).plate)
+    acts = session.feed(encode_one(reg, terminal, 1, version), NOW, 0)
     reply = replies(acts)[0]
-    assert reply == RegisterReply(1, RegisterResult.OK, directory.auth_code(terminal))
+    assert reply.result == RegisterResult.OK and len(reply.auth_code) == 16
     acts = session.feed(encode_one(Authenticate(reply.auth_code), terminal, 2, version), NOW, 0)
     assert replies(acts) == [PlatformReply(2, MsgId.AUTHENTICATE, ReplyResult.OK)]
     assert session.authenticated
@@ -100,10 +101,83 @@ def test_wrong_auth_code(directory):
     assert acts.dead[0].reason == "bad auth code" and not s.authenticated
 
 
-def test_auth_code_survives_gateway_restart(directory):
-    again = TerminalDirectory(CITY.vehicles, b"test-secret")
-    assert again.auth_code(T1) == directory.auth_code(T1)
-    assert TerminalDirectory(CITY.vehicles, b"other").auth_code(T1) != directory.auth_code(T1)
+def register(session, terminal=T1, reg=REG, serial=1):
+    return replies(session.feed(encode_one(reg, terminal, serial), NOW, 0))[0]
+
+
+def authenticate(session, code, terminal=T1, serial=2):
+    return replies(session.feed(encode_one(Authenticate(code), terminal, serial), NOW, 0))[0].result
+
+
+def test_auth_codes_are_random_kept_server_side_survive_a_restart_and_change_on_re_registration(tmp_path):
+    from wastestream.producers.gateway import AuthStore
+
+    path = tmp_path / "gateway-auth.json"
+    first = TerminalDirectory(CITY.vehicles, AuthStore(path))
+    code = register(TerminalSession(first, "p")).auth_code
+    assert code not in path.read_text()  # only its digest is stored
+    assert path.stat().st_mode & 0o777 == 0o600
+    restarted = TerminalDirectory(CITY.vehicles, AuthStore(path))
+    assert authenticate(TerminalSession(restarted, "p"), code) == ReplyResult.OK
+    again = register(TerminalSession(restarted, "p")).auth_code
+    assert again != code
+    assert authenticate(TerminalSession(restarted, "p"), code) == ReplyResult.FAILURE  # replaced
+    assert authenticate(TerminalSession(restarted, "p"), again) == ReplyResult.OK
+
+
+def test_logout_revokes_the_auth_code(directory):
+    s = TerminalSession(directory, "peer")
+    code = register(s).auth_code
+    assert authenticate(s, code) == ReplyResult.OK
+    from wastestream.producers.jt808 import Logout
+
+    acts = s.feed(encode_one(Logout(), T1, 3), NOW, 0)
+    assert acts.close and not s.authenticated
+    assert authenticate(TerminalSession(directory, "peer"), code) == ReplyResult.FAILURE
+
+
+@pytest.mark.parametrize(
+    "reg",
+    [
+        Register(31, 0, "WSTST", "SIM", "0000001", 1, "沪B99999"),  # another truck's plate
+        Register(0, 0, "FAKE", "FAKE", "FAKE", 0, "LSVAM4187C2184847"),  # no plate, a VIN
+    ],
+)
+def test_a_registration_with_a_known_terminal_id_but_the_wrong_plate_is_refused(directory, reg):
+    s = TerminalSession(directory, "prober")
+    reply = register(s, reg=reg)
+    assert reply == RegisterReply(1, RegisterResult.NO_SUCH_VEHICLE, "")
+    assert s.vehicle is None and "registration refused" in s.feed(encode_one(reg, T1, 2), NOW, 0).dead[0].reason
+    acts = s.feed(encode_one(loc(1), T1, 3), NOW, 0)  # its positions are not taken
+    assert acts.fixes == [] and acts.dead[0].reason == "unauthenticated terminal"
+
+
+def test_a_registration_body_of_garbage_is_refused(directory):
+    from wastestream.producers.jt808.codec import encode_header
+    from wastestream.producers.jt808.framing import frame
+
+    body = b"\xff" * 40
+    raw = frame(encode_header(MsgId.REGISTER, T1, 1, len(body)) + body)
+    s = TerminalSession(directory, "prober")
+    reply = replies(s.feed(raw, NOW, 0))[0]
+    assert isinstance(reply, RegisterReply) and reply.result != RegisterResult.OK and not reply.auth_code
+
+
+def test_before_authentication_nothing_is_held_and_a_flooding_peer_is_cut_off(directory):
+    """Sub-packages of a peer that never authenticated are refused without being buffered; after
+    ``frames_before_auth`` refused frames the connection is closed."""
+    s = TerminalSession(directory, "flooder")
+    big = BatchLocation(1, tuple(loc(m % 60) for m in range(600)))
+    frames = encode(big, T1, 100)
+    closed_at = None
+    for k, f in enumerate(frames):
+        acts = s.feed(f, NOW, k * 0.01)
+        assert acts.fixes == [] and len(s.reassembler) == 0
+        if acts.close:
+            closed_at = k + 1
+            break
+    assert closed_at == s.limits.frames_before_auth
+    assert acts.counts == {"abusers": 1}
 
 
 def test_unknown_terminal_register(directory):

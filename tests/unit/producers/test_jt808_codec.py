@@ -165,19 +165,28 @@ def test_south_west_sign():
     [
         ("0200 001C 013800138000 0001 00000000 00000002 01597FA8 06CC0158 0000 0000 0000 26133200AA00", "bad BCD time"),
         ("0200 001C 013800138000 0001 00000000 00000002 01597FA8 06CC0158 0000 0000 0000 261399000000", "bad BCD time"),
-        (
-            "0200 0020 013800138000 0001 00000000 00000002 01597FA8 06CC0158 0000 0000 0000 261123000100 0104 0000",
-            "truncated TLV",
-        ),
         ("0200 0030 013800138000 0001 00000000 00000002", "bad length"),
         ("0200 0004 013800138000 0001 00000000", "truncated"),
-        ("0200 001C 0138001380AB 0001 00000000 00000002 01597FA8 06CC0158 0000 0000 0000 261123000100", "bad BCD"),
     ],
 )
 def test_malformed_bodies(content, reason):
     with pytest.raises(Jt808Error) as e:
         decode(by_hand(content))
     assert e.value.reason == reason
+
+
+def test_a_truncated_additional_item_keeps_the_fix_and_the_tail_raw():
+    content = "0200 0020 013800138000 0001 00000000 00000002 01597FA8 06CC0158 0000 0000 0000 261123000100 0104 0000"
+    loc = decode(by_hand(content)).body
+    assert (loc.lat, loc.lon) == (22.642600, 114.032984) and loc.extras == {} and loc.tail == bytes.fromhex("01040000")
+
+
+def test_a_phone_field_that_is_not_bcd_gives_its_decimal_value_and_is_echoed():
+    content = "0200 001C 0138001380AB 0001 00000000 00000002 01597FA8 06CC0158 0000 0000 0000 261123000100"
+    h = decode(by_hand(content)).header
+    assert h.terminal == str(0x0138001380AB) and h.phone == bytes.fromhex("0138001380AB")
+    reply = encode_one(PlatformReply(1, 0x0200, ReplyResult.OK), h.terminal, 5, None, h.phone)
+    assert decode(reply).header.phone == h.phone
 
 
 def test_bad_escape():

@@ -24,16 +24,17 @@ def test_short_fuzz_run_keeps_every_invariant():
 
 
 def test_position_out_of_range_is_a_dead_letter_not_a_crash():
-    d = TerminalDirectory([V], b"k")
+    d = TerminalDirectory([V])
     sess = TerminalSession(d, "t")
-    sess.feed(encode_one(Authenticate(d.auth_code("013800138000")), "013800138000", 1), NOW, 0)
+    sess.feed(encode_one(Authenticate(d.issue("013800138000")), "013800138000", 1), NOW, 0)
     bad = Location(0, 3, 31.2, 1899.79, 5, 10, 0, NOW)  # the fuzzer's 1899.79° longitude
     acts = sess.feed(encode_one(bad, "013800138000", 2), NOW, 0)
     assert acts.fixes == [] and [x.reason for x in acts.dead] == ["bad position"]
 
 
 def test_non_ascii_auth_code_is_refused_not_a_crash():
-    d = TerminalDirectory([V], b"k")
+    d = TerminalDirectory([V])
+    d.issue("013800138000")
     acts = TerminalSession(d, "t").feed(encode_one(Authenticate("码码码"), "013800138000", 1), NOW, 0)
     assert [x.reason for x in acts.dead] == ["bad auth code"]
 
