@@ -13,7 +13,7 @@ import time as _time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
@@ -84,7 +84,7 @@ def expected_in_window(events: list[SimEvent], start: datetime, end: datetime) -
             else:
                 seen.add(ev.ticket.key)
                 e.tickets += 1
-        elif ev.kind == "junk":
+        elif ev.kind in ("junk", "stranger"):  # bad bytes; an unregistered terminal's registration
             e.dead_letters += 1
     return e
 
@@ -245,9 +245,26 @@ class OnlineRun:
         return self.stats
 
 
+def check_day_is_recent(settings: Settings, day: date) -> None:
+    """Through the live gateway and API a simulated fix or ticket is received *now*: one older than the
+    back-fill horizon is refused (a wrong clock), so only a recent day can be simulated online."""
+    from wastestream.domain.localtime import local_date
+
+    city_tz = settings.timezone
+    today = local_date(datetime.now(UTC), city_tz)
+    if (today - day).days + 1 > settings.check_backfill_horizon_days:
+        raise WastestreamError(
+            f"--date {day}: simulating online, its fixes are received now ({today} {city_tz}), more than the "
+            f"back-fill horizon ({settings.check_backfill_horizon_days:g} days) after their time, and would be "
+            "refused; simulate a recent day, use --offline, or raise WASTESTREAM_CHECK_BACKFILL_HORIZON_DAYS"
+        )
+
+
 def run_online(settings: Settings, city: City, day: date, seed: int, faults: Faults, speed: str, from_: str, to: str,
                truth_out: Path | None, report: Callable[[str], None]) -> RunStats:  # fmt: skip
     from wastestream.producers.simulator.offline import write_json_truth
+
+    check_day_is_recent(settings, day)
 
     if speed == "max":
         pace: float | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,6 @@ from .helpers import cli_process, end_offsets, read_topic, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 16)
-RANGE = "range(start: 2026-11-14T00:00:00Z, stop: 2026-11-18T00:00:00Z)"
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +52,17 @@ def env_for(s, u: str) -> dict[str, str]:
     )  # fmt: skip
 
 
-def figures(s) -> dict[str, dict]:
+def day_range(day: date) -> str:
+    """Flux range from two days before ``day`` to two days after (the figures sit at day starts)."""
+    lo, hi = day - timedelta(days=2), day + timedelta(days=2)
+    return f"range(start: {lo.isoformat()}T00:00:00Z, stop: {hi.isoformat()}T00:00:00Z)"
+
+
+def figures(s, day: date = DAY) -> dict[str, dict]:
     client = InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org)
     q = client.query_api()
     out: dict[str, dict] = {}
-    base = f'from(bucket: "{s.influx_bucket}") |> {RANGE}'
+    base = f'from(bucket: "{s.influx_bucket}") |> {day_range(day)}'
     out["status"] = {
         r["point"]: r["_value"]
         for r in q.query_stream(f'{base} |> filter(fn: (r) => r._measurement == "clearance" and r._field == "status")')
@@ -99,7 +104,7 @@ def wait_for_truth(s, truth, log: Path, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     f: dict = {}
     while time.monotonic() < deadline:
-        f = figures(s)
+        f = figures(s, date.fromisoformat(truth["day"]))
         in_ton = {k: v for k, v in f["tonnage"].items() if k.startswith("in|")}
         if f["status"] == want_status and in_ton == truth_tonnage_in(truth):
             return f
