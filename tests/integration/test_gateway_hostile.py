@@ -96,7 +96,9 @@ def city_file(tmp_path) -> Path:
 @pytest.fixture
 def gateway(stack: Settings, tmp_path, city_file):
     port = free_port()
-    env = stack_env(stack, WASTESTREAM_CITY_FILE=str(city_file), WASTESTREAM_GATEWAY_AUTH_FILE=str(tmp_path / "auth.json"))
+    env = stack_env(
+        stack, WASTESTREAM_CITY_FILE=str(city_file), WASTESTREAM_GATEWAY_AUTH_FILE=str(tmp_path / "auth.json")
+    )
     log = tmp_path / "gateway.log"
     with cli_process(["gateway", "--port", str(port)], env, log, ready_port=port) as proc:
         yield port, proc, env, log
@@ -201,7 +203,13 @@ def test_a_terminal_whose_id_is_not_bcd_reaches_kafka_with_its_derived_id_and_cl
 
     async def drive() -> list:
         p = await Peer.open(port)
-        await p.send(send(MsgId.REGISTER, encode_register(Register(44, 303, "70111", "BSJ-M7B", "0000000", 1, "粤B88888", 2011)), 1))
+        await p.send(
+            send(
+                MsgId.REGISTER,
+                encode_register(Register(44, 303, "70111", "BSJ-M7B", "0000000", 1, "粤B88888", 2011)),
+                1,
+            )
+        )
         r = await p.reply()
         assert r.header.phone == PHONE and r.body.result == RegisterResult.OK
         await p.send(send(MsgId.AUTHENTICATE, encode_auth(Authenticate(r.body.auth_code)), 2))

@@ -229,3 +229,26 @@ def test_oversized_frame_closes_connection(directory):
     s = TerminalSession(directory, "peer", max_frame=256)
     acts = s.feed(b"\x7e" + b"\x00" * 1000, NOW, 0)
     assert acts.close and acts.dead[0].reason == "oversized"
+
+
+def test_missing_sub_packages_are_asked_for_with_0x8003_then_the_message_is_dropped(directory):
+    from wastestream.producers.jt808 import RetransmitRequest
+
+    s = TerminalSession(directory, "peer")
+    login(s, directory)
+    frames = encode(BatchLocation(1, tuple(loc(m % 60) for m in range(80))), T1, 100)
+    assert len(frames) >= 3
+    for k, f in enumerate(frames):
+        if k != 1:  # packet 2 is lost on the way
+            s.feed(f, NOW, 0.0)
+    assert s.tick(NOW, s.limits.retransmit_after_s - 1).replies == []
+    (ask,) = replies(s.tick(NOW, s.limits.retransmit_after_s))
+    assert ask == RetransmitRequest(100, (2,))
+    assert s.tick(NOW, s.limits.retransmit_after_s + 1).replies == []  # asked once
+    acts = s.feed(frames[1], NOW, s.limits.retransmit_after_s + 2)  # re-sent: the message completes, once
+    assert len(acts.fixes) == 80
+    # another message, never completed: dead-lettered at the timeout and freed
+    for f in frames[:2]:
+        s.feed(f, NOW, 100.0)
+    dropped = s.tick(NOW, 100.0 + s.limits.split_timeout_s + 1)
+    assert [d.reason for d in dropped.dead] == ["incomplete split message"] and len(s.reassembler) == 0

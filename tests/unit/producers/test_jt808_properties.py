@@ -88,3 +88,49 @@ def test_splitter_never_loses_bytes(chunks):
     assert len(got) + sp.buffered <= len(total)
     assert got.replace(b"\x7e", b"") + b"" == bytes(got).replace(b"\x7e", b"")
     assert len(got.replace(b"\x7e", b"")) + sp.buffered >= len(total.replace(b"\x7e", b""))
+
+
+# -- the layouts real terminals use -----------------------------------------------------------------
+texts = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-", max_size=30)
+
+
+@given(
+    st.sampled_from([(2011, None), (2013, None), (2019, 1)]),
+    st.integers(0, 65535), st.integers(0, 65535), texts, texts, texts,
+    st.sampled_from([1, 2, 3, 4, 5, 9]), st.text(alphabet="沪粤苏京ABCDE0123456789", min_size=2, max_size=9),
+)  # fmt: skip
+def test_registration_round_trips_in_every_edition(edition, province, city, maker, model, tid, colour, plate):
+    from wastestream.producers.jt808 import Register
+    from wastestream.producers.jt808.codec import _REGISTER_SIZES
+
+    ed, version = edition
+    m, mo, t = _REGISTER_SIZES[ed]
+    reg = Register(province, city, maker[:m], model[:mo], tid[:t], colour, plate, ed)
+    got = decode(encode_one(reg, "013800000001", 1, version)).body
+    assert got == reg
+
+
+@given(st.binary(min_size=6, max_size=6))
+def test_any_phone_field_decodes_to_a_stable_id_and_is_echoed(phone):
+    from wastestream.producers.jt808 import Heartbeat
+    from wastestream.producers.jt808.codec import encode_header
+    from wastestream.producers.jt808.framing import frame
+
+    h = decode(frame(encode_header(0x0002, "0", 1, 0, phone=phone))).header
+    assert h.terminal.isdigit() and h.phone == phone
+    assert h.terminal == decode(frame(encode_header(0x0002, "0", 2, 0, phone=phone))).header.terminal
+    echoed = decode(encode_one(Heartbeat(), h.terminal, 3, None, h.phone)).header
+    assert echoed.phone == phone and echoed.terminal == h.terminal
+
+
+@given(locations, st.binary(max_size=40))
+def test_whatever_follows_the_basic_block_the_fix_is_kept(loc, tail):
+    """The basic block decodes whatever bytes follow it: parsed as items or kept raw as the tail."""
+    from wastestream.producers.jt808.codec import decode_location, encode_location
+
+    raw = encode_location(Location(loc.alarm, loc.status, loc.lat, loc.lon, loc.altitude_m, loc.speed_kmh,
+                                   loc.heading, loc.time)) + tail  # fmt: skip
+    got = decode_location(raw)
+    assert (got.lat, got.lon, got.time) == (_norm(loc).lat, _norm(loc).lon, loc.time)
+    rebuilt = b"".join(bytes((k, len(v))) + v for k, v in got.extras.items()) + got.tail
+    assert len(rebuilt) <= len(tail) and tail.endswith(got.tail)
