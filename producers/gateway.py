@@ -108,20 +108,34 @@ class TerminalDirectory:
     kept server-side (:class:`AuthStore`), never derivable from the terminal id."""
 
     def __init__(self, vehicles: list[Vehicle], store: AuthStore | None = None,
-                 new_code: Callable[[], str] = lambda: secrets.token_hex(8).upper()):  # fmt: skip
+                 new_code: Callable[[], str] = lambda: secrets.token_hex(8).upper(), self_register: bool = False):  # fmt: skip
         self._by_terminal = {norm_terminal(v.terminal_id): v for v in vehicles}
         self.store = store or AuthStore()
         self._new_code = new_code
+        # a self-registering fleet (setting): an unknown terminal is let in as an unregistered vehicle
+        # "T<terminal>" — its fixes reach Kafka and are refused by the worker as an unknown vehicle,
+        # which lists the terminal in unknown_terminals for an operator to register
+        self.self_register = self_register
+        self._guests: dict[str, Vehicle] = {}
 
     def vehicle(self, terminal: str) -> Vehicle | None:
-        return self._by_terminal.get(norm_terminal(terminal))
+        key = norm_terminal(terminal)
+        return self._by_terminal.get(key) or self._guests.get(key)
 
     def refusal(self, terminal: str, reg: Register) -> tuple[RegisterResult, str] | None:
         """Why a registration is refused ((0x8100 result, reason)), or None: the terminal must be in the
         registry and its registration carry that vehicle's plate."""
         v = self.vehicle(terminal)
+        if v is None and self.self_register and terminal.isdigit():
+            self._guests[norm_terminal(terminal)] = Vehicle(
+                id=f"T{norm_terminal(terminal)}", plate=reg.plate or "-", contractor_id="unregistered",
+                terminal_id=terminal[-20:], rated_load_kg=1, stored_tare_kg=1,
+            )  # fmt: skip
+            return None
         if v is None:
             return RegisterResult.NO_SUCH_TERMINAL, "unknown terminal"
+        if norm_terminal(terminal) in self._guests:
+            return None
         if reg.plate_color == 0 or normalise_plate(reg.plate) != normalise_plate(v.plate):
             return RegisterResult.NO_SUCH_VEHICLE, f"registration refused: plate {reg.plate!r} is not {v.id}'s"
         return None

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     gateway_split_timeout_s: float = Field(60.0, gt=0, description="an incomplete message is dropped after this")
     gateway_retransmit_after_s: float = Field(10.0, gt=0, description="missing packets asked for (0x8003) after this")
     gateway_lenient_checksum: bool = Field(False, description="accept and count frames with a wrong check code")
+    gateway_self_register: bool = Field(
+        False, description="let unknown terminals register (listed as unknown terminals)"
+    )
 
     # weighbridge API
     weighbridge_host: str = "127.0.0.1"

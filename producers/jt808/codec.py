@@ -331,6 +331,22 @@ def decode_driver(b: bytes, h: Header) -> DriverIdentity:
     return DriverIdentity(1, datetime.fromtimestamp(0, UTC), None, name, qual, issuer, "", id_card)
 
 
+def encode_driver(d: DriverIdentity, version: int | None = None) -> bytes:
+    """0x0702 in the 2013/2019 layout (what a terminal sends; for tests and the fuzzer's seeds)."""
+    out = bytes((d.status,)) + bcd_time_encode(d.time)
+    if d.status == 2 or d.read_result is None:
+        return out
+    out += bytes((d.read_result,))
+    if d.read_result != 0:
+        return out
+    name, issuer = d.name.encode("gbk"), d.issuer.encode("gbk")
+    out += bytes((len(name),)) + name + d.qualification.encode("gbk")[:20].ljust(20, b"\x00")
+    out += bytes((len(issuer),)) + issuer + bytes.fromhex(d.expires or "00000000")
+    if version is not None:
+        out += d.id_card.encode("gbk")[:20].ljust(20, b"\x00")
+    return out
+
+
 def decode_transparent(b: bytes) -> Transparent:
     if not b:
         raise Jt808Error("truncated", "0x0900 needs its type byte")
@@ -468,6 +484,8 @@ def encode_body(body: Body, version: int | None = None) -> tuple[int, bytes]:
             return MsgId.RETRANSMIT_REQUEST, encode_retransmit(body, version)
         case Transparent():
             return MsgId.TRANSPARENT, bytes((body.kind,)) + body.data
+        case DriverIdentity():
+            return MsgId.DRIVER_IDENTITY, encode_driver(body, version)
     raise TypeError(f"cannot encode {type(body).__name__}")
 
 

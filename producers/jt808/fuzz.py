@@ -23,9 +23,11 @@ from datetime import UTC, datetime, timedelta
 from wastestream.producers.jt808 import (
     Authenticate,
     BatchLocation,
+    DriverIdentity,
     Heartbeat,
     Location,
     Register,
+    Transparent,
     encode,
     encode_one,
 )
@@ -60,6 +62,12 @@ def seeds(terminal: str, auth_code: str) -> list[bytes]:
         encode_one(loc(0), terminal, 4),
         encode_one(loc(1), terminal, 5, 1),  # 2019 header
         encode_one(BatchLocation(1, tuple(loc(i) for i in range(2, 6))), terminal, 6),
+    ]
+    out += [
+        encode_one(DriverIdentity(1, t0, 0, "张三", "QC123456", "上海市交通委", "20301231"), terminal, 8),
+        encode_one(DriverIdentity(2, t0 + timedelta(hours=8)), terminal, 9),
+        encode_one(Transparent(0x41, b"\x01\x02serial-data"), terminal, 10),
+        encode_one(Register(31, 0, "WS", "M7", "0000001", 1, "沪A12345", 2011), terminal, 11),
     ]
     out += encode(BatchLocation(1, tuple(loc(i) for i in range(6, 60))), terminal, 7)  # > 1023 bytes: split packages
     assert len(out) > 7, "the long batch is split into packages"

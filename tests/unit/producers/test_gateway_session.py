@@ -252,3 +252,35 @@ def test_missing_sub_packages_are_asked_for_with_0x8003_then_the_message_is_drop
         s.feed(f, NOW, 100.0)
     dropped = s.tick(NOW, 100.0 + s.limits.split_timeout_s + 1)
     assert [d.reason for d in dropped.dead] == ["incomplete split message"] and len(s.reassembler) == 0
+
+
+def test_driver_sign_in_becomes_a_driver_shift_published_before_the_reply(directory):
+    from wastestream.producers.jt808 import DriverIdentity
+
+    s = TerminalSession(directory, "peer")
+    card = DriverIdentity(
+        1, datetime(2026, 11, 23, 0, 30, tzinfo=UTC), 0, "张三", "QC123456", "上海市交通委", "20301231"
+    )
+    refused = s.feed(encode_one(card, T1, 5), NOW, 0)  # before authentication: refused
+    assert refused.events == [] and refused.dead[0].reason == "unauthenticated terminal"
+    login(s, directory)
+    acts = s.feed(encode_one(card, T1, 6), NOW, 0)
+    (shift,) = acts.events
+    assert (shift.vehicle_id, shift.event, shift.driver_name, shift.qualification) == (
+        "V001",
+        "sign_in",
+        "张三",
+        "QC123456",
+    )
+    assert shift.at == card.time and shift.card_read_ok and acts.replies == []  # the reply waits for Kafka
+    assert decode(acts.on_publish[0][0]).body == PlatformReply(6, MsgId.DRIVER_IDENTITY, ReplyResult.OK)
+
+
+def test_a_self_registering_fleet_lets_an_unknown_terminal_in_only_by_the_setting():
+    for self_register, ok in ((False, False), (True, True)):
+        d = TerminalDirectory(CITY.vehicles, self_register=self_register)
+        s = TerminalSession(d, "peer")
+        reply = replies(s.feed(encode_one(REG, "013877777777", 1), NOW, 0))[0]
+        assert (reply.result == RegisterResult.OK) is ok
+        if ok:
+            assert s.vehicle.id == "T13877777777" and s.vehicle.contractor_id == "unregistered"
