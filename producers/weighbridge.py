@@ -356,7 +356,7 @@ def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN00
     """Explicit ``WASTESTREAM_WEIGHBRIDGE_TOKENS`` (station=token,...) or per-station HMAC tokens."""
     from wastestream.errors import WastestreamError
 
-    if settings.weighbridge_tokens is not None:
+    if settings.weighbridge_tokens is not None and settings.weighbridge_tokens.get_secret_value().strip():
         out = {}
         for pair in settings.weighbridge_tokens.get_secret_value().split(","):
             station, sep, token = pair.strip().partition("=")

@@ -143,6 +143,31 @@ def topics(
     out.print(t)
 
 
+@app.command("init")
+def init_cmd(
+    seed_city: Annotated[bool, typer.Option(help="write the seed city to the city file if there is none")] = True,
+) -> None:
+    """Prepare a deployment's state once: generate the secrets the services need into
+    <state_dir>/local.env (values from the environment still win) and, if the city file is missing,
+    write the seed city there (replace it with your own)."""
+    from wastestream.stack import ensure_local_secrets
+
+    s = get_settings()
+    ensure_local_secrets(s)
+    _report(f"secrets: {s.local_env_file}")
+    if s.city_file.exists():
+        _report(f"city: {s.city_file} (kept)")
+    elif seed_city:
+        from wastestream.producers.simulator.city import build_city
+        from wastestream.schemas import dump_city
+
+        s.city_file.parent.mkdir(parents=True, exist_ok=True)
+        dump_city(build_city(808), s.city_file)
+        _report(f"city: the seed city written to {s.city_file}")
+    else:
+        raise WastestreamError(f"no city file at {s.city_file}")
+
+
 @app.command("settings")
 def show_settings() -> None:
     """Print the effective settings (secrets masked)."""

@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     # reference data
     city_file: Path = Field(Path(".wastestream/city.yaml"), description="the city: contractors, vehicles, sites")
 
+    # Kafka topics and the worker's state (the local stack: one broker; a cluster: 3 and 2, as deploy/k8s)
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="host:port,host:port of a cluster (default: the local broker kafka_host:kafka_port)"
+    )
+    topic_replication_factor: int = Field(1, ge=1, description="every topic, Faust's changelogs and ticks included")
+    topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of every topic (acks=all)")
+    table_standby_replicas: int = Field(0, ge=0, description="Faust standby copies of the worker's tables")
+
     # domain
     timezone: str = "Asia/Shanghai"
     topic_partitions: int = 6
@@ -142,7 +150,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or f"{self.kafka_host}:{self.kafka_port}"
 
     @property
     def influx_url(self) -> str:

@@ -355,8 +355,8 @@ def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] | list[TopicS
             NewTopic(
                 settings.topic(t.name),
                 t.partitions or settings.topic_partitions,
-                1,
-                topic_configs=t.topic_configs(),
+                settings.topic_replication_factor,
+                topic_configs={"min.insync.replicas": str(settings.topic_min_insync_replicas), **t.topic_configs()},
             )
             for t in specs
             if settings.topic(t.name) not in existing

@@ -49,3 +49,16 @@ def test_partition_setting_matches_topics():
     cm = next(d for _, d in CORE if d["kind"] == "ConfigMap")
     parts = {d["spec"]["partitions"] for _, d in STRIMZI if d["kind"] == "KafkaTopic"}
     assert {int(cm["data"]["WASTESTREAM_TOPIC_PARTITIONS"])} == parts
+
+
+def test_replication_settings_match_the_cluster():
+    """The worker creates Faust's changelog, leader and tick topics itself: with the replication the
+    cluster's topics have, and a min ISR the brokers accept with acks=all."""
+    from wastestream.settings import Settings
+
+    cm = next(d for _, d in CORE if d["kind"] == "ConfigMap")
+    s = Settings(**{k.removeprefix("WASTESTREAM_").lower(): v for k, v in cm["data"].items()})
+    kafka = next(d for _, d in STRIMZI if d["kind"] == "Kafka")["spec"]["kafka"]["config"]
+    replicas = {d["spec"]["replicas"] for _, d in STRIMZI if d["kind"] == "KafkaTopic"}
+    assert {s.topic_replication_factor} == replicas == {kafka["default.replication.factor"]}
+    assert s.topic_min_insync_replicas == kafka["min.insync.replicas"] < s.topic_replication_factor
