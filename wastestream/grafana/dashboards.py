@@ -245,6 +245,19 @@ def vehicle_panels(bucket: str) -> list[PanelSpec]:
     ]
 
 
+def _per_vehicle(bucket: str, key: str, title: str, kind: str) -> PanelSpec:
+    """A table of one data-quality kind counted per vehicle over the time range."""
+    return PanelSpec(
+        key,
+        title,
+        "table",
+        _src(bucket, "data_quality", f' and r._field == "count" and r.kind == "{kind}"')
+        + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> rename(columns: {detail: "vehicle"})'
+        '\n  |> sort(columns: ["vehicle"])',
+        w=12,
+    )
+
+
 def quality_panels(bucket: str) -> list[PanelSpec]:
     return [
         PanelSpec(
@@ -263,23 +276,14 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> sort(columns: ["detail"])',
             w=12,
         ),  # fmt: skip
-        PanelSpec(
-            "q_silent",
-            "Terminals silent in shift (episodes > 30 min, ignition on)",
-            "table",
-            _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "silent_terminal"')
-            + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> rename(columns: {detail: "vehicle"})'
-            '\n  |> sort(columns: ["vehicle"])',
-            w=12,
-        ),  # fmt: skip
-        PanelSpec(
+        _per_vehicle(
+            bucket, "q_silent", "Terminals silent in shift (episodes > 30 min, ignition on)", "silent_terminal"
+        ),
+        _per_vehicle(
+            bucket,
             "q_dark",
             "Dark terminals: due on a route, not heard 30 min after its start 未按时上线车辆",
-            "table",
-            _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "dark_terminal"')
-            + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> rename(columns: {detail: "vehicle"})'
-            '\n  |> sort(columns: ["vehicle"])',
-            w=12,
+            "dark_terminal",
         ),  # fmt: skip
         PanelSpec(
             "q_unknown_terminals",
