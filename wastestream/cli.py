@@ -43,11 +43,27 @@ def _report(msg: str) -> None:
 
 
 @stack_app.command("up")
-def stack_up(services: ServiceNames = None) -> None:
+def stack_up(
+    services: ServiceNames = None,
+    brokers: Annotated[
+        int | None, typer.Option(help="Kafka nodes (KRaft): 3 makes a local cluster with replication 3, min ISR 2")
+    ] = None,
+) -> None:
     """Install (cached) and start the local services; idempotent."""
-    from wastestream.stack import Stack
+    from wastestream.stack import Stack, write_local_env
 
     s = get_settings()
+    if brokers is not None and brokers != s.kafka_brokers:
+        if any(svc.pid() is not None for svc in Stack(s).kafka_nodes):
+            raise WastestreamError(f"Kafka runs with {s.kafka_brokers} node(s): `wastestream stack reset` first")
+        # remembered in <state_dir>/local.env, so every later command and process sees the cluster
+        write_local_env(s.local_env_file, {
+            "WASTESTREAM_KAFKA_BROKERS": str(brokers),
+            "WASTESTREAM_TOPIC_REPLICATION_FACTOR": str(min(3, brokers)),
+            "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": str(2 if brokers >= 3 else 1),
+        })  # fmt: skip
+        get_settings.cache_clear()
+        s = get_settings()
     started = time.monotonic()
     Stack(s).up(_report, services)
     _report(f"stack up in {time.monotonic() - started:.1f}s")

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     kafka_heap: str = "1g"
+    kafka_brokers: int = Field(1, ge=1, le=9, description="nodes of the local Kafka (`stack up --brokers 3`)")
 
     # InfluxDB 2
     influxdb_version: str = "v2.9.1"
@@ -150,7 +151,9 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return self.kafka_bootstrap_servers or f"{self.kafka_host}:{self.kafka_port}"
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return ",".join(f"{self.kafka_host}:{self.kafka_port + 2 * i}" for i in range(self.kafka_brokers))
 
     @property
     def influx_url(self) -> str:

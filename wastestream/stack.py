@@ -146,6 +146,12 @@ class Service(ABC):
                 self.after_start(report)
                 return
             raise WastestreamError(f"{self.name} (pid {self.pid()}) is running but not ready; see {self.log_file}")
+        proc = self.spawn(report)
+        self.await_ready(proc, report)
+        self.after_start(report)
+
+    def spawn(self, report: Report = _quiet) -> subprocess.Popen:
+        """Start the process (without waiting for it to be ready)."""
         for port in self.ports:
             if port_open("127.0.0.1", port):
                 raise WastestreamError(
@@ -168,6 +174,9 @@ class Service(ABC):
                 cwd=self.data_dir,
             )
         self.pid_file.write_text(str(proc.pid))
+        return proc
+
+    def await_ready(self, proc: subprocess.Popen, report: Report = _quiet) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -182,7 +191,6 @@ class Service(ABC):
             self.down()
             raise WastestreamError(f"{self.name} not ready after {self.start_timeout:.0f}s; see {self.log_file}")
         report(f"{self.name}: ready at {self.address} (pid {proc.pid})")
-        self.after_start(report)
 
     def _wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -236,16 +244,34 @@ def _run_logged(cmd: list[str], log: Path, what: str, env: dict[str, str] | None
 
 
 class Kafka(Service):
+    """One Kafka node (broker and controller). ``index`` 0 is ``kafka``; a cluster of
+    ``Settings.kafka_brokers`` nodes adds ``kafka-1``, ``kafka-2``, ... on the next ports (broker
+    ``kafka_port + 2·i``, controller ``kafka_controller_port + 2·i``), one KRaft quorum of them all."""
+
     name = "kafka"
     start_timeout = 120.0
 
+    def __init__(self, settings: Settings, index: int = 0):
+        super().__init__(settings)
+        self.index = index
+        if index:
+            self.name = f"kafka-{index}"
+
+    @property
+    def port(self) -> int:
+        return self.s.kafka_port + 2 * self.index
+
+    @property
+    def controller_port(self) -> int:
+        return self.s.kafka_controller_port + 2 * self.index
+
     @property
     def ports(self) -> list[int]:
-        return [self.s.kafka_port, self.s.kafka_controller_port]
+        return [self.port, self.controller_port]
 
     @property
     def address(self) -> str:
-        return self.s.kafka_bootstrap
+        return f"{self.s.kafka_host}:{self.port}"
 
     @property
     def libs_dir(self) -> Path:
@@ -288,36 +314,53 @@ class Kafka(Service):
         data = (self.data_dir / "data").resolve()
         data.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
-        template = (DEPLOY_LOCAL / "kafka" / "server.properties").read_text()
-        props.write_text(
-            template.format(
-                host=self.s.kafka_host,
-                port=self.s.kafka_port,
-                controller_port=self.s.kafka_controller_port,
-                log_dirs=data,
-                partitions=self.s.topic_partitions,
-            )
-        )
+        n = self.s.kafka_brokers
+        props.write_text(self.properties(data))
         if not (data / "meta.properties").exists():
-            report("kafka: formatting KRaft storage")
-            cluster_id = _run_logged(
-                self._java("kafka.tools.StorageTool", "random-uuid"), self.log_file, "kafka random-uuid"
-            ).splitlines()[-1]
+            report(f"{self.name}: formatting KRaft storage")
+            fmt = ["--standalone"] if n == 1 else []
             _run_logged(
                 self._java(
-                    "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props.resolve()),
-                    "--standalone", "--ignore-formatted",
+                    "kafka.tools.StorageTool", "format", "-t", self._cluster_id(), "-c", str(props.resolve()),
+                    *fmt, "--ignore-formatted",
                 ),
                 self.log_file,
                 "kafka storage format",
             )  # fmt: skip
         return self._java("kafka.Kafka", str(props.resolve()))
 
+    def properties(self, data: Path) -> str:
+        """This node's server.properties: the single-node file, or a node of the cluster's quorum."""
+        n = self.s.kafka_brokers
+        common = dict(host=self.s.kafka_host, port=self.port, controller_port=self.controller_port, log_dirs=data,
+                      partitions=self.s.topic_partitions)  # fmt: skip
+        if n == 1:
+            return (DEPLOY_LOCAL / "kafka" / "server.properties").read_text().format(**common)
+        voters = ",".join(f"{i + 1}@{self.s.kafka_host}:{self.s.kafka_controller_port + 2 * i}" for i in range(n))
+        return (DEPLOY_LOCAL / "kafka" / "server-cluster.properties").read_text().format(
+            **common, node_id=self.index + 1, voters=voters, replication=min(3, n),
+            min_isr=self.s.topic_min_insync_replicas,
+        )  # fmt: skip
+
+    def _cluster_id(self) -> str:
+        """One cluster id for every node of the local cluster (kept beside their data)."""
+        path = self.s.state_dir / "kafka-cluster-id"
+        if path.exists():
+            return path.read_text().strip()
+        cluster_id = _run_logged(
+            self._java("kafka.tools.StorageTool", "random-uuid"), self.log_file, "kafka random-uuid"
+        ).splitlines()[-1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(cluster_id)
+        return cluster_id
+
     def ready(self) -> bool:
-        if not port_open(self.s.kafka_host, self.s.kafka_port):
+        if not port_open(self.s.kafka_host, self.port):
             return False
         try:
-            with admin_client(self.s, timeout_ms=3000) as admin:
+            with admin_client(
+                self.s.model_copy(update={"kafka_bootstrap_servers": self.address}), timeout_ms=3000
+            ) as admin:
                 admin.list_topics()
             return True
         except Exception:  # noqa: BLE001 - any failure means not ready yet
@@ -596,8 +639,10 @@ class Stack:
     def __init__(self, settings: Settings, worker_clock: str = "event"):
         self.settings = settings
         s = settings
+        nodes = [Kafka(s, i) for i in range(s.kafka_brokers)]
+        self.kafka_nodes = nodes
         self.services: dict[str, Service] = {
-            "kafka": Kafka(s),
+            **{k.name: k for k in nodes},
             "influxdb": InfluxDB(s),
             "gateway": AppProcess(s, "gateway", ["gateway"], s.gateway_port),
             "weighbridge": AppProcess(s, "weighbridge", ["weighbridge"], s.weighbridge_port),
@@ -605,12 +650,14 @@ class Stack:
         }
 
     def select(self, names: list[str] | None, default: tuple[str, ...] = SERVERS) -> list[Service]:
-        if not names:
-            return [self.services[n] for n in default]
+        names = list(names or default)
+        if "kafka" in names:  # every node of the local Kafka cluster
+            i = names.index("kafka")
+            names[i : i + 1] = [k.name for k in self.kafka_nodes]
         unknown = [n for n in names if n not in self.services]
         if unknown:
             raise WastestreamError(f"unknown service {unknown[0]!r}; choose from {', '.join(self.services)}")
-        return [self.services[n] for n in names]
+        return [self.services[n] for n in dict.fromkeys(names)]
 
     def install(self, report: Report = _quiet, names: list[str] | None = None) -> None:
         for svc in self.select(names):
@@ -618,10 +665,24 @@ class Stack:
 
     def up(self, report: Report = _quiet, names: list[str] | None = None) -> None:
         ensure_local_secrets(self.settings)
-        for svc in self.select(names):
-            svc.up(report)
+        selected = self.select(names)
+        nodes = [svc for svc in selected if isinstance(svc, Kafka)]
+        if len(nodes) > 1:  # a quorum elects a leader only once a majority runs: start them all, then wait
+            started = [(k, k.spawn(report)) for k in nodes if k.pid() is None]
+            for k, proc in started:
+                k.await_ready(proc, report)
+            nodes[-1].after_start(report)
+        for svc in selected:
+            if len(nodes) <= 1 or not isinstance(svc, Kafka):
+                svc.up(report)
 
     def down(self, report: Report = _quiet, names: list[str] | None = None) -> None:
+        nodes = [k for k in self.select(names, SERVERS + APPS) if isinstance(k, Kafka) and k.pid() is not None]
+        if len(nodes) > 1:  # a cluster: all at once (the last node alone would wait for a quorum to shut down)
+            for k in nodes:
+                pid = k.pid()
+                if pid is not None:
+                    k._signal(pid, signal.SIGTERM)
         for svc in reversed(self.select(names, SERVERS + APPS)):
             if svc.name in SERVERS or svc.pid() is not None:
                 svc.down(report)
@@ -633,5 +694,6 @@ class Stack:
         self.down(report)
         for svc in self.select(None, SERVERS):
             shutil.rmtree(svc.data_dir, ignore_errors=True)
+        (self.settings.state_dir / "kafka-cluster-id").unlink(missing_ok=True)
         self.settings.local_env_file.unlink(missing_ok=True)
         report(f"removed local data under {self.settings.state_dir}")
