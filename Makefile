@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 WS := $(BIN)/wastestream
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench fuzz fuzz-atheris clean
+.PHONY: help venv install stack-up stack-down stack-status demo test test-unit test-integration lint schemas bench fuzz fuzz-atheris chaos clean
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -58,6 +58,10 @@ fuzz: $(STAMP) ## fuzz the JT/T 808 gateway path with 10^6 mutated frames
 fuzz-atheris: $(STAMP) ## coverage-guided fuzzing with atheris (installs it), 10^6 runs
 	$(BIN)/pip install -q atheris==3.0.0
 	$(BIN)/python tests/fuzz/atheris_jt808.py -runs=1000000 -max_len=2048
+
+chaos: $(STAMP) ## the rebalance storm for 5 minutes (a worker SIGKILLed every 5-40 s), counts printed
+	$(WS) stack install
+	WASTESTREAM_CHAOS_SECONDS=300 $(BIN)/pytest tests/faults/test_chaos.py -q -s
 
 bench: $(STAMP) ## benchmarks, printed as a table with ratios to a same-run baseline
 	$(WS) bench --pipeline

@@ -41,7 +41,6 @@ from wastestream.domain.watermark import decision_time, evidence_until
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
 from wastestream.schemas.results import VisitSet
 from wastestream.settings import Settings
-from wastestream.stream_processors.batching import OffsetGuard, batches
 from wastestream.stream_processors.core import Core, Output, Stores
 from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
 from wastestream.stream_processors.tables import FaustWriteBehind, write_back_all
@@ -111,7 +110,6 @@ class Worker:
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0,
                       "flushed": 0, "flush_errors": 0}  # fmt: skip
         self._failed: list = []  # (event, exception) the core failed on, to dead-letter
-        self._guards: list[OffsetGuard] = []  # per batching agent: offsets handed out, per partition
         self.last_flush_ok = time.monotonic()
         # latency, receive → result written to InfluxDB: the receive times of fixes whose results
         # are in the buffer, and a reservoir of measured latencies (written to a stats file)
@@ -253,11 +251,8 @@ class Worker:
 
     async def _batches(self, stream):  # noqa: ANN001, ANN202
         """Events in batches (the busy topics): a batch's table changes are written once per key,
-        before the batch is acknowledged (:func:`~.batching.batches` acks a batch when the next one
-        is asked for; each event is paired with its own value, unlike Faust's ``take_events``)."""
-        guard = OffsetGuard()
-        self._guards.append(guard)
-        async for events in batches(stream, self.batch_size, self.batch_within, guard):
+        before the batch is acknowledged (Faust acks a batch after the next one is asked for)."""
+        async for events in stream.take_events(self.batch_size, within=self.batch_within):
             yield events
             await write_back_all(self.stores, {event.message.partition for event in events})
             for event in events:
@@ -527,8 +522,6 @@ class Worker:
         self.recovered = False
         self.reemit_pending = True
         self.core.forget_cached_tracks()
-        for guard in self._guards:  # partitions are read again from their committed offsets
-            guard.forget()
         self._read_upto.clear()
         self._progress.clear()
         self._until_samples.clear()
