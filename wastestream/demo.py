@@ -54,7 +54,10 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     started = time.monotonic()
     run_online(s, city, day, seed, Faults.demo(), speed, "00:00", "24:00", truth, report)
     wait_consumed(s, "wastestream-worker", [s.topic("gps.fixes"), s.topic("weigh.tickets")], 600, report)
-    time.sleep(4)  # the last ticks and flushes
+    from wastestream.stream_processors.app import VISIT_HOP_S
+
+    # the last deadlines are judged once the worker reports its fixes read (VISIT_HOP_S later), then flushed
+    time.sleep(VISIT_HOP_S + 4)
     report(f"demo: simulated {day} in {time.monotonic() - started:.0f}s")
     print_summary(s, day, out)
     out.print()

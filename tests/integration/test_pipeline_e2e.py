@@ -160,6 +160,8 @@ def test_worker_figures_equal_ground_truth_then_recompute_and_replay(run, tmp_pa
     log2 = tmp_path / "worker2.log"
     with cli_process(["worker", "--clock", "event", "--app-id", f"e2e-{u}-replay"], env, log2):
         wait_until_consumed(s, f"e2e-{u}-replay")
+        # the fresh group decides the deadlines again once it reports its fixes read (VISIT_HOP_S later)
+        wait_for_truth(s, truth, log2)
         time.sleep(5)
         again = figures(s)
     assert again == got
