@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from influxdb_client import InfluxDBClient
 
-from tests.faults.test_faults import DAY, assert_truth, wait_fraction
+from tests.faults.test_faults import DAY, settle_and_check, wait_fraction
 from tests.integration.helpers import cli_process, stack_env
-from tests.integration.test_pipeline_e2e import day_range, wait_for_truth, wait_until_consumed
+from tests.integration.test_pipeline_e2e import day_range
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
@@ -104,10 +104,7 @@ def test_leader_and_controller_killed_on_a_three_node_cluster(cluster, tmp_path)
         kill_and_restart(st, leader)
         wait_fraction(s, group, 0.6)
         kill_and_restart(st, active_controller(s))
-        wait_for_truth(s, truth, tmp_path / "a.log", timeout=300)
-        wait_until_consumed(s, group, timeout=300)
-        time.sleep(3)
-        assert_truth(s, truth)
+        settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300, rebalanced=True)
         with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
             q = (f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
                  '"positions" and r._field == "lat") |> group() |> count()')  # fmt: skip
