@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -65,16 +65,26 @@ def norm_terminal(terminal: str) -> str:
 
 class AuthStore:
     """The auth codes the platform issued, kept server-side: terminal → SHA-256 of its code. With a
-    ``path`` they are a JSON file written atomically on every change (mode 600), so codes survive a
-    gateway restart; a re-registration replaces a code, a logout (0x0003) revokes it."""
+    ``path`` they are an append-only file of ``terminal digest`` lines (mode 600; a revocation is a
+    line with ``-``; the last line of a terminal wins), written before the reply goes out, so codes
+    survive a gateway restart; a re-registration replaces a code, a logout (0x0003) revokes it. The
+    file is compacted when it holds more than twice the live codes (a registration storm of 10,000
+    terminals costs one line each, not a rewrite of all codes each)."""
 
     def __init__(self, path: Path | None = None):
         self.path = path
         self._codes: dict[str, str] = {}
+        self._lines = 0
         if path is not None and path.exists():
             try:
-                self._codes = {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
-            except (OSError, ValueError) as e:
+                for line in path.read_text().splitlines():
+                    terminal, _, digest = line.partition(" ")
+                    if digest == "-":
+                        self._codes.pop(terminal, None)
+                    elif terminal and digest:
+                        self._codes[terminal] = digest
+                    self._lines += 1
+            except OSError as e:
                 log.error("auth codes in %s unreadable (%s): terminals must register again", path, e)
 
     @staticmethod
@@ -82,25 +92,40 @@ class AuthStore:
         return hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()
 
     def put(self, terminal: str, code: str) -> None:
-        self._codes[norm_terminal(terminal)] = self._digest(code)
-        self._save()
+        key = norm_terminal(terminal)
+        self._codes[key] = self._digest(code)
+        self._append(f"{key} {self._codes[key]}")
 
     def revoke(self, terminal: str) -> None:
-        if self._codes.pop(norm_terminal(terminal), None) is not None:
-            self._save()
+        key = norm_terminal(terminal)
+        if self._codes.pop(key, None) is not None:
+            self._append(f"{key} -")
 
     def check(self, terminal: str, code: str) -> bool:
         want = self._codes.get(norm_terminal(terminal))
         return want is not None and hmac.compare_digest(want, self._digest(code.strip()))
 
-    def _save(self) -> None:
+    def _append(self, line: str) -> None:
         if self.path is None:
             return
+        if self._lines > 2 * len(self._codes) + 100:
+            self._compact()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+        self._lines += 1
+
+    def _compact(self) -> None:
+        assert self.path is not None
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._codes, sort_keys=True))
+        tmp.write_text("".join(f"{k} {v}\n" for k, v in sorted(self._codes.items())))
         tmp.chmod(0o600)
         tmp.replace(self.path)
+        self._lines = len(self._codes)
 
 
 class TerminalDirectory:

@@ -9,7 +9,7 @@ core does not know yet, a bug), what it changed is put back, so no half-applied 
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 _MISSING = object()
@@ -119,8 +119,8 @@ class LastFix:
     alert_open: bool = False  # a terminal_silent alert is raised
     counted: bool = False  # the silence since ``received`` has been counted
 
-    def to_state(self) -> list:
-        return list(astuple(self))
+    def to_state(self) -> list:  # explicit, not dataclasses.astuple (which deep-copies): once per fix
+        return [self.t, self.lat, self.lon, self.received, self.parked, self.alert_open, self.counted]
 
     @classmethod
     def from_state(cls, v: list | None) -> LastFix | None:
@@ -137,7 +137,7 @@ class Heard:
     dark_alert_open: bool = False
 
     def to_state(self) -> list:
-        return list(astuple(self))
+        return [self.first, self.dark_counted, self.dark_alert_open]
 
     @classmethod
     def from_state(cls, v: list | None) -> Heard:

@@ -284,3 +284,23 @@ def test_a_self_registering_fleet_lets_an_unknown_terminal_in_only_by_the_settin
         assert (reply.result == RegisterResult.OK) is ok
         if ok:
             assert s.vehicle.id == "T13877777777" and s.vehicle.contractor_id == "unregistered"
+
+
+def test_the_auth_file_is_appended_to_and_compacted(tmp_path):
+    """A registration storm costs a line per terminal; revocations are lines too; the file is compacted
+    once it holds more than twice the live codes, and reads back the same codes."""
+    from wastestream.producers.gateway import AuthStore
+
+    path = tmp_path / "auth"
+    store = AuthStore(path)
+    for k in range(300):
+        store.put(f"0138{k:08d}", f"code-{k}")
+    store.revoke("013800000007")
+    for k in range(300):  # everyone registers again: new codes
+        store.put(f"0138{k:08d}", f"new-{k}")
+    assert len(path.read_text().splitlines()) <= 2 * 300 + 101
+    again = AuthStore(path)
+    assert again.check("013800000005", "new-5") and not again.check("013800000005", "code-5")
+    assert again.check("013800000007", "new-7")
+    again.revoke("013800000009")
+    assert not AuthStore(path).check("013800000009", "new-9")
