@@ -461,17 +461,15 @@ class Core:
         )
 
     # -- visits ---------------------------------------------------------------------------------
-    def on_visit_set(self, vs: VisitSet, received_at: datetime | None = None) -> Output:
-        """Replace a vehicle's visits at a site on a day. ``received_at``: when it was read (for the
-        day a refused visit set is counted on; default its own local day)."""
+    def on_visit_set(self, vs: VisitSet) -> Output:
+        """Replace a vehicle's visits at a site on a day (a refused one is counted on that day)."""
         with self._atomic():
-            return self._on_visit_set(vs, received_at)
+            return self._on_visit_set(vs)
 
-    def _on_visit_set(self, vs: VisitSet, received_at: datetime | None) -> Output:
+    def _on_visit_set(self, vs: VisitSet) -> Output:
         problem = visit_set_problem(vs, self.kind_of, self.points, self.vehicles)
         if problem is not None:
-            at = received_at or day_start(vs.local_date, self.tz)
-            return self._reject("visits", problem, vs, at, vs.site_id, Output())
+            return self._reject("visits", problem, vs, day_start(vs.local_date, self.tz), vs.site_id, Output())
         key = f"{vs.site_id}|{vs.local_date.isoformat()}"
         store = self.s.evidence if vs.site_kind == SiteKind.point else self.s.station_visits
         current = dict(store.get(key) or {})
