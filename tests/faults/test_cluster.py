@@ -9,21 +9,15 @@ import json
 import os
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from influxdb_client import InfluxDBClient
 
-from tests.faults.test_faults import DAY, settle_and_check, wait_fraction
-from tests.integration.helpers import cli_process, stack_env
+from tests.faults.test_faults import DAY, prepare, settle_and_check, wait_fraction
+from tests.integration.helpers import cli_process
 from tests.integration.test_pipeline_e2e import day_range
-from wastestream.producers.replay import replay_files
-from wastestream.producers.simulator.city import build_city
-from wastestream.producers.simulator.day import Faults
-from wastestream.producers.simulator.offline import write_offline
-from wastestream.stack import Kafka, Stack, admin_client, ensure_topics
-from wastestream.stream_processors.sink import InfluxSink
+from wastestream.stack import Kafka, Stack, admin_client
 from wastestream.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
@@ -82,21 +76,10 @@ def kill_and_restart(st: Stack, index: int, down_s: float = 5.0) -> None:
 
 def test_leader_and_controller_killed_on_a_three_node_cluster(cluster, tmp_path):
     s0, st = cluster
-    u = uuid.uuid4().hex[:8]
-    city = build_city(808)
-    d = tmp_path / "events"
-    truth = write_offline(city, DAY, 808, Faults.demo(), d)[0].to_json()
-    s = s0.model_copy(update={"topic_prefix": f"c{u}.", "influx_bucket": f"c-{u}", "city_file": d / "city.yaml"})
-    ensure_topics(s, ALL_TOPICS)
-    sink = InfluxSink(s, city)
-    sink.ensure_buckets()
-    sink.close()
-    replay_files(s, d)
-    env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
-                    WASTESTREAM_CITY_FILE=str(s.city_file), WASTESTREAM_INFLUX_TOKEN=s.influx_token_value(),
-                    WASTESTREAM_KAFKA_BROKERS="3", WASTESTREAM_TOPIC_REPLICATION_FACTOR="3",
-                    WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS="2", WASTESTREAM_TABLE_STANDBY_REPLICAS="1")  # fmt: skip
-    group = f"c-{u}"
+    s, env, truth, group = prepare(s0, tmp_path)  # the seed day replayed onto the cluster's topics
+    env |= {"WASTESTREAM_INFLUX_TOKEN": s.influx_token_value(), "WASTESTREAM_KAFKA_BROKERS": "3",
+            "WASTESTREAM_TOPIC_REPLICATION_FACTOR": "3", "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": "2",
+            "WASTESTREAM_TABLE_STANDBY_REPLICAS": "1"}  # fmt: skip
     args = ["worker", "--clock", "event", "--app-id", group]
     with cli_process(args, env, tmp_path / "a.log"), cli_process(args, env, tmp_path / "b.log"):
         wait_fraction(s, group, 0.3)
