@@ -11,8 +11,9 @@ Topology (all topics have the same partition count, so tables are co-partitioned
   iteration, and this keeps exactly one writer per point) and publishes status changes on
   ``clearance`` and alerts on ``alerts``.
 
-Figures go through a coalescing buffer to InfluxDB every second; a failed flush keeps them, and
-after (re)start every figure held in the tables is re-emitted, so an outage or crash loses none.
+Every event is processed as it arrives and acknowledged only at a commit point
+(:mod:`.checkpoint`), after its table changes are in the changelog and its figures in InfluxDB; after
+(re)start every figure held in the tables is re-emitted, so an outage or crash loses none.
 The clock is event time: the newest device/weigh time seen (``clock=event``), or the wall clock
 if that is later (``clock=wall``, for live deployments). Deadlines are judged at the evidence
 watermark (:mod:`wastestream.domain.watermark`): every worker's ticks say how far it has read its
@@ -21,7 +22,6 @@ fixes, and a point's deadline counts as passed once every worker has read that f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -41,9 +41,10 @@ from wastestream.domain.watermark import decision_time, evidence_until
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
 from wastestream.schemas.results import VisitSet
 from wastestream.settings import Settings
+from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
 from wastestream.stream_processors.core import Core, Output, Stores
-from wastestream.stream_processors.sink import CoalescingBuffer, InfluxSink, Sink
-from wastestream.stream_processors.tables import FaustWriteBehind, write_back_all
+from wastestream.stream_processors.sink import InfluxSink, Sink
+from wastestream.stream_processors.tables import FaustWriteBehind
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
@@ -64,8 +65,8 @@ def partition_of(key: str, partitions: int) -> int:
 
 class Worker:
     def __init__(self, settings: Settings, city: City, sink: Sink | None = None, app_id: str = "wastestream-worker",
-                 clock: str = "event", flush_interval: float = 0.5, tick_interval: float = 1.0,
-                 visits_interval: float = 0.25, batch_size: int = 5000, batch_within: float = 0.25):  # fmt: skip
+                 clock: str = "event", commit_interval: float = 0.5, tick_interval: float = 1.0,
+                 visits_interval: float = 0.25, batch_size: int = 5000):  # fmt: skip
         self.s = settings
         self.app_id = app_id
         self.city = city
@@ -85,10 +86,7 @@ class Worker:
             broker_commit_interval=2.0,
         )
         app = self.app
-        self.sink = sink
-        self.buffer = CoalescingBuffer()
-        self._flush_lock = asyncio.Lock()
-        self.max_buffered = 20_000  # records held before an agent waits for a flush
+        self.sinks = SinkManager(sink)
         self.watermark: datetime | None = None
         self.days: set[date] = set()
         self.reemit_pending = True
@@ -107,14 +105,8 @@ class Worker:
         self._until_samples: deque[tuple[float, float | None]] = deque(maxlen=64)  # (monotonic, until)
         self._peers: dict[str, tuple[float, float | None]] = {}
         self._decided_at: dict[int, float] = {}
-        self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0,
-                      "flushed": 0, "flush_errors": 0}  # fmt: skip
+        self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0}
         self._failed: list = []  # (event, exception) the core failed on, to dead-letter
-        self.last_flush_ok = time.monotonic()
-        # latency, receive → result written to InfluxDB: the receive times of fixes whose results
-        # are in the buffer, and a reservoir of measured latencies (written to a stats file)
-        self._received: list[float] = []
-        self._latencies: deque[float] = deque(maxlen=200_000)
         self._stats_written = 0.0
         # the core writes through write-behind wrappers: one changelog message per key per batch
         tables = {name: FaustWriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
@@ -122,7 +114,9 @@ class Worker:
         # the event-time clock survives restarts: newest event time per source partition
         self.clock_table = FaustWriteBehind(app.Table("clock", default=None, partitions=self.n))
         self.stores = [*tables.values(), self.clock_table]
-        self.batch_size, self.batch_within = batch_size, batch_within
+        # commit points: table changes and figures durable before Faust may commit the events' offsets
+        self.checkpoint = Checkpoint(self.stores, self.sinks, max_events=batch_size,
+                                     rebalancing=lambda: not app.flow_control.is_active())  # fmt: skip
         # which points and stations (keys of visits/tickets) and vehicles (keys of fixes) a partition holds
         self.keys_by_partition: dict[int, set[str]] = {}
         for key in (
@@ -148,7 +142,7 @@ class Worker:
         app.agent(self.t_dead, name="deadletters")(self._deadletters)
         app.agent(self.t_ticks, name="ticks")(self._ticks)
         app.timer(tick_interval)(self._send_ticks)
-        app.timer(flush_interval)(self._flush)
+        app.timer(commit_interval)(self._commit_point)
         app.timer(visits_interval)(self._send_visit_sets)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
@@ -226,11 +220,7 @@ class Worker:
         await self._emit(out)
 
     async def _emit(self, out: Output) -> None:
-        self.buffer.add(out.records)
-        if len(self.buffer) >= self.max_buffered and time.monotonic() - self.last_flush_ok < 5:
-            # bounded memory: write now rather than hold a whole partition's decisions (while InfluxDB
-            # is down, keep buffering instead: processing goes on and the flush timer retries)
-            await self._flush()
+        self.sinks.add(out.records)
         for st in out.statuses:
             await self.t_clearance.send(key=st.point_id.encode(), value=st.to_json_bytes())
         for a in out.alerts:
@@ -243,20 +233,9 @@ class Worker:
         for s in self.stores:
             s.partition = partition
 
-    async def _events(self, stream):  # noqa: ANN001, ANN202
-        """One event at a time; its table changes are written before it is acknowledged."""
-        async for event in stream.events():
-            yield event
-            await write_back_all(self.stores, [event.message.partition])
-
-    async def _batches(self, stream):  # noqa: ANN001, ANN202
-        """Events in batches (the busy topics): a batch's table changes are written once per key,
-        before the batch is acknowledged (Faust acks a batch after the next one is asked for)."""
-        async for events in stream.take_events(self.batch_size, within=self.batch_within):
-            yield events
-            await write_back_all(self.stores, {event.message.partition for event in events})
-            for event in events:
-                self._read_upto[event.message.tp] = event.message.offset + 1
+    def _events(self, stream):  # noqa: ANN001, ANN202
+        """One event at a time, acknowledged at the commit point after it (:mod:`.checkpoint`)."""
+        return self.checkpoint.events(stream, self.app.consumer)
 
     def _persist_clock(self, event, t: datetime) -> None:  # noqa: ANN001
         m = event.message
@@ -278,29 +257,28 @@ class Worker:
             self._persist_clock(event, out.event_time)
 
     async def _fixes(self, stream):  # noqa: ANN001, ANN202
-        async for events in self._batches(stream):
-            for event in events:
-                fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
-                if fix is None:
-                    continue
-                self.stats["fixes"] += 1
-                self._received.append(fix.received_at.timestamp())
-                out = self._apply(event, self.core.on_fix, fix)
-                if out is not None and out.event_time is not None:
-                    p = event.message.partition
-                    t = out.event_time.timestamp()
-                    if t > self._progress.get(p, -math.inf):
-                        self._progress[p] = t
-                self._accepted(event, out)
-                await self._emit_event(event, out)
+        async for event in self._events(stream):
+            m = event.message
+            self._read_upto[m.tp] = m.offset + 1
+            fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
+            if fix is None:
+                continue
+            self.stats["fixes"] += 1
+            self.sinks.received(fix.received_at.timestamp())
+            out = self._apply(event, self.core.on_fix, fix)
+            if out is not None and out.event_time is not None:
+                t = out.event_time.timestamp()
+                if t > self._progress.get(m.partition, -math.inf):
+                    self._progress[m.partition] = t
+            self._accepted(event, out)
+            await self._emit_event(event, out)
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
-        async for events in self._batches(stream):
-            for event in events:
-                vs = await self._parse(VisitSet, VISITS.name, event.value)
-                if vs is None:
-                    continue
-                await self._emit_event(event, self._apply(event, self.core.on_visit_set, vs))
+        async for event in self._events(stream):
+            vs = await self._parse(VisitSet, VISITS.name, event.value)
+            if vs is None:
+                continue
+            await self._emit_event(event, self._apply(event, self.core.on_visit_set, vs))
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -459,54 +437,24 @@ class Worker:
             return None
         return backlog
 
-    async def _flush(self) -> None:
-        async with self._flush_lock:  # one at a time: the revocation's flush waits for the timer's
-            await self._flush_once()
-
-    async def _flush_once(self) -> None:
-        if self.sink is None or not len(self.buffer):
-            if self._received or time.monotonic() - self._stats_written > 10:
-                self._write_stats()  # the last flush's latencies too, when nothing more comes
-            return
-        batch = self.buffer.take()
-        received, self._received = self._received, []
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self.sink.write, batch)
-            self.stats["flushed"] += len(batch)
-            self.last_flush_ok = time.monotonic()
-            done = time.time()
-            self._latencies.extend(done - r for r in received)
-        except Exception as e:  # noqa: BLE001 - keep the figures and try again next time
-            self.stats["flush_errors"] += 1
-            self.buffer.put_back(batch)
-            self._received[:0] = received
-            log.error("InfluxDB flush of %d records failed (%s); will retry", len(batch), e)
+    async def _commit_point(self) -> None:
+        """The timer's commit point (agents make their own when enough events wait), and the stats."""
+        await self.checkpoint.commit()
         if time.monotonic() - self._stats_written > 2:
             self._write_stats()
 
     def _write_stats(self) -> None:
-        """<state_dir>/worker-stats-<app>-<pid>.json: counts and receive → InfluxDB latency."""
+        """<state_dir>/worker-stats-<app>-<pid>.json: counts, commit points and receive → InfluxDB latency."""
         self._stats_written = time.monotonic()
-        lat = sorted(self._latencies)
-
-        def q(f: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(f * len(lat)))], 4) if lat else None
-
-        body = {**self.stats, "latency_n": len(lat), "latency_p50_s": q(0.50), "latency_p99_s": q(0.99),
-                "latency_max_s": round(lat[-1], 4) if lat else None, "at": datetime.now(UTC).isoformat()}  # fmt: skip
-        try:
-            path = self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(body))
-            tmp.replace(path)
-        except OSError as e:
-            log.warning("cannot write worker stats (%s)", e)
+        body = {**self.stats, **self.checkpoint.stats, "flushed": self.sinks.flushed,
+                "flush_errors": self.sinks.flush_errors, **self.sinks.latency_summary()}  # fmt: skip
+        write_stats(self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json", body)
 
     async def _on_revoked(self, sender, revoked, **kwargs) -> None:  # noqa: ANN001
-        """Write what is buffered before the rebalance completes: a partition's next owner starts only
-        after that, so a figure this worker decided cannot land in InfluxDB after the new owner's."""
-        await self._flush()
+        """A last commit point before the rebalance completes (Faust waited for every event read to be
+        acknowledged already): a partition's next owner starts only after that, so a figure this
+        worker decided cannot land in InfluxDB after the new owner's."""
+        await self.checkpoint.commit(wait=True)  # InfluxDB down: handed over (flow control is suspended)
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
         # partitions of our own source topics: not the changelogs, nor Faust's one-partition leader topic
@@ -522,6 +470,7 @@ class Worker:
         self.recovered = False
         self.reemit_pending = True
         self.core.forget_cached_tracks()
+        self.checkpoint.assigned()
         self._read_upto.clear()
         self._progress.clear()
         self._until_samples.clear()
@@ -535,11 +484,8 @@ class Worker:
         log.info("tables recovered (keys held: %s): deciding and re-emitting", sizes)
 
     def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
-        if self.sink is not None and len(self.buffer):
-            try:
-                self.sink.write(self.buffer.take())
-            except Exception as e:  # noqa: BLE001 - the tables still hold them; re-emitted on start
-                log.error("final flush failed (%s); figures will be re-emitted at the next start", e)
+        # events not acknowledged are read again at the next start (the core is idempotent)
+        self.sinks.flush_now()
 
     def _reemit(self) -> list[VisitSet]:
         """Rebuild every figure held in this worker's tables (after start or a rebalance), and return
@@ -552,11 +498,11 @@ class Worker:
         n = 0
         for k, tot in list(s.tonnage.items()):
             if tot:
-                self.buffer.add([core.tonnage_record(TonnageKey.from_str(k), tot)])
+                self.sinks.add([core.tonnage_record(TonnageKey.from_str(k), tot)])
                 n += 1
         for k in list(s.station_days.keys()):
             station, d = k.split("|")
-            self.buffer.add(core.balance_records(station, date.fromisoformat(d)))
+            self.sinks.add(core.balance_records(station, date.fromisoformat(d)))
             n += 1
         for k, snap in list(s.statuses.items()):
             if snap:
@@ -567,7 +513,7 @@ class Worker:
                 st = ClearanceStatus(point_id=point, local_date=date.fromisoformat(d), status=snap[0],
                                      contractor_id=p.contractor_id, waste_stream=p.waste_stream.value,
                                      visit_at=datetime.fromisoformat(snap[1]) if snap[1] else None, vehicle_id=snap[2])  # fmt: skip
-                self.buffer.add([core.clearance_record(st), *core.alert_records(point, st.local_date, snap)])
+                self.sinks.add([core.clearance_record(st), *core.alert_records(point, st.local_date, snap)])
                 n += 1
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):
@@ -575,12 +521,12 @@ class Worker:
                 from wastestream.domain.localtime import day_start
                 from wastestream.stream_processors.core import _rec
 
-                self.buffer.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
+                self.sinks.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
                                       day_start(date.fromisoformat(d), self.city.timezone))])  # fmt: skip
                 n += 1
         for k, value in list(s.unknown_terminals.items()):
             if value:
-                self.buffer.add([core.unknown_terminal_record(k, value)])
+                self.sinks.add([core.unknown_terminal_record(k, value)])
                 n += 1
         for stored in list(self.clock_table.values()):
             if stored:
@@ -590,7 +536,7 @@ class Worker:
             self.days.add(date.fromisoformat(k.split("|")[1]))
         for k, entries in list(s.fixlog.items()):  # the tracks (positions), in case a crash lost them unwritten
             vehicle = k.split("|")[0]
-            self.buffer.add([core.position_record(vehicle, e) for e in entries or ()])
+            self.sinks.add([core.position_record(vehicle, e) for e in entries or ()])
         visit_sets = self._all_visit_sets()
         log.info("re-emitted %d figures and %d visit sets from the tables", n, len(visit_sets))
         return visit_sets

@@ -2,9 +2,9 @@
 
 A truck at a stop changes the same fixlog bucket with every fix; writing the table each time sends
 a changelog message each time (the profile showed the producer as the worker's main cost). The
-worker processes a batch of events, the core writes into a :class:`WriteBehind` (reads see the
-pending values), and at the end of the batch — before the batch's offsets are acknowledged — each
-changed key is written once, to the changelog partition of the source partition whose event
+worker processes events, the core writes into a :class:`WriteBehind` (reads see the pending
+values), and at each commit point (:mod:`.checkpoint`) — before the events' offsets are
+acknowledged — each changed key is written once, to the changelog partition of the source partition whose event
 changed it (Faust's table semantics: a key's changelog partition is its source partition).
 
 Two things Faust's own table path does not give, and this does:
@@ -82,24 +82,34 @@ class WriteBehind(MutableMapping[str, Any]):
         """Where this process keeps the values (without sending anything)."""
         return self.table
 
-    async def _publish(self, partition: int, key: str, value: Any) -> None:
-        """Hand one change to the changelog (a plain mapping has none)."""
+    async def publish(self, partition: int, key: str, value: Any) -> None:
+        """Hand one change to the changelog (a plain mapping has none); ``None`` deletes."""
 
-    async def write_back(self, partition: int) -> int:
-        """Write the pending changes made under ``partition``; return how many. The local values
-        change at once (no await in between, so other agents never see half a write-back); the
-        changelog messages are handed to the producer before this returns."""
-        changes = [(k, self._pending.pop(k)[0]) for k, (_, p) in list(self._pending.items()) if p == partition]
+    def take_pending(self, partitions: Iterable[int] | None = None) -> list[tuple[int, str, Any]]:
+        """The pending changes (of ``partitions``, or all), applied to the local values at once (no
+        await: other agents never see half of them); :meth:`publish` each before acknowledging the
+        events that made them."""
+        wanted = None if partitions is None else set(partitions)
+        taken = [(k, v, p) for k, (v, p) in self._pending.items() if wanted is None or p in wanted]
         local = self._local()
-        for k, v in changes:
+        changes: list[tuple[int, str, Any]] = []
+        for k, v, p in taken:
+            del self._pending[k]
             if v is _DELETED:
                 local.pop(k, None)
                 self._written_by.pop(k, None)
+                changes.append((p, k, None))
             else:
                 local[k] = v
-                self._written_by[k] = partition
-        for k, v in changes:
-            await self._publish(partition, k, None if v is _DELETED else v)
+                self._written_by[k] = p
+                changes.append((p, k, v))
+        return changes
+
+    async def write_back(self, partition: int) -> int:
+        """Write the pending changes made under ``partition``; return how many."""
+        changes = self.take_pending([partition])
+        for p, k, v in changes:
+            await self.publish(p, k, v)
         return len(changes)
 
     def keep_only(self, partitions: set[int]) -> int:
@@ -122,7 +132,7 @@ class FaustWriteBehind(WriteBehind):
     def _local(self) -> MutableMapping[str, Any]:
         return self.table.data  # the store: setting it does not send a changelog message
 
-    async def _publish(self, partition: int, key: str, value: Any) -> None:
+    async def publish(self, partition: int, key: str, value: Any) -> None:
         t = self.table
         await t.changelog_topic.send(
             key=key, value=value, partition=partition, key_serializer=t.key_serializer,
