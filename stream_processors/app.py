@@ -22,6 +22,7 @@ fixes, and a point's deadline counts as passed once every worker has read that f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -142,7 +143,8 @@ class Worker:
         app.agent(self.t_dead, name="deadletters")(self._deadletters)
         app.agent(self.t_ticks, name="ticks")(self._ticks)
         app.timer(tick_interval)(self._send_ticks)
-        app.timer(commit_interval)(self._commit_point)
+        self.commit_interval = commit_interval
+        app.task(self._commit_loop)  # a loop, not a timer: a commit point may take longer than the interval
         app.timer(visits_interval)(self._send_visit_sets)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
@@ -437,6 +439,14 @@ class Worker:
             return None
         return backlog
 
+    async def _commit_loop(self) -> None:
+        while not self.app.should_stop:
+            await asyncio.sleep(self.commit_interval)
+            try:
+                await self._commit_point()
+            except Exception as e:  # noqa: BLE001 - e.g. the producer in a rebalance: the next one retries
+                log.error("commit point failed (%s: %s); retrying", type(e).__name__, e)
+
     async def _commit_point(self) -> None:
         """The timer's commit point (agents make their own when enough events wait), and the stats."""
         await self.checkpoint.commit()
@@ -492,65 +502,20 @@ class Worker:
         the visit sets of its vehicles: a crash can lose a visit set sent just before it while the
         fix that caused it is already in the fixlog, so they are sent again (downstream replaces)."""
         self.reemit_pending = False
-        s, core = self.core.s, self.core
-        from wastestream.domain.tonnage import TonnageKey
-
         n = 0
-        for k, tot in list(s.tonnage.items()):
-            if tot:
-                self.sinks.add([core.tonnage_record(TonnageKey.from_str(k), tot)])
-                n += 1
-        for k in list(s.station_days.keys()):
-            station, d = k.split("|")
-            self.sinks.add(core.balance_records(station, date.fromisoformat(d)))
+        for part in self.core.figures():
+            self.sinks.add(part)
             n += 1
-        for k, snap in list(s.statuses.items()):
-            if snap:
-                point, d = k.split("|")
-                from wastestream.schemas import ClearanceStatus
-
-                p = core.points[point]
-                st = ClearanceStatus(point_id=point, local_date=date.fromisoformat(d), status=snap[0],
-                                     contractor_id=p.contractor_id, waste_stream=p.waste_stream.value,
-                                     visit_at=datetime.fromisoformat(snap[1]) if snap[1] else None, vehicle_id=snap[2])  # fmt: skip
-                self.sinks.add([core.clearance_record(st), *core.alert_records(point, st.local_date, snap)])
-                n += 1
-        for k, count in list(s.quality.items()):
-            if count and not k.startswith("seen|"):
-                d, kind, detail = k.split("|", 2)
-                from wastestream.domain.localtime import day_start
-                from wastestream.stream_processors.core import _rec
-
-                self.sinks.add([_rec("data_quality", {"kind": kind, "detail": detail}, {"count": count},
-                                      day_start(date.fromisoformat(d), self.city.timezone))])  # fmt: skip
-                n += 1
-        for k, value in list(s.unknown_terminals.items()):
-            if value:
-                self.sinks.add([core.unknown_terminal_record(k, value)])
-                n += 1
         for stored in list(self.clock_table.values()):
             if stored:
                 self._advance(datetime.fromisoformat(stored))
-        # the days this worker has data for, so ticks keep evaluating them after a restart
-        for k in list(s.statuses.keys()) + list(s.station_days.keys()):
-            self.days.add(date.fromisoformat(k.split("|")[1]))
-        for k, entries in list(s.fixlog.items()):  # the tracks (positions), in case a crash lost them unwritten
-            vehicle = k.split("|")[0]
-            self.sinks.add([core.position_record(vehicle, e) for e in entries or ()])
         visit_sets = self._all_visit_sets()
         log.info("re-emitted %d figures and %d visit sets from the tables", n, len(visit_sets))
         return visit_sets
 
     def _all_visit_sets(self) -> list[VisitSet]:
-        """The current visit sets of every vehicle-day in this worker's fix log."""
-        visit_sets: list[VisitSet] = []
-        vehicle_days = {tuple(k.split("|")[:2]) for k in list(self.core.s.fixlog.keys())}
-        for vehicle, d in sorted(vehicle_days):
-            day = date.fromisoformat(d)
-            self.days.add(day)
-            _, vmap = self.core._track(vehicle, day)
-            visit_sets += [self.core._visit_set(vehicle, site, day, spans) for site, spans in sorted(vmap.items())]
-        return visit_sets
+        self.days |= self.core.days_held()  # ticks keep evaluating them after a restart
+        return self.core.all_visit_sets()
 
 
 def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wastestream.stream_processors.core import Record
+from wastestream.stream_processors.records import Record
 from wastestream.stream_processors.sink import CoalescingBuffer, Sink
 from wastestream.stream_processors.tables import WriteBehind
 
@@ -219,7 +219,12 @@ class Checkpoint:
         waiting, self._waiting = self._waiting, []
         taken = take_changes(self.stores)  # the changes of exactly the events taken above
         self._held += waiting
-        await publish_changes(taken)
+        try:
+            await publish_changes(taken)
+        except BaseException:
+            for store, changes in taken:  # sent again at the next commit point; nothing acknowledged
+                store.requeue(changes)
+            raise
         ok = await self.sinks.flush()
         if not ok and self.rebalancing():
             dropped = self.sinks.drop()

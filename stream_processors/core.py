@@ -42,7 +42,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from wastestream.domain.balance import balance
 from wastestream.domain.checks import (
@@ -56,7 +55,6 @@ from wastestream.domain.checks import (
 )
 from wastestream.domain.clearance import alert_transition, decide, window
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
-from wastestream.domain.datum import gcj02
 from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import day_start, local_date, zone
 from wastestream.domain.quality import dark_at, is_late, silence_in_shift, silent, speed_jump
@@ -75,39 +73,20 @@ from wastestream.schemas import (
     WeighTicket,
 )
 from wastestream.schemas.results import SiteKind, Visit, VisitSet
-from wastestream.stream_processors.state import Heard, LastFix, Stores, Transaction
+from wastestream.stream_processors.records import Record, Records
+from wastestream.stream_processors.state import (
+    Heard,
+    LastFix,
+    SeenTicket,
+    StationDay,
+    StatusSnapshot,
+    Stores,
+    Tally,
+    Transaction,
+    UnknownTerminal,
+)
 
 TICKET_GRACE_S = 1800  # event time a ticket waits for its vehicle's GPS before the dwell check counts
-STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
-
-
-@dataclass(frozen=True)
-class Record:
-    """One InfluxDB point: an absolute value of one series at one timestamp."""
-
-    measurement: str
-    tags: tuple[tuple[str, str], ...]
-    fields: tuple[tuple[str, Any], ...]
-    time: datetime
-    bucket_contractor: str | None = None  # also written to this contractor's own bucket
-
-    @property
-    def series(self) -> tuple:
-        return (self.measurement, self.tags, self.time)
-
-    def as_dict(self) -> dict:
-        return {
-            "measurement": self.measurement,
-            "tags": dict(self.tags),
-            "fields": dict(self.fields),
-            "time": self.time.isoformat(),
-        }
-
-
-def _rec(
-    measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime, contractor: str | None = None
-) -> Record:
-    return Record(measurement, tuple(sorted(tags.items())), tuple(sorted(fields.items())), t, contractor)
 
 
 @dataclass(frozen=True)
@@ -182,6 +161,7 @@ class Core:
         self.vehicles = {v.id: v for v in city.vehicles}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
         self.station_tolerance_kg = station_tolerance_kg
+        self.rec = Records(city)
         # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
         self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
         self._dirty_visits: set[tuple[str, date, str]] = set()  # (vehicle, day, site) to publish
@@ -265,27 +245,11 @@ class Core:
             return out
         self.s.fixlog[bucket] = [*logged, entry]
         self._quality_fix(fix, day, t, out)
-        out.records.append(self.position_record(fix.vehicle_id, entry))  # the track, for replay on a map
+        out.records.append(self.rec.position(fix.vehicle_id, *entry))  # the track, for replay on a map
         if track.add(t, site_id, fix.speed_kmh, backfill):
             for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
                 self._dirty_visits.add((fix.vehicle_id, day, member))
         return out
-
-    def position_record(self, vehicle: str, entry: list) -> Record:
-        """One fix of the track (a fixlog entry [t, site, speed, backfill, lat, lon])."""
-        t, site, speed, backfill, lat, lon = entry
-        contractor = self.contractor_of.get(vehicle)
-        glat, glon = self._gcj(lat, lon)
-        # one per fix: the tuples are built in _rec's (sorted) order rather than through _rec
-        return Record("positions", (("contractor", contractor or ""), ("vehicle", vehicle)),
-                      (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon), ("lon_gcj02", glon),
-                       ("site", site or ""), ("speed_kmh", speed)), _dt(t), contractor)  # fmt: skip
-
-    @staticmethod
-    def _gcj(lat: float, lon: float) -> tuple[float, float]:
-        """(lat, lon) in GCJ-02, rounded as the figures carry them."""
-        g = gcj02(lat, lon)
-        return round(g[0], 7), round(g[1], 7)
 
     def take_visit_sets(self) -> list[VisitSet]:
         """The visit sets changed since the last call, with their current spans."""
@@ -409,10 +373,7 @@ class Core:
             subject=vehicle, contractor_id=contractor, message=message, at=at,
         )  # fmt: skip
         out.alerts.append(alert)
-        out.records.append(
-            _rec("alerts", {"kind": kind, "subject": vehicle, "contractor": contractor or ""},
-                 {"active": 1 if raise_ else 0, "message": message}, day_start(day, self.tz), contractor)
-        )  # fmt: skip
+        out.records.append(self.rec.alert(kind, vehicle, contractor, day, 1 if raise_ else 0, message))
 
     def _due(self, vehicle: str, day: date) -> datetime:
         """When a vehicle due on a route counts as dark if not heard from: its start + the grace."""
@@ -456,9 +417,7 @@ class Core:
         key = f"{day.isoformat()}|{kind}|{detail}"
         value = self.s.quality.get(key, 0) + n
         self.s.quality[key] = value
-        out.records.append(
-            _rec("data_quality", {"kind": kind, "detail": detail}, {"count": value}, day_start(day, self.tz))
-        )
+        out.records.append(self.rec.data_quality(day, kind, detail, value))
 
     # -- visits ---------------------------------------------------------------------------------
     def on_visit_set(self, vs: VisitSet) -> Output:
@@ -482,12 +441,7 @@ class Core:
         if vs.site_kind == SiteKind.point:
             self._dirty_points.add((vs.site_id, vs.local_date))
         out = Output()
-        for v in vs.visits:
-            out.records.append(
-                _rec("visits", {"site": v.site_id, "site_kind": v.site_kind.value, "vehicle": v.vehicle_id},
-                     {"dwell_s": v.dwell_s, "exit": v.exit_at.isoformat(), "backfill": v.backfill}, v.enter_at,
-                     v.contractor_id)
-            )  # fmt: skip
+        out.records.extend(self.rec.visit(v) for v in vs.visits)
         return out
 
     # -- clearance ------------------------------------------------------------------------------
@@ -542,22 +496,22 @@ class Core:
         ev = self.s.evidence.get(key) or {}
         visits = [(_dt(a), _dt(b), veh) for veh, spans in sorted(ev.items()) for a, b in spans]
         dec = decide(p, day, visits, now, self.tz)
-        prev_raw = self.s.statuses.get(key)
-        prev = Clearance(prev_raw[0]) if prev_raw else None
+        was = StatusSnapshot.from_state(self.s.statuses.get(key))
+        prev = Clearance(was.status) if was else None
         if prev == Clearance.missed and dec.status == Clearance.pending:
             return  # decided at an earlier clock than before (a new owner, a replay): a passed deadline stays passed
-        snapshot = [dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id]
-        if prev_raw is not None and list(prev_raw[:3]) == snapshot:
+        snap = StatusSnapshot(dec.status.value, dec.visit_at.isoformat() if dec.visit_at else None, dec.vehicle_id)
+        if was is not None and was.decision() == snap.decision():
             return
+        if was is not None:  # the last alert written for the point-day is kept with its status
+            snap.alert_active, snap.alert_message = was.alert_active, was.alert_message
         st = ClearanceStatus(
             point_id=p.id, local_date=day, status=dec.status, contractor_id=p.contractor_id,
             waste_stream=p.waste_stream.value, visit_at=dec.visit_at, vehicle_id=dec.vehicle_id,
             evidence=f"{len(visits)} visit(s)",
         )  # fmt: skip
         out.statuses.append(st)
-        out.records.append(self.clearance_record(st))
-        # the last alert written for the point-day is kept with its status, so a restart re-emits it
-        last_alert = prev_raw[3] if prev_raw is not None and len(prev_raw) > 3 else None
+        out.records.append(self.rec.clearance(st))
         transition = alert_transition(prev, dec.status)
         if transition:
             alert = Alert(
@@ -570,19 +524,10 @@ class Core:
                 at=now,
             )  # fmt: skip
             out.alerts.append(alert)
-            last_alert = [1 if transition == "raise" else 0, alert.message]
-            out.records += self.alert_records(p.id, day, [*snapshot, last_alert])
-        self.s.statuses[key] = [*snapshot, last_alert]
-
-    def alert_records(self, point_id: str, day: date, snapshot: list) -> list[Record]:
-        """The missed-clearance alert record last written for a point-day (from its status snapshot
-        [status, visit at, vehicle, [active, message] or None]); none if it never had one."""
-        if len(snapshot) < 4 or not snapshot[3]:
-            return []
-        active, message = snapshot[3]
-        contractor = self.points[point_id].contractor_id
-        return [_rec("alerts", {"kind": "missed_clearance", "subject": point_id, "contractor": contractor},
-                     {"active": active, "message": message}, day_start(day, self.tz), contractor)]  # fmt: skip
+            snap.alert_active, snap.alert_message = (1 if transition == "raise" else 0), alert.message
+            out.records.append(self.rec.alert("missed_clearance", p.id, p.contractor_id, day, snap.alert_active,
+                                              alert.message))  # fmt: skip
+        self.s.statuses[key] = snap.to_state()
 
     def _to_decide(self, day: date, now: datetime, owns, scope: object) -> list:  # noqa: ANN001
         last = self._evaluated.get((scope, day))
@@ -626,24 +571,7 @@ class Core:
         key = f"{day.isoformat()}|ticket_no_station_dwell|{station_id}"
         if (self.s.quality.get(key) or 0) != n:
             self.s.quality[key] = n
-            out.records.append(
-                _rec("data_quality", {"kind": "ticket_no_station_dwell", "detail": station_id}, {"count": n},
-                     day_start(day, self.tz))
-            )  # fmt: skip
-
-    def clearance_record(self, st: ClearanceStatus) -> Record:
-        p = self.points[st.point_id]
-        glat, glon = self._gcj(p.geofence.lat, p.geofence.lon)
-        return _rec(
-            "clearance",
-            {"point": p.id, "contractor": p.contractor_id, "waste_stream": p.waste_stream.value,
-             "route": p.route_id or "", "timed": "true" if p.timed_stop else "false"},
-            {"status": st.status.value, "status_code": STATUS_CODE[st.status],
-             "visit_at": st.visit_at.isoformat() if st.visit_at else "", "vehicle": st.vehicle_id or "",
-             "lat": p.geofence.lat, "lon": p.geofence.lon, "lat_gcj02": glat, "lon_gcj02": glon},
-            day_start(st.local_date, self.tz),
-            p.contractor_id,
-        )  # fmt: skip
+            out.records.append(self.rec.data_quality(day, "ticket_no_station_dwell", station_id, n))
 
     # -- tickets --------------------------------------------------------------------------------
     def on_ticket(self, t: WeighTicket, position: str = "") -> Output:
@@ -664,24 +592,24 @@ class Core:
         # a ticket moves clocks only when its weigh times could be checked against its receive time
         out.event_time = t.weigh_out_at if t.received_at is not None else None
         seen_key = f"{t.station_id}|{t.serial}"
-        seen = self.s.tickets_seen.get(seen_key)
+        seen = SeenTicket.from_state(self.s.tickets_seen.get(seen_key))
         digest = f"{t.direction.value}|{t.net_kg:.3f}|{t.weigh_in_at.timestamp():.0f}"
         if seen is not None:
-            if position and seen[1] == position:
+            if position and seen.position == position:
                 return out  # the same record read again (a restart): not a duplicate
-            if len(seen) > 2 and seen[2] != digest:  # the serial again, with other weights or times
+            if seen.digest is not None and seen.digest != digest:  # the serial again, with other weights or times
                 problem = Problem("ticket_serial_conflict", "serial",
                                   f"{t.station_id} ticket {t.serial} was first counted with other weights or times")  # fmt: skip
                 return self._reject("weigh.tickets", problem, t, t.received_at or t.weigh_in_at, t.station_id, out)
             self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
             return out
         k = tonnage_key(t, self.contractor_of, self.tz)
-        self.s.tickets_seen[seen_key] = [k.as_str(), position, digest]
-        tot = list(self.s.tonnage.get(k.as_str()) or [0.0, 0])
-        tot[0] += t.net_kg
-        tot[1] += 1
-        self.s.tonnage[k.as_str()] = tot
-        out.records.append(self.tonnage_record(k, tot))
+        self.s.tickets_seen[seen_key] = SeenTicket(k.as_str(), position, digest).to_state()
+        tally = Tally.from_state(self.s.tonnage.get(k.as_str()))
+        tally.net_kg += t.net_kg
+        tally.tickets += 1
+        self.s.tonnage[k.as_str()] = tally.to_state()
+        out.records.append(self.rec.tonnage(k, tally.net_kg, tally.tickets))
         vehicle = self.vehicles.get(t.vehicle_id or "")
         for flag in ticket_flags(t, vehicle):
             self._count(k.day, f"ticket_{flag}", t.station_id, out)
@@ -690,21 +618,14 @@ class Core:
             self.s.ticket_checks[ck] = [*(self.s.ticket_checks.get(ck) or []),
                                         [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at)]]  # fmt: skip
         sd_key = f"{t.station_id}|{k.day.isoformat()}"
-        sd = list(self.s.station_days.get(sd_key) or [0.0, 0.0])
-        sd[0 if t.direction == Direction.inbound else 1] += t.net_kg
-        self.s.station_days[sd_key] = sd
+        sd = StationDay.from_state(self.s.station_days.get(sd_key)) or StationDay()
+        if t.direction == Direction.inbound:
+            sd.received_kg += t.net_kg
+        else:
+            sd.transferred_kg += t.net_kg
+        self.s.station_days[sd_key] = sd.to_state()
         out.records.extend(self.balance_records(t.station_id, k.day))
         return out
-
-    def tonnage_record(self, k: TonnageKey, tot: list) -> Record:
-        return _rec(
-            "tonnage",
-            {"station": k.station_id, "vehicle": k.vehicle_id, "contractor": k.contractor_id,
-             "waste_stream": k.waste_stream, "direction": k.direction},
-            {"net_kg": float(tot[0]), "tickets": int(tot[1])},
-            day_start(k.day, self.tz),
-            k.contractor_id,
-        )  # fmt: skip
 
     def balance_records(self, station_id: str, day: date) -> list[Record]:
         """This day's balance and the following days' (their carried-in backlog depends on it)."""
@@ -714,13 +635,7 @@ class Core:
             sd = self.s.station_days.get(f"{station_id}|{d.isoformat()}")
             if sd is None and d != day:
                 break
-            b = self._balance(station_id, d)
-            recs.append(
-                _rec("station_balance", {"station": station_id},
-                     {"received_kg": b.received_kg, "transferred_kg": b.transferred_kg, "carried_in_kg": b.carried_in_kg,
-                      "backlog_kg": b.backlog_kg, "cleared_same_day": b.cleared_same_day, "over_capacity": b.over_capacity},
-                     day_start(d, self.tz))
-            )  # fmt: skip
+            recs.append(self.rec.station_balance(station_id, d, self._balance(station_id, d)))
             d = d + timedelta(days=1)
         return recs
 
@@ -729,8 +644,9 @@ class Core:
         prev = self.s.station_days.get(f"{station_id}|{(day - timedelta(days=1)).isoformat()}")
         if prev is not None:
             carried = self._balance(station_id, day - timedelta(days=1)).backlog_kg
-        rec, out_kg = self.s.station_days.get(f"{station_id}|{day.isoformat()}") or [0.0, 0.0]
-        return balance(self.stations[station_id], day, rec, out_kg, carried, self.station_tolerance_kg)
+        sd = StationDay.from_state(self.s.station_days.get(f"{station_id}|{day.isoformat()}")) or StationDay()
+        return balance(self.stations[station_id], day, sd.received_kg, sd.transferred_kg, carried,
+                       self.station_tolerance_kg)  # fmt: skip
 
     # -- dead letters ---------------------------------------------------------------------------
     def on_dead_letter(self, dl: DeadLetter, position: str = "") -> Output:
@@ -760,17 +676,67 @@ class Core:
         assert dl.terminal_id is not None
         key = f"{day.isoformat()}|{dl.source}|{dl.terminal_id}"
         t = _ts(dl.received_at)
-        first, last, n = self.s.unknown_terminals.get(key) or (t, t, 0)
-        value = [min(first, t), max(last, t), n + 1]
-        self.s.unknown_terminals[key] = value
-        out.records.append(self.unknown_terminal_record(key, value))
+        u = UnknownTerminal.from_state(self.s.unknown_terminals.get(key)) or UnknownTerminal(t, t, 0)
+        u = UnknownTerminal(min(u.first, t), max(u.last, t), u.count + 1)
+        self.s.unknown_terminals[key] = u.to_state()
+        out.records.append(self.rec.unknown_terminal(day, dl.source, dl.terminal_id, u.first, u.last, u.count))
 
-    def unknown_terminal_record(self, key: str, value: list) -> Record:
-        d, source, terminal = key.split("|", 2)
-        first, last, n = value
-        return _rec("unknown_terminals", {"terminal": terminal, "source": source},
-                    {"first_seen": _dt(first).isoformat(), "last_seen": _dt(last).isoformat(), "count": int(n)},
-                    day_start(date.fromisoformat(d), self.tz))  # fmt: skip
+    # -- re-emit -------------------------------------------------------------------------------
+    def figures(self) -> Iterator[list[Record]]:
+        """Every figure the stores hold, rebuilt (after a start or a rebalance, or a crash between an
+        offset commit and a flush): tonnage, station balances, statuses with their missed-clearance
+        alerts, data quality, unregistered terminals, and the positions of the fix log. In parts (one
+        per stored key), so a caller may hand each on before the next is built."""
+        s = self.s
+        for k, raw in list(s.tonnage.items()):
+            if raw:
+                tally = Tally.from_state(raw)
+                yield [self.rec.tonnage(TonnageKey.from_str(k), tally.net_kg, tally.tickets)]
+        for k in list(s.station_days.keys()):
+            station, d = k.split("|")
+            yield self.balance_records(station, date.fromisoformat(d))
+        for k, raw in list(s.statuses.items()):
+            snap = StatusSnapshot.from_state(raw)
+            if snap is None:
+                continue
+            point, d = k.split("|")
+            p, day = self.points[point], date.fromisoformat(d)
+            st = ClearanceStatus(point_id=point, local_date=day, status=snap.status, contractor_id=p.contractor_id,
+                                 waste_stream=p.waste_stream.value, vehicle_id=snap.vehicle,
+                                 visit_at=datetime.fromisoformat(snap.visit_at) if snap.visit_at else None)  # fmt: skip
+            recs = [self.rec.clearance(st)]
+            if snap.alert_active is not None:
+                recs.append(self.rec.alert("missed_clearance", point, p.contractor_id, day, snap.alert_active,
+                                           snap.alert_message or ""))  # fmt: skip
+            yield recs
+        for k, count in list(s.quality.items()):
+            if count and not k.startswith("seen|"):
+                d, kind, detail = k.split("|", 2)
+                yield [self.rec.data_quality(date.fromisoformat(d), kind, detail, count)]
+        for k, raw in list(s.unknown_terminals.items()):
+            u = UnknownTerminal.from_state(raw)
+            if u is not None:
+                d, source, terminal = k.split("|", 2)
+                yield [self.rec.unknown_terminal(date.fromisoformat(d), source, terminal, u.first, u.last, u.count)]
+        for k, entries in list(s.fixlog.items()):
+            vehicle = k.split("|")[0]
+            yield [self.rec.position(vehicle, *e[:6]) for e in entries or ()]
+
+    def days_held(self) -> set[date]:
+        """The local days the stores hold statuses, station days or fixes for."""
+        keys = [*self.s.statuses.keys(), *self.s.station_days.keys(), *self.s.fixlog.keys()]
+        return {date.fromisoformat(k.split("|")[1]) for k in keys}
+
+    def all_visit_sets(self) -> list[VisitSet]:
+        """The current visit sets of every vehicle-day in the fix log (downstream, a visit set replaces
+        the previous one: sending them again is harmless)."""
+        visit_sets: list[VisitSet] = []
+        vehicle_days = {tuple(k.split("|")[:2]) for k in list(self.s.fixlog.keys())}
+        for vehicle, d in sorted(vehicle_days):
+            day = date.fromisoformat(d)
+            _, vmap = self._track(vehicle, day)
+            visit_sets += [self._visit_set(vehicle, site, day, spans) for site, spans in sorted(vmap.items())]
+        return visit_sets
 
     def dead_letter(self, rej: Rejection, raw: bytes | None, at: str, source: str = "worker") -> DeadLetter:
         """The dead letter of a refused input: its raw bytes (or its JSON), the reason, where it sat."""

@@ -10,8 +10,9 @@ from typing import Any
 
 from wastestream.domain.localtime import local_date
 from wastestream.schemas import City, DeadLetter
-from wastestream.stream_processors.core import Core, Output, Record
+from wastestream.stream_processors.core import Core, Output
 from wastestream.stream_processors.eventfiles import read_events
+from wastestream.stream_processors.records import Record
 from wastestream.topics import DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 
@@ -22,6 +23,7 @@ class Result:
     days: list[date] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)  # the inputs the checks refused
+    core: Core | None = field(default=None, repr=False, compare=False)  # the state it ended with
 
     def add(self, out: Output) -> None:
         for r in out.records:
@@ -75,7 +77,7 @@ def recompute_events(city: City, events: Iterable[tuple[str, Any, str]], core_op
     the worker dead-letters it); only accepted events move the clock ("now" is the newest accepted
     event time) and select the days decided."""
     core = Core(city, **(core_options or {}))
-    res = Result()
+    res = Result(core=core)
     days: set[date] = set()
     wm: datetime | None = None
     counts = dict.fromkeys(("fixes", "tickets", "dead_letters"), 0)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from wastestream.schemas import City
 from wastestream.settings import Settings
-from wastestream.stream_processors.core import Record
+from wastestream.stream_processors.records import Record
 
 log = logging.getLogger(__name__)
 

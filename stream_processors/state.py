@@ -142,3 +142,94 @@ class Heard:
     @classmethod
     def from_state(cls, v: list | None) -> Heard:
         return cls() if not v else cls(*v)
+
+
+@dataclass(slots=True)
+class StatusSnapshot:
+    """``statuses[point|day]``: the status last decided for a point-day and the missed-clearance alert
+    last written for it (so a restart re-emits both)."""
+
+    status: str
+    visit_at: str | None  # ISO time of the visit that decided it
+    vehicle: str | None
+    alert_active: int | None = None  # 1 raised / 0 resolved; None: never alerted
+    alert_message: str | None = None
+
+    def decision(self) -> list:
+        """What a new decision is compared with: status, visit, vehicle."""
+        return [self.status, self.visit_at, self.vehicle]
+
+    def to_state(self) -> list:
+        alert = None if self.alert_active is None else [self.alert_active, self.alert_message]
+        return [self.status, self.visit_at, self.vehicle, alert]
+
+    @classmethod
+    def from_state(cls, v: list | None) -> StatusSnapshot | None:
+        if not v:
+            return None
+        alert = v[3] if len(v) > 3 else None
+        return cls(v[0], v[1], v[2], *(alert or (None, None)))
+
+
+@dataclass(slots=True)
+class Tally:
+    """``tonnage[key]``: net weight and tickets of one tonnage key."""
+
+    net_kg: float = 0.0
+    tickets: int = 0
+
+    def to_state(self) -> list:
+        return [self.net_kg, self.tickets]
+
+    @classmethod
+    def from_state(cls, v: list | None) -> Tally:
+        return cls() if not v else cls(float(v[0]), int(v[1]))
+
+
+@dataclass(slots=True)
+class StationDay:
+    """``station_days[station|day]``: what a station received and transferred out that day."""
+
+    received_kg: float = 0.0
+    transferred_kg: float = 0.0
+
+    def to_state(self) -> list:
+        return [self.received_kg, self.transferred_kg]
+
+    @classmethod
+    def from_state(cls, v: list | None) -> StationDay | None:
+        return None if v is None else cls(float(v[0]), float(v[1]))
+
+
+@dataclass(slots=True)
+class SeenTicket:
+    """``tickets_seen[station|serial]``: the first copy of a ticket: its tonnage key, where it sat
+    (a re-read of the same record is not a duplicate) and its weights (another copy must agree)."""
+
+    key: str
+    position: str
+    digest: str | None = None
+
+    def to_state(self) -> list:
+        return [self.key, self.position, self.digest]
+
+    @classmethod
+    def from_state(cls, v: list | None) -> SeenTicket | None:
+        return None if not v else cls(v[0], v[1], v[2] if len(v) > 2 else None)
+
+
+@dataclass(slots=True)
+class UnknownTerminal:
+    """``unknown_terminals[day|source|terminal]``: an unregistered terminal's first and last time
+    seen that day (epoch s) and how often."""
+
+    first: float
+    last: float
+    count: int
+
+    def to_state(self) -> list:
+        return [self.first, self.last, self.count]
+
+    @classmethod
+    def from_state(cls, v: list | None) -> UnknownTerminal | None:
+        return None if not v else cls(v[0], v[1], int(v[2]))

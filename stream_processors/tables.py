@@ -105,6 +105,12 @@ class WriteBehind(MutableMapping[str, Any]):
                 changes.append((p, k, v))
         return changes
 
+    def requeue(self, changes: list[tuple[int, str, Any]]) -> None:
+        """Changes taken whose hand-off failed: pending again (unless changed since), so the next
+        commit point sends them (sending one twice is harmless: the same value)."""
+        for p, k, v in changes:
+            self._pending.setdefault(k, (_DELETED if v is None else v, p))
+
     async def write_back(self, partition: int) -> int:
         """Write the pending changes made under ``partition``; return how many."""
         changes = self.take_pending([partition])

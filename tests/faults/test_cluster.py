@@ -87,7 +87,7 @@ def test_leader_and_controller_killed_on_a_three_node_cluster(cluster, tmp_path)
         kill_and_restart(st, leader)
         wait_fraction(s, group, 0.6)
         kill_and_restart(st, active_controller(s))
-        settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300, rebalanced=True)
+        settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300)
         with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
             q = (f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
                  '"positions" and r._field == "lat") |> group() |> count()')  # fmt: skip

@@ -65,23 +65,10 @@ def wait_fraction(s, group: str, fraction: float, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def settle_and_check(s, group: str, truth, log, timeout: float = 240, rebalanced: bool = False) -> None:
-    """The figures reach the truth and the group consumes everything. ``rebalanced``: after a scale-out a
-    partition's commit can stall for good (Faust's ``take_events`` leaves an offset at the head of the
-    new owner's acks unacknowledged: docs/durability.md, issue 16) — the figures must still be exact, and
-    the run is reported as an expected failure naming the stuck partitions, not passed."""
+def settle_and_check(s, group: str, truth, log, timeout: float = 240) -> None:
+    """The figures reach the truth and the group commits every event (none left behind a gap)."""
     wait_for_truth(s, truth, log, timeout=timeout)
-    try:
-        wait_until_consumed(s, group, timeout=timeout)
-    except AssertionError:
-        if not rebalanced:
-            raise
-        time.sleep(3)
-        assert_truth(s, truth)
-        ends = end_offsets(s, [s.topic(t) for t in ("gps.fixes", "weigh.tickets", "deadletter")])
-        got = committed_offsets(s, group)
-        stuck = {f"{tp.topic}/{tp.partition}": (got.get(tp), end) for tp, end in ends.items() if got.get(tp, 0) < end}
-        pytest.xfail(f"figures exact, but commits stalled after the rebalance (take_events, issue 16): {stuck}")
+    wait_until_consumed(s, group, timeout=timeout)
     time.sleep(3)  # the last ticks and flushes
     assert_truth(s, truth)
 
@@ -151,7 +138,7 @@ def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
         os.kill(b.pid, signal.SIGKILL)
         b.wait()
         with cli_process(args, env, tmp_path / "c.log"):
-            settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300, rebalanced=True)
+            settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300)
 
 
 def test_gateway_killed_with_terminals_connected(stack, tmp_path):

@@ -16,8 +16,8 @@ from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
+from wastestream.stack import committed_offsets, ensure_topics, group_lag
 from wastestream.stack import end_offsets as stack_end_offsets
-from wastestream.stack import ensure_topics, group_lag
 from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
@@ -96,7 +96,9 @@ def wait_until_consumed(s, group: str, timeout: float = 240) -> None:
         if group_lag(s, group, ends) == 0:
             return
         time.sleep(2)
-    raise AssertionError(f"group {group} did not consume everything in {timeout}s")
+    got = committed_offsets(s, group)
+    behind = {f"{tp.topic}/{tp.partition}": (got.get(tp, 0), end) for tp, end in ends.items() if got.get(tp, 0) < end}
+    raise AssertionError(f"group {group} did not commit everything in {timeout}s (committed, end): {behind}")
 
 
 def wait_for_truth(s, truth, log: Path, timeout: float = 240) -> dict:

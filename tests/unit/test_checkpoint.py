@@ -58,7 +58,7 @@ class FakeStream:
 def record(series: str):  # noqa: ANN201
     from datetime import UTC, datetime
 
-    from wastestream.stream_processors.core import Record
+    from wastestream.stream_processors.records import Record
 
     return Record("m", (("k", series),), (("v", 1),), datetime(2026, 11, 16, tzinfo=UTC))
 
@@ -238,3 +238,32 @@ def test_a_commit_point_under_way_is_not_waited_for_unless_asked(app):
 
     assert asyncio.run(run()) == (True, False, True)
     assert [e for e in log if e[0] == "changelog"] == [("changelog", 0, "a", 1)]
+
+
+def test_a_failed_changelog_hand_off_acknowledges_nothing_and_sends_the_changes_again(app):
+    log: list = []
+
+    class Flaky(RecordingStore):
+        fail = True
+
+        async def publish(self, partition: int, key: str, value) -> None:  # noqa: ANN001
+            if self.fail:
+                raise ConnectionError("broker gone")
+            await super().publish(partition, key, value)
+
+    store = Flaky(log)
+    cp = Checkpoint([store], SinkManager(None))
+
+    async def run() -> None:
+        async for event in cp.events(FakeStream(events_of(app, [0, 1])), app.consumer):
+            store.partition = 0
+            store[f"k{event.message.offset}"] = 1
+        with pytest.raises(ConnectionError):
+            await cp.commit()
+        assert committable(app) is None
+        store.fail = False
+        assert await cp.commit() is True
+
+    asyncio.run(run())
+    assert sorted(e[2] for e in log if e[0] == "changelog") == ["k0", "k1"]
+    assert committable(app) == 2

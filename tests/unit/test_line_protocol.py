@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
 
-from wastestream.stream_processors.core import Record
+from wastestream.stream_processors.records import Record
 from wastestream.stream_processors.sink import InfluxSink, line_protocol
 
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)

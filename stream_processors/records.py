@@ -1,0 +1,147 @@
+"""What is written to InfluxDB: one builder per measurement, row for row the README's table.
+
+Every :class:`Record` is an absolute value of one series (measurement, tags, timestamp): daily
+figures sit at the local day's start (Asia/Shanghai by default: the city's time zone), positions and
+visits at their own device time. Writing a record again overwrites it, so replays and re-emits are
+harmless. A record of one contractor's data also goes to that contractor's own bucket.
+
+==================  ==========================================  ==========================================
+measurement         tags                                        fields
+==================  ==========================================  ==========================================
+positions           vehicle, contractor                         lat, lon, lat_gcj02, lon_gcj02, speed_kmh,
+                                                                site, backfill
+visits              site, site_kind, vehicle                    dwell_s, exit, backfill
+clearance           point, contractor, waste_stream, route,     status, status_code, visit_at, vehicle,
+                    timed                                       lat, lon, lat_gcj02, lon_gcj02
+alerts              kind, subject, contractor                   active, message
+tonnage             station, vehicle, contractor, waste_stream, net_kg, tickets
+                    direction
+station_balance     station                                     received_kg, transferred_kg, carried_in_kg,
+                                                                backlog_kg, cleared_same_day, over_capacity
+data_quality        kind, detail                                count
+unknown_terminals   terminal, source                            first_seen, last_seen, count
+==================  ==========================================  ==========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from wastestream.domain.datum import gcj02
+from wastestream.domain.localtime import day_start
+from wastestream.domain.tonnage import TonnageKey
+from wastestream.schemas import City, Clearance, ClearanceStatus
+from wastestream.schemas.results import Visit
+
+STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One InfluxDB point: an absolute value of one series at one timestamp."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, Any], ...]
+    time: datetime
+    bucket_contractor: str | None = None  # also written to this contractor's own bucket
+
+    @property
+    def series(self) -> tuple:
+        return (self.measurement, self.tags, self.time)
+
+    def as_dict(self) -> dict:
+        return {
+            "measurement": self.measurement,
+            "tags": dict(self.tags),
+            "fields": dict(self.fields),
+            "time": self.time.isoformat(),
+        }
+
+
+def record(measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime,
+           contractor: str | None = None) -> Record:  # fmt: skip
+    """A record with its tags and fields in a canonical (sorted) order."""
+    return Record(measurement, tuple(sorted(tags.items())), tuple(sorted(fields.items())), t, contractor)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def gcj(lat: float, lon: float) -> tuple[float, float]:
+    """(lat, lon) in GCJ-02 (what Chinese base maps use), rounded as the figures carry them."""
+    g = gcj02(lat, lon)
+    return round(g[0], 7), round(g[1], 7)
+
+
+class Records:
+    """The record builders of one city (its time zone, points and vehicles' contractors)."""
+
+    def __init__(self, city: City) -> None:
+        self.tz = city.timezone
+        self.points = {p.id: p for p in city.collection_points}
+        self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
+
+    def position(self, vehicle: str, t: float, site: str | None, speed: float, backfill: bool, lat: float,
+                 lon: float) -> Record:  # fmt: skip
+        """One fix of a vehicle's track (for replay on a map)."""
+        contractor = self.contractor_of.get(vehicle)
+        glat, glon = gcj(lat, lon)
+        # one per fix: the tuples are built in record()'s (sorted) order rather than through it
+        return Record("positions", (("contractor", contractor or ""), ("vehicle", vehicle)),
+                      (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon), ("lon_gcj02", glon),
+                       ("site", site or ""), ("speed_kmh", speed)), _dt(t), contractor)  # fmt: skip
+
+    def visit(self, v: Visit) -> Record:
+        return record("visits", {"site": v.site_id, "site_kind": v.site_kind.value, "vehicle": v.vehicle_id},
+                      {"dwell_s": v.dwell_s, "exit": v.exit_at.isoformat(), "backfill": v.backfill}, v.enter_at,
+                      v.contractor_id)  # fmt: skip
+
+    def clearance(self, st: ClearanceStatus) -> Record:
+        p = self.points[st.point_id]
+        glat, glon = gcj(p.geofence.lat, p.geofence.lon)
+        return record(
+            "clearance",
+            {"point": p.id, "contractor": p.contractor_id, "waste_stream": p.waste_stream.value,
+             "route": p.route_id or "", "timed": "true" if p.timed_stop else "false"},
+            {"status": st.status.value, "status_code": STATUS_CODE[st.status],
+             "visit_at": st.visit_at.isoformat() if st.visit_at else "", "vehicle": st.vehicle_id or "",
+             "lat": p.geofence.lat, "lon": p.geofence.lon, "lat_gcj02": glat, "lon_gcj02": glon},
+            day_start(st.local_date, self.tz),
+            p.contractor_id,
+        )  # fmt: skip
+
+    def alert(self, kind: str, subject: str, contractor: str | None, day: date, active: int, message: str) -> Record:
+        """An alert of a day (missed_clearance of a point; terminal_silent / terminal_dark of a vehicle):
+        1 while raised, 0 once resolved (Grafana's rules page on ``active``)."""
+        return record("alerts", {"kind": kind, "subject": subject, "contractor": contractor or ""},
+                      {"active": active, "message": message}, day_start(day, self.tz), contractor)  # fmt: skip
+
+    def tonnage(self, k: TonnageKey, net_kg: float, tickets: int) -> Record:
+        return record(
+            "tonnage",
+            {"station": k.station_id, "vehicle": k.vehicle_id, "contractor": k.contractor_id,
+             "waste_stream": k.waste_stream, "direction": k.direction},
+            {"net_kg": float(net_kg), "tickets": int(tickets)},
+            day_start(k.day, self.tz),
+            k.contractor_id,
+        )  # fmt: skip
+
+    def station_balance(self, station_id: str, day: date, b: Any) -> Record:
+        """A station-day's mass balance (a :class:`wastestream.domain.balance.Balance`)."""
+        return record("station_balance", {"station": station_id},
+                      {"received_kg": b.received_kg, "transferred_kg": b.transferred_kg,
+                       "carried_in_kg": b.carried_in_kg, "backlog_kg": b.backlog_kg,
+                       "cleared_same_day": b.cleared_same_day, "over_capacity": b.over_capacity},
+                      day_start(day, self.tz))  # fmt: skip
+
+    def data_quality(self, day: date, kind: str, detail: str, count: int) -> Record:
+        return record("data_quality", {"kind": kind, "detail": detail}, {"count": count}, day_start(day, self.tz))
+
+    def unknown_terminal(self, day: date, source: str, terminal: str, first: float, last: float, n: int) -> Record:
+        return record("unknown_terminals", {"terminal": terminal, "source": source},
+                      {"first_seen": _dt(first).isoformat(), "last_seen": _dt(last).isoformat(), "count": int(n)},
+                      day_start(day, self.tz))  # fmt: skip
