@@ -45,9 +45,10 @@ test-unit: $(STAMP) ## fast pure tests, no servers
 test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff (lint + format) and mypy (configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 schemas: $(STAMP) ## regenerate JSON Schema files under schemas/json/
 	$(WS) schemas write

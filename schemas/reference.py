@@ -7,9 +7,10 @@ and id, e.g. ``collection_points[12] (id 'CP-0013'): service_end: ...``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
@@ -118,13 +119,14 @@ class City(Ref):
         stations = {s.id for s in self.stations}
         points = {p.id for p in self.collection_points}
         problems: list[str] = []
-        for name, items in (
+        id_lists: tuple[tuple[str, Sequence[Any]], ...] = (
             ("contractors", self.contractors),
             ("vehicles", self.vehicles),
             ("stations", self.stations),
             ("collection_points", self.collection_points),
             ("routes", self.routes),
-        ):
+        )
+        for name, items in id_lists:
             seen: set[str] = set()
             for i, item in enumerate(items):
                 if item.id in seen:

@@ -32,6 +32,7 @@ import time
 import uuid
 from collections import deque
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import faust
 from kafka.partitioner.default import murmur2
@@ -125,7 +126,7 @@ class Worker:
         ):
             self.keys_by_partition.setdefault(partition_of(key, self.n), set()).add(key)
 
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         t = settings.topic
         self.t_fixes = app.topic(t(GPS_FIXES.name), **raw)
         self.t_tickets = app.topic(t(WEIGH_TICKETS.name), **raw)
@@ -146,10 +147,11 @@ class Worker:
         self.commit_interval = commit_interval
         app.task(self._commit_loop)  # a loop, not a timer: a commit point may take longer than the interval
         app.timer(visits_interval)(self._send_visit_sets)
-        app.on_partitions_revoked.connect(self._on_revoked)
-        app.on_partitions_assigned.connect(self._on_assigned)
-        app.on_rebalance_complete.connect(self._on_recovered)
-        app.on_before_shutdown.connect(self._on_before_shutdown)
+        # mode's connect() is typed for plain functions (positional-only sender), not bound methods
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+        app.on_rebalance_complete.connect(self._on_recovered)  # type: ignore[arg-type]
+        app.on_before_shutdown.connect(self._on_before_shutdown)  # type: ignore[arg-type]
 
     # -- helpers --------------------------------------------------------------------------------
     def _advance(self, t: datetime) -> None:
@@ -397,7 +399,7 @@ class Worker:
         if now is None:
             if not self.reemit_pending:
                 return
-            tick = {"now": None, "days": []}  # a tick to re-emit state after a start
+            tick: dict[str, Any] = {"now": None, "days": []}  # a tick to re-emit state after a start
         else:
             wm_day = local_date(now, self.city.timezone)
             days = sorted(d.isoformat() for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day)
@@ -460,13 +462,15 @@ class Worker:
                 "flush_errors": self.sinks.flush_errors, **self.sinks.latency_summary()}  # fmt: skip
         write_stats(self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json", body)
 
-    async def _on_revoked(self, sender, revoked, **kwargs) -> None:  # noqa: ANN001
+    # Faust's signals call receiver(sender, *args, signal=..., **kwargs)
+    async def _on_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         """A last commit point before the rebalance completes (Faust waited for every event read to be
         acknowledged already): a partition's next owner starts only after that, so a figure this
         worker decided cannot land in InfluxDB after the new owner's."""
         await self.checkpoint.commit(wait=True)  # InfluxDB down: handed over (flow control is suspended)
 
-    async def _on_assigned(self, sender, assigned, **kwargs) -> None:  # noqa: ANN001
+    async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        assigned = args[0] if args else kwargs["assigned"]
         # partitions of our own source topics: not the changelogs, nor Faust's one-partition leader topic
         # (its partition 0 would make every leader look like an owner of partition 0)
         ours = (self.t_fixes, self.t_visits, self.t_tickets, self.t_dead, self.t_ticks)
@@ -485,7 +489,7 @@ class Worker:
         self._progress.clear()
         self._until_samples.clear()
 
-    async def _on_recovered(self, sender, **kwargs) -> None:  # noqa: ANN001
+    async def _on_recovered(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
         self._decided_since_recovery.clear()
         self._resend_all_at = time.monotonic() + RESEND_AFTER_S
@@ -493,7 +497,7 @@ class Worker:
         sizes = {name: len(getattr(self.core.s, name).table.data) for name in ("fixlog", "evidence", "statuses")}
         log.info("tables recovered (keys held: %s): deciding and re-emitting", sizes)
 
-    def _on_before_shutdown(self, sender, **kwargs) -> None:  # noqa: ANN001
+    def _on_before_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # events not acknowledged are read again at the next start (the core is idempotent)
         self.sinks.flush_now()
 

@@ -129,13 +129,13 @@ def write_stats(path: Path, body: dict[str, Any]) -> None:
         log.warning("cannot write worker stats (%s)", e)
 
 
-def take_changes(stores: Iterable[WriteBehind]) -> list[tuple[WriteBehind, list[tuple[int, str, Any]]]]:
+def take_changes(stores: Iterable[WriteBehind]) -> list[tuple[WriteBehind, list[tuple[int | None, str, Any]]]]:
     """Every store's pending changes, applied locally at once (no await: other agents never see half
     of them); :func:`publish_changes` sends them to the changelogs."""
     return [(s, s.take_pending()) for s in stores]
 
 
-async def publish_changes(taken: list[tuple[WriteBehind, list[tuple[int, str, Any]]]]) -> int:
+async def publish_changes(taken: list[tuple[WriteBehind, list[tuple[int | None, str, Any]]]]) -> int:
     n = 0
     for store, changes in taken:
         for partition, key, value in changes:

@@ -202,7 +202,7 @@ class InfluxSink(Sink):
         for i in range(0, len(records), self.batch_size):
             for bucket, body in self._lines(records[i : i + self.batch_size]).items():
                 self._retry(lambda b=bucket, c=body: self.api.write(bucket=b, org=self.s.influx_org, record=c,
-                                                                    write_precision=WritePrecision.S))  # fmt: skip
+                                                                    write_precision=WritePrecision.S))  # type: ignore[arg-type]  # fmt: skip
 
     def _retry(self, fn) -> None:  # noqa: ANN001
         delay = 0.5

@@ -36,7 +36,7 @@ class WriteBehind(MutableMapping[str, Any]):
         self.table = table
         self.partition: int | None = None  # the partition of the event being processed
         self._pending: dict[str, tuple[Any, int | None]] = {}
-        self._written_by: dict[str, int] = {}  # keys this process wrote, by partition
+        self._written_by: dict[str, int | None] = {}  # keys this process wrote, by partition
 
     # -- the mapping the core sees -----------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
@@ -82,17 +82,17 @@ class WriteBehind(MutableMapping[str, Any]):
         """Where this process keeps the values (without sending anything)."""
         return self.table
 
-    async def publish(self, partition: int, key: str, value: Any) -> None:
+    async def publish(self, partition: int | None, key: str, value: Any) -> None:
         """Hand one change to the changelog (a plain mapping has none); ``None`` deletes."""
 
-    def take_pending(self, partitions: Iterable[int] | None = None) -> list[tuple[int, str, Any]]:
+    def take_pending(self, partitions: Iterable[int | None] | None = None) -> list[tuple[int | None, str, Any]]:
         """The pending changes (of ``partitions``, or all), applied to the local values at once (no
         await: other agents never see half of them); :meth:`publish` each before acknowledging the
         events that made them."""
         wanted = None if partitions is None else set(partitions)
         taken = [(k, v, p) for k, (v, p) in self._pending.items() if wanted is None or p in wanted]
         local = self._local()
-        changes: list[tuple[int, str, Any]] = []
+        changes: list[tuple[int | None, str, Any]] = []
         for k, v, p in taken:
             del self._pending[k]
             if v is _DELETED:
@@ -105,7 +105,7 @@ class WriteBehind(MutableMapping[str, Any]):
                 changes.append((p, k, v))
         return changes
 
-    def requeue(self, changes: list[tuple[int, str, Any]]) -> None:
+    def requeue(self, changes: list[tuple[int | None, str, Any]]) -> None:
         """Changes taken whose hand-off failed: pending again (unless changed since), so the next
         commit point sends them (sending one twice is harmless: the same value)."""
         for p, k, v in changes:
@@ -136,10 +136,10 @@ class FaustWriteBehind(WriteBehind):
     the table's changelog topic with an awaited hand-off (see the module docstring)."""
 
     def _local(self) -> MutableMapping[str, Any]:
-        return self.table.data  # the store: setting it does not send a changelog message
+        return self.table.data  # type: ignore[attr-defined]  # the Faust table's store: setting it does not send a changelog message
 
-    async def publish(self, partition: int, key: str, value: Any) -> None:
-        t = self.table
+    async def publish(self, partition: int | None, key: str, value: Any) -> None:
+        t: Any = self.table  # a faust Table
         await t.changelog_topic.send(
             key=key, value=value, partition=partition, key_serializer=t.key_serializer,
             value_serializer="raw" if value is None else t.value_serializer,  # None: a tombstone

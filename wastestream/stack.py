@@ -548,9 +548,10 @@ def onboard(settings: Settings, report: Report = _quiet) -> str:
             )
         return token
     token = secrets.token_urlsafe(32)
-    body = {
+    password = secrets.token_urlsafe(24)
+    body: dict[str, str | int] = {
         "username": settings.influx_admin_user,
-        "password": secrets.token_urlsafe(24),
+        "password": password,
         "org": settings.influx_org,
         "bucket": settings.influx_bucket,
         "token": token,
@@ -563,7 +564,7 @@ def onboard(settings: Settings, report: Report = _quiet) -> str:
         env_file,
         {
             "WASTESTREAM_INFLUX_TOKEN": token,
-            "WASTESTREAM_INFLUX_ADMIN_PASSWORD": body["password"],
+            "WASTESTREAM_INFLUX_ADMIN_PASSWORD": password,
         },
     )
     report(f"influxdb: onboarded org '{settings.influx_org}', bucket '{settings.influx_bucket}'; token in {env_file}")

@@ -15,12 +15,13 @@ corrected and the alert resolved, as before.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 EVIDENCE_MARGIN_S = 120.0  # a deadline is decided once fixes this far past it have been read
 
 
-def evidence_until(progress: Mapping[Hashable, float], backlog: Mapping[Hashable, int | None]) -> float | None:
+def evidence_until(progress: Mapping[Any, float], backlog: Mapping[Any, int | None]) -> float | None:
     """The event time (epoch s) up to which one reader has read its fixes: the oldest progress
     (newest device time read) among its partitions with something left to read; ``math.inf`` if
     none has; None if a partition has a backlog of unknown size or nothing read from it yet."""

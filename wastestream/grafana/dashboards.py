@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from grafana_foundation_sdk.builders import barchart, dashboard, geomap, stat, table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
@@ -337,8 +338,8 @@ def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: 
 
 
 def _panel(spec: PanelSpec, pid: int, x: int, y: int, ds_uid: str) -> cogbuilder.Builder:
-    builders = {"stat": stat.Panel, "table": table.Panel, "geomap": geomap.Panel,
-                "timeseries": timeseries.Panel, "barchart": barchart.Panel}  # fmt: skip
+    builders: dict[str, Any] = {"stat": stat.Panel, "table": table.Panel, "geomap": geomap.Panel,
+                                "timeseries": timeseries.Panel, "barchart": barchart.Panel}  # fmt: skip
     p = (
         builders[spec.kind]()
         .id(pid)

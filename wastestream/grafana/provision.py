@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlsplit
 
 from wastestream.grafana.alerts import FOLDER_UID, alert_rules, contact_point, notification_policy
@@ -105,7 +106,7 @@ def provision(target: GrafanaTarget, city: City, city_bucket: str, city_token: s
         rep.created.append(f"dispatch contact point {cp['uid']}")
     main.alertingprovisioning.set_notification_policy_tree(notification_policy())
     for rule in alert_rules(city_bucket, DISPATCH_DS_UID):
-        if _exists(lambda r=rule: main.alertingprovisioning.get_alertrule(r["uid"])):
+        if _exists(partial(main.alertingprovisioning.get_alertrule, rule["uid"])):
             main.alertingprovisioning.update_alertrule(rule["uid"], rule)
             rep.updated.append(f"alert rule {rule['uid']}")
         else:
