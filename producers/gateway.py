@@ -132,8 +132,13 @@ class TerminalDirectory:
     """Terminal → vehicle (the registry), and the auth codes issued to registered terminals: random,
     kept server-side (:class:`AuthStore`), never derivable from the terminal id."""
 
-    def __init__(self, vehicles: list[Vehicle], store: AuthStore | None = None,
-                 new_code: Callable[[], str] = lambda: secrets.token_hex(8).upper(), self_register: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        vehicles: list[Vehicle],
+        store: AuthStore | None = None,
+        new_code: Callable[[], str] = lambda: secrets.token_hex(8).upper(),
+        self_register: bool = False,
+    ):
         self._by_terminal = {norm_terminal(v.terminal_id): v for v in vehicles}
         self.store = store or AuthStore()
         self._new_code = new_code
@@ -153,9 +158,13 @@ class TerminalDirectory:
         v = self.vehicle(terminal)
         if v is None and self.self_register and terminal.isdigit():
             self._guests[norm_terminal(terminal)] = Vehicle(
-                id=f"T{norm_terminal(terminal)}", plate=reg.plate or "-", contractor_id="unregistered",
-                terminal_id=terminal[-20:], rated_load_kg=1, stored_tare_kg=1,
-            )  # fmt: skip
+                id=f"T{norm_terminal(terminal)}",
+                plate=reg.plate or "-",
+                contractor_id="unregistered",
+                terminal_id=terminal[-20:],
+                rated_load_kg=1,
+                stored_tare_kg=1,
+            )
             return None
         if v is None:
             return RegisterResult.NO_SUCH_TERMINAL, "unknown terminal"
@@ -213,8 +222,14 @@ _BEFORE_AUTH = frozenset((0x0100, 0x0102))
 class TerminalSession:
     """Protocol state of one terminal connection. Pure: the caller passes clock values in."""
 
-    def __init__(self, directory: TerminalDirectory, peer: str, max_frame: int = 8192,
-                 split_timeout_s: float | None = None, limits: Limits | None = None):  # fmt: skip
+    def __init__(
+        self,
+        directory: TerminalDirectory,
+        peer: str,
+        max_frame: int = 8192,
+        split_timeout_s: float | None = None,
+        limits: Limits | None = None,
+    ):
         self.directory = directory
         self.peer = peer
         self.limits = limits or Limits()
@@ -258,8 +273,7 @@ class TerminalSession:
     def _fix(self, loc: Location, h: Header, received: datetime, source: FixSource) -> GpsFix:
         assert self.vehicle is not None
         typed = (0x01, 0x02, 0x03, 0x30, 0x31)
-        extras = {f"0x{k:02X}": v.hex() for k, v in loc.extras.items()
-                  if k not in typed or len(v) != EXTRA_LENGTHS[k]}  # fmt: skip
+        extras = {f"0x{k:02X}": v.hex() for k, v in loc.extras.items() if k not in typed or len(v) != EXTRA_LENGTHS[k]}
         return GpsFix(
             vehicle_id=self.vehicle.id,
             terminal_id=h.terminal,
@@ -356,26 +370,42 @@ class TerminalSession:
         if not self.authenticated and (h.msg_id not in _BEFORE_AUTH or h.is_split):
             # nothing is held for a peer that has not authenticated: not even sub-packages
             self.frames_unauthenticated += 1
-            acts.dead.append(self._dead("unauthenticated terminal", raw, received, h.terminal,
-                                        msg_id=f"0x{h.msg_id:04X}"))  # fmt: skip
+            acts.dead.append(
+                self._dead("unauthenticated terminal", raw, received, h.terminal, msg_id=f"0x{h.msg_id:04X}")
+            )
             acts.replies.append(self._reply(h, ReplyResult.FAILURE))
             if self.frames_unauthenticated >= self.limits.frames_before_auth:
                 acts.count("abusers")
-                acts.dead.append(self._dead("connection closed: too many frames before authentication", raw,
-                                            received, h.terminal, frames=str(self.frames_unauthenticated)))  # fmt: skip
+                acts.dead.append(
+                    self._dead(
+                        "connection closed: too many frames before authentication",
+                        raw,
+                        received,
+                        h.terminal,
+                        frames=str(self.frames_unauthenticated),
+                    )
+                )
                 acts.close = True
             return
         if h.is_split:
             assert h.packet_total is not None
             if h.packet_total > self.limits.split_parts:
-                acts.dead.append(self._dead("split message too large", raw, received, h.terminal,
-                                            packets=str(h.packet_total)))  # fmt: skip
+                acts.dead.append(
+                    self._dead("split message too large", raw, received, h.terminal, packets=str(h.packet_total))
+                )
                 acts.replies.append(self._reply(h, ReplyResult.FAILURE))
                 return
             if self.reassembler.held_bytes() + len(body) > self.limits.split_bytes:
                 acts.count("abusers")
-                acts.dead.append(self._dead("split messages over the memory limit", raw, received, h.terminal,
-                                            held=str(self.reassembler.held_bytes())))  # fmt: skip
+                acts.dead.append(
+                    self._dead(
+                        "split messages over the memory limit",
+                        raw,
+                        received,
+                        h.terminal,
+                        held=str(self.reassembler.held_bytes()),
+                    )
+                )
                 acts.replies.append(self._reply(h, ReplyResult.FAILURE))
                 return
             try:
@@ -439,19 +469,33 @@ class TerminalSession:
                 acts.on_publish.append((self._reply(h, ReplyResult.OK), self._reply(h, ReplyResult.FAILURE)))
             case DriverIdentity():
                 assert self.vehicle is not None
-                acts.events.append(DriverShift(
-                    vehicle_id=self.vehicle.id, terminal_id=h.terminal,
-                    event="sign_in" if msg.signed_in else "sign_out",
-                    at=received if msg.time.year < 2000 else msg.time, received_at=received,
-                    card_read_ok=None if msg.read_result is None else msg.read_result == 0,
-                    driver_name=msg.name, qualification=msg.qualification, issuer=msg.issuer,
-                    certificate_expires=msg.expires, id_card=msg.id_card,
-                ))  # fmt: skip
+                acts.events.append(
+                    DriverShift(
+                        vehicle_id=self.vehicle.id,
+                        terminal_id=h.terminal,
+                        event="sign_in" if msg.signed_in else "sign_out",
+                        at=received if msg.time.year < 2000 else msg.time,
+                        received_at=received,
+                        card_read_ok=None if msg.read_result is None else msg.read_result == 0,
+                        driver_name=msg.name,
+                        qualification=msg.qualification,
+                        issuer=msg.issuer,
+                        certificate_expires=msg.expires,
+                        id_card=msg.id_card,
+                    )
+                )
                 acts.on_publish.append((self._reply(h, ReplyResult.OK), self._reply(h, ReplyResult.FAILURE)))
             case Transparent():
                 assert self.vehicle is not None
-                acts.events.append(TerminalData(vehicle_id=self.vehicle.id, terminal_id=h.terminal, kind=msg.kind,
-                                                data_hex=msg.data.hex(), received_at=received))  # fmt: skip
+                acts.events.append(
+                    TerminalData(
+                        vehicle_id=self.vehicle.id,
+                        terminal_id=h.terminal,
+                        kind=msg.kind,
+                        data_hex=msg.data.hex(),
+                        received_at=received,
+                    )
+                )
                 acts.on_publish.append((self._reply(h, ReplyResult.OK), self._reply(h, ReplyResult.FAILURE)))
             case Unknown():
                 acts.dead.append(
@@ -484,8 +528,16 @@ class Gateway:
         self.clock = clock
         self.limits = limits or Limits()
         self.connections = 0
-        self.stats = {"frames_bytes": 0, "fixes": 0, "events": 0, "dead": 0, "connections_total": 0,
-                      "registrations_refused": 0, "abusers": 0, "bad_checksum_accepted": 0}  # fmt: skip
+        self.stats = {
+            "frames_bytes": 0,
+            "fixes": 0,
+            "events": 0,
+            "dead": 0,
+            "connections_total": 0,
+            "registrations_refused": 0,
+            "abusers": 0,
+            "bad_checksum_accepted": 0,
+        }
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -600,11 +652,14 @@ def load_directory(settings) -> TerminalDirectory:  # noqa: ANN001
 
 def limits_from_settings(settings) -> Limits:  # noqa: ANN001
     return Limits(
-        frames_before_auth=settings.gateway_frames_before_auth, split_parts=settings.gateway_split_parts,
-        split_bytes=settings.gateway_split_bytes, split_pending=settings.gateway_split_pending,
-        split_timeout_s=settings.gateway_split_timeout_s, retransmit_after_s=settings.gateway_retransmit_after_s,
+        frames_before_auth=settings.gateway_frames_before_auth,
+        split_parts=settings.gateway_split_parts,
+        split_bytes=settings.gateway_split_bytes,
+        split_pending=settings.gateway_split_pending,
+        split_timeout_s=settings.gateway_split_timeout_s,
+        retransmit_after_s=settings.gateway_retransmit_after_s,
         strict_checksum=not settings.gateway_lenient_checksum,
-    )  # fmt: skip
+    )
 
 
 def run_gateway(settings, host: str | None, port: int | None, report: Callable[[str], None]) -> None:  # noqa: ANN001
@@ -625,8 +680,13 @@ def run_gateway(settings, host: str | None, port: int | None, report: Callable[[
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         sink = KafkaSink(settings, client_id="wastestream-gateway")
-        gw = Gateway(directory, sink, settings.gateway_idle_timeout_s, settings.gateway_max_frame,
-                     limits=limits_from_settings(settings))  # fmt: skip
+        gw = Gateway(
+            directory,
+            sink,
+            settings.gateway_idle_timeout_s,
+            settings.gateway_max_frame,
+            limits=limits_from_settings(settings),
+        )
         try:
             bound = await gw.start(host, port)
         except OSError as e:

@@ -26,9 +26,12 @@ def replay_files(
     if not directory.is_dir():
         raise WastestreamError(f"--events: {directory} is not a folder")
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
         batch_size=256 * 1024,
-    )  # fmt: skip
+    )
     counts: dict[str, int] = {}
     try:
         for topic in FILES:

@@ -107,18 +107,34 @@ def check(
 
 
 CSV_COLUMNS = {
-    "站点": "station_id", "磅单号": "serial", "车牌": "plate", "方向": "direction", "垃圾类别": "waste_stream",
-    "毛重": "gross_kg", "皮重": "tare_kg", "净重": "net_kg", "进站时间": "weigh_in_at", "出站时间": "weigh_out_at",
-    "手工": "manual_weight", "存皮": "stored_tare", "去向": "destination",
-}  # fmt: skip
+    "站点": "station_id",
+    "磅单号": "serial",
+    "车牌": "plate",
+    "方向": "direction",
+    "垃圾类别": "waste_stream",
+    "毛重": "gross_kg",
+    "皮重": "tare_kg",
+    "净重": "net_kg",
+    "进站时间": "weigh_in_at",
+    "出站时间": "weigh_out_at",
+    "手工": "manual_weight",
+    "存皮": "stored_tare",
+    "去向": "destination",
+}
 CSV_VALUES = {
     "direction": {"进": "in", "出": "out"},
-    "waste_stream": {"其他垃圾": "other", "厨余垃圾": "kitchen", "可回收物": "recyclable", "有害垃圾": "hazardous",
-                     "大件垃圾": "bulky", "建筑垃圾": "construction"},
+    "waste_stream": {
+        "其他垃圾": "other",
+        "厨余垃圾": "kitchen",
+        "可回收物": "recyclable",
+        "有害垃圾": "hazardous",
+        "大件垃圾": "bulky",
+        "建筑垃圾": "construction",
+    },
     "destination": {"焚烧": "incineration", "填埋": "landfill"},
     "manual_weight": {"是": "true", "否": "false", "1": "true", "0": "false", "": "false"},
     "stored_tare": {"是": "true", "否": "false", "1": "true", "0": "false", "": "false"},
-}  # fmt: skip
+}
 
 
 def csv_rows(text: str, tz: str, max_rows: int | None = None) -> list[dict[str, Any]]:
@@ -173,9 +189,15 @@ class Seen:
             self._d.popitem(last=False)
 
 
-def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: InputRules | None = None,
-               clock=lambda: datetime.now(UTC), max_body_bytes: int = 5 * 1024 * 1024,
-               max_rows: int = 5000) -> FastAPI:  # noqa: ANN001  # fmt: skip
+def create_app(
+    city: City,
+    sink: EventSink,
+    tokens: dict[str, str],
+    rules: InputRules | None = None,
+    clock=lambda: datetime.now(UTC),
+    max_body_bytes: int = 5 * 1024 * 1024,
+    max_rows: int = 5000,
+) -> FastAPI:  # noqa: ANN001
     """``tokens``: bearer token → station id. A request body over ``max_body_bytes`` or with more
     than ``max_rows`` tickets is answered 413 (settings ``WASTESTREAM_WEIGHBRIDGE_MAX_*``). Parsing
     and checking run in a worker thread, so a large batch never stalls ``/health`` or other stations."""
@@ -218,11 +240,14 @@ def create_app(city: City, sink: EventSink, tokens: dict[str, str], rules: Input
         body = raw if isinstance(raw, bytes) else json.dumps(raw, ensure_ascii=False, default=str).encode()
         await sink.dead_letter(
             DeadLetter(
-                source="weighbridge", reason="invalid ticket: " + "; ".join(f"{e['field']}: {e['msg']}" for e in errors),
-                raw_hex=body.hex(), received_at=clock(), peer=station,
+                source="weighbridge",
+                reason="invalid ticket: " + "; ".join(f"{e['field']}: {e['msg']}" for e in errors),
+                raw_hex=body.hex(),
+                received_at=clock(),
+                peer=station,
                 detail={"fields": ",".join(e["field"] for e in errors)},
             )
-        )  # fmt: skip
+        )
 
     def validate(items: list[Any], station: str, now: datetime) -> tuple[list[dict], list[WeighTicket], list]:
         """(results, tickets to publish, (raw, errors) to dead-letter): linear in the batch."""
@@ -381,8 +406,14 @@ def run_weighbridge(settings, city: City, host: str | None, port: int | None, re
 
     tokens = tokens_from_settings(settings, city)
     sink = KafkaSink(settings, client_id="wastestream-weighbridge")
-    app = create_app(city, sink, tokens, settings.core_options()["input_rules"],
-                     max_body_bytes=settings.weighbridge_max_body_bytes, max_rows=settings.weighbridge_max_rows)  # fmt: skip
+    app = create_app(
+        city,
+        sink,
+        tokens,
+        settings.core_options()["input_rules"],
+        max_body_bytes=settings.weighbridge_max_body_bytes,
+        max_rows=settings.weighbridge_max_rows,
+    )
     host = host or settings.weighbridge_host
     port = port or settings.weighbridge_port
     report(f"weighbridge: http://{host}:{port} (OpenAPI /openapi.json) → Kafka {settings.kafka_bootstrap}")

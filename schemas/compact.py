@@ -57,8 +57,11 @@ class _Shared:
         return self._shared.setdefault(v, v)
 
     def fields(self, model: BaseModel, skip: str = "") -> dict[str, Any]:
-        return {f: self.value(getattr(model, f)) if f in _REPEATED else getattr(model, f)
-                for f in type(model).model_fields if f != skip}  # fmt: skip
+        return {
+            f: self.value(getattr(model, f)) if f in _REPEATED else getattr(model, f)
+            for f in type(model).model_fields
+            if f != skip
+        }
 
 
 def _point_view(p: CollectionPoint, share: _Shared) -> Any:
@@ -80,10 +83,12 @@ _BIG: dict[str, tuple[type[BaseModel], Callable[[Any, _Shared], Any]]] = {
 def compact_city(city: City) -> City:
     """The same city with its points and vehicles as views (for a city already loaded)."""
     share = _Shared()
-    return city.model_copy(update={
-        "collection_points": [_point_view(p, share) for p in city.collection_points],
-        "vehicles": [_vehicle_view(v, share) for v in city.vehicles],
-    })  # fmt: skip
+    return city.model_copy(
+        update={
+            "collection_points": [_point_view(p, share) for p in city.collection_points],
+            "vehicles": [_vehicle_view(v, share) for v in city.vehicles],
+        }
+    )
 
 
 def _top_level_values(f: Any) -> Iterator[tuple[str, int | None, Any]]:

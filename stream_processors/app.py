@@ -66,9 +66,18 @@ def partition_of(key: str, partitions: int) -> int:
 
 
 class Worker:
-    def __init__(self, settings: Settings, city: City, sink: Sink | None = None, app_id: str = "wastestream-worker",
-                 clock: str = "event", commit_interval: float = 0.5, tick_interval: float = 1.0,
-                 visits_interval: float = 0.25, batch_size: int = 5000):  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        city: City,
+        sink: Sink | None = None,
+        app_id: str = "wastestream-worker",
+        clock: str = "event",
+        commit_interval: float = 0.5,
+        tick_interval: float = 1.0,
+        visits_interval: float = 0.25,
+        batch_size: int = 5000,
+    ):
         self.s = settings
         self.app_id = app_id
         self.city = city
@@ -117,8 +126,9 @@ class Worker:
         self.clock_table = FaustWriteBehind(app.Table("clock", default=None, partitions=self.n))
         self.stores = [*tables.values(), self.clock_table]
         # commit points: table changes and figures durable before Faust may commit the events' offsets
-        self.checkpoint = Checkpoint(self.stores, self.sinks, max_events=batch_size,
-                                     rebalancing=lambda: not app.flow_control.is_active())  # fmt: skip
+        self.checkpoint = Checkpoint(
+            self.stores, self.sinks, max_events=batch_size, rebalancing=lambda: not app.flow_control.is_active()
+        )
         # which points and stations (keys of visits/tickets) and vehicles (keys of fixes) a partition holds
         self.keys_by_partition: dict[int, set[str]] = {}
         for key in (
@@ -171,8 +181,13 @@ class Worker:
         if isinstance(err, ValidationError):
             e0 = err.errors()[0]
             detail = f"{'.'.join(str(x) for x in e0['loc'])}: {e0['msg']}"
-        dl = DeadLetter(source="worker", reason=reason, raw_hex=raw.hex(), received_at=datetime.now(UTC),
-                        detail={"topic": topic, "error": detail})  # fmt: skip
+        dl = DeadLetter(
+            source="worker",
+            reason=reason,
+            raw_hex=raw.hex(),
+            received_at=datetime.now(UTC),
+            detail={"topic": topic, "error": detail},
+        )
         await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
 
     async def _parse(self, model, topic: str, raw: bytes):  # noqa: ANN001, ANN202
@@ -200,13 +215,26 @@ class Worker:
             m = event.message
             at = f"{m.topic}/{m.partition}/{m.offset}"
             self.stats["errors"] += 1
-            log.error("processing %s failed (%s: %s); dead-lettered, going on", at, type(e).__name__, e,
-                      exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
+            log.error(
+                "processing %s failed (%s: %s); dead-lettered, going on",
+                at,
+                type(e).__name__,
+                e,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             raw = event.value if isinstance(event.value, bytes) else str(event.value).encode()
-            dl = DeadLetter(source="worker", reason=f"processing error: {type(e).__name__}", raw_hex=raw.hex(),
-                            received_at=datetime.now(UTC),
-                            detail={"topic": m.topic, "partition": str(m.partition), "offset": str(m.offset),
-                                    "error": f"{type(e).__name__}: {e}"[:300]})  # fmt: skip
+            dl = DeadLetter(
+                source="worker",
+                reason=f"processing error: {type(e).__name__}",
+                raw_hex=raw.hex(),
+                received_at=datetime.now(UTC),
+                detail={
+                    "topic": m.topic,
+                    "partition": str(m.partition),
+                    "offset": str(m.offset),
+                    "error": f"{type(e).__name__}: {e}"[:300],
+                },
+            )
             await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
 
     async def _emit_event(self, event, out: Output | None) -> None:  # noqa: ANN001
@@ -307,8 +335,9 @@ class Worker:
             out = self._apply(event, self.core.on_dead_letter, dl, f"{m.topic}/{m.partition}/{m.offset}")
             if self._failed:  # a dead letter that cannot be counted is not sent round again
                 _, e = self._failed.pop()
-                log.error("dead letter %s/%s/%s not counted (%s: %s)", m.topic, m.partition, m.offset,
-                          type(e).__name__, e)  # fmt: skip
+                log.error(
+                    "dead letter %s/%s/%s not counted (%s: %s)", m.topic, m.partition, m.offset, type(e).__name__, e
+                )
             if out is not None:
                 await self._emit(out)
 
@@ -319,8 +348,15 @@ class Worker:
             except Exception as e:  # noqa: BLE001 - a bad tick (or a bug in deciding) must not stop the worker
                 self.stats["errors"] += 1
                 m = event.message
-                log.error("tick %s/%s/%s failed (%s: %s); going on", m.topic, m.partition, m.offset,
-                          type(e).__name__, e, exc_info=True)  # fmt: skip
+                log.error(
+                    "tick %s/%s/%s failed (%s: %s); going on",
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    type(e).__name__,
+                    e,
+                    exc_info=True,
+                )
 
     async def _on_tick(self, event) -> None:  # noqa: ANN001
         tick = json.loads(event.value)
@@ -339,8 +375,10 @@ class Worker:
         if mine_now is not None and mine_now > now:  # the clock restored by a re-emit is newer
             now = mine_now
         wm_day = local_date(now, self.city.timezone)
-        days = sorted({date.fromisoformat(d) for d in tick["days"]}
-                      | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day})  # fmt: skip
+        days = sorted(
+            {date.fromisoformat(d) for d in tick["days"]}
+            | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day}
+        )
         mine = self.keys_by_partition.get(partition, set())
         # silent terminals page only while the clock is current: not while a replay catches up
         live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
@@ -351,9 +389,15 @@ class Worker:
         points_at = decision_time(now.timestamp(), heard, previous=self._decided_at.get(partition))
         if points_at is not None:
             self._decided_at[partition] = points_at
-        parts = self.core.evaluate_in_parts(now, days, owns=mine.__contains__, live=live, scope=partition,
-                                            points_at=None if points_at is None else datetime.fromtimestamp(points_at, UTC),
-                                            decide_points=points_at is not None)  # fmt: skip
+        parts = self.core.evaluate_in_parts(
+            now,
+            days,
+            owns=mine.__contains__,
+            live=live,
+            scope=partition,
+            points_at=None if points_at is None else datetime.fromtimestamp(points_at, UTC),
+            decide_points=points_at is not None,
+        )
         changed = 0
         while True:  # each part is decided synchronously, tagged with this partition, then published
             self._at(partition)
@@ -364,8 +408,13 @@ class Worker:
             await self._emit(out)
         if partition not in self._decided_since_recovery:
             self._decided_since_recovery.add(partition)
-            log.info("partition %d decided after recovery at %s: %d statuses changed, days %s", partition,
-                     now.isoformat(), changed, [d.isoformat() for d in days])  # fmt: skip
+            log.info(
+                "partition %d decided after recovery at %s: %d statuses changed, days %s",
+                partition,
+                now.isoformat(),
+                changed,
+                [d.isoformat() for d in days],
+            )
 
     # -- timers ---------------------------------------------------------------------------------
     async def _send_visit_sets(self) -> None:
@@ -386,8 +435,9 @@ class Worker:
     async def _send_visits(self, visit_sets: list[VisitSet]) -> None:
         for vs in visit_sets:
             self.stats["visit_sets"] += 1
-            await self.t_visits.send(key=vs.site_id.encode(), value=vs.to_json_bytes(),
-                                     partition=partition_of(vs.site_id, self.n))  # fmt: skip
+            await self.t_visits.send(
+                key=vs.site_id.encode(), value=vs.to_json_bytes(), partition=partition_of(vs.site_id, self.n)
+            )
 
     async def _send_ticks(self) -> None:
         try:  # liveness: the worker's event loop is turning (deploy/k8s probes this file)
@@ -458,8 +508,13 @@ class Worker:
     def _write_stats(self) -> None:
         """<state_dir>/worker-stats-<app>-<pid>.json: counts, commit points and receive → InfluxDB latency."""
         self._stats_written = time.monotonic()
-        body = {**self.stats, **self.checkpoint.stats, "flushed": self.sinks.flushed,
-                "flush_errors": self.sinks.flush_errors, **self.sinks.latency_summary()}  # fmt: skip
+        body = {
+            **self.stats,
+            **self.checkpoint.stats,
+            "flushed": self.sinks.flushed,
+            "flush_errors": self.sinks.flush_errors,
+            **self.sinks.latency_summary(),
+        }
         write_stats(self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json", body)
 
     # Faust's signals call receiver(sender, *args, signal=..., **kwargs)
@@ -476,8 +531,11 @@ class Worker:
         ours = (self.t_fixes, self.t_visits, self.t_tickets, self.t_dead, self.t_ticks)
         sources = {name for t in ours for name in t.topics}
         mine = {tp.partition for tp in assigned if tp.topic in sources}
-        log.info("partitions assigned (%d topic-partitions; partitions %s): recovering the tables",
-                 len(assigned), sorted(mine))  # fmt: skip
+        log.info(
+            "partitions assigned (%d topic-partitions; partitions %s): recovering the tables",
+            len(assigned),
+            sorted(mine),
+        )
         dropped = sum(s.keep_only(mine) for s in self.stores)
         if dropped:
             log.info("dropped %d keys of partitions now owned by another worker", dropped)
@@ -535,8 +593,9 @@ def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
     ensure_topics(settings.model_copy(update={"topic_prefix": ""}), [ticks])  # Faust's name: no prefix
 
 
-def run_worker(settings: Settings, city: City, clock: str = "event", loglevel: str = "warn",
-               app_id: str = "wastestream-worker") -> None:  # fmt: skip
+def run_worker(
+    settings: Settings, city: City, clock: str = "event", loglevel: str = "warn", app_id: str = "wastestream-worker"
+) -> None:
     _ensure_ticks_topic(settings, app_id)
     sink = InfluxSink(settings, city)
     w = Worker(settings, city, sink, app_id=app_id, clock=clock)

@@ -114,8 +114,12 @@ class SinkManager:
         def q(f: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(f * len(lat)))], 4) if lat else None
 
-        return {"latency_n": len(lat), "latency_p50_s": q(0.50), "latency_p99_s": q(0.99),
-                "latency_max_s": round(lat[-1], 4) if lat else None}  # fmt: skip
+        return {
+            "latency_n": len(lat),
+            "latency_p50_s": q(0.50),
+            "latency_p99_s": q(0.99),
+            "latency_max_s": round(lat[-1], 4) if lat else None,
+        }
 
 
 def write_stats(path: Path, body: dict[str, Any]) -> None:
@@ -147,9 +151,16 @@ async def publish_changes(taken: list[tuple[WriteBehind, list[tuple[int | None, 
 class Checkpoint:
     """The events processed since the last commit point and what makes them durable (module doc)."""
 
-    def __init__(self, stores: list[WriteBehind], sinks: SinkManager, *, max_events: int = 5000,
-                 max_buffered: int = 20_000, max_held: int = 200_000,
-                 rebalancing: Callable[[], bool] = lambda: False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stores: list[WriteBehind],
+        sinks: SinkManager,
+        *,
+        max_events: int = 5000,
+        max_buffered: int = 20_000,
+        max_held: int = 200_000,
+        rebalancing: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.stores = stores
         self.sinks = sinks
         self.max_events = max_events
@@ -178,8 +189,11 @@ class Checkpoint:
             if self._acking:
                 return real_ack(message)
             self.stats["refused_acks"] += 1
-            log.info("acknowledgement of unprocessed %s/%s refused (read again after the rebalance)",
-                     message.tp, message.offset)  # fmt: skip
+            log.info(
+                "acknowledgement of unprocessed %s/%s refused (read again after the rebalance)",
+                message.tp,
+                message.offset,
+            )
             return False
 
         consumer.ack = ack
@@ -229,9 +243,12 @@ class Checkpoint:
         if not ok and self.rebalancing():
             dropped = self.sinks.drop()
             self.stats["handed_over"] += len(self._held)
-            log.warning("InfluxDB is down during a rebalance: %d events handed over (their table changes "
-                        "are in the changelog; %d buffered figures dropped, re-emitted from the tables)",
-                        len(self._held), dropped)  # fmt: skip
+            log.warning(
+                "InfluxDB is down during a rebalance: %d events handed over (their table changes "
+                "are in the changelog; %d buffered figures dropped, re-emitted from the tables)",
+                len(self._held),
+                dropped,
+            )
             ok = True
         if not ok:
             return False
@@ -262,8 +279,14 @@ class Checkpoint:
                 expected = self._next.get(tp, committed.get(tp))
                 if expected is not None and m.offset > expected:
                     self.stats["gaps"] += 1
-                    log.error("%s: offsets %d..%d never reached the worker; not committing past them, "
-                              "reading the partition again from %d", tp, expected, m.offset - 1, expected)  # fmt: skip
+                    log.error(
+                        "%s: offsets %d..%d never reached the worker; not committing past them, "
+                        "reading the partition again from %d",
+                        tp,
+                        expected,
+                        m.offset - 1,
+                        expected,
+                    )
                     seeks[tp] = expected
                     continue
                 if event.ack():  # the last stream holding the message: the consumer may commit it

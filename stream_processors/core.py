@@ -130,9 +130,14 @@ SHIFT_START = time(5, 0)  # when a route has no start time: the shift's start
 
 class Core:
     def __init__(
-        self, city: City, stores: Stores | None = None, rules: dict | None = None, station_tolerance_kg: float = 1000,
-        input_rules: InputRules = DEFAULT_INPUT_RULES, dark_after_s: float = DARK_AFTER_S,
-    ):  # fmt: skip
+        self,
+        city: City,
+        stores: Stores | None = None,
+        rules: dict | None = None,
+        station_tolerance_kg: float = 1000,
+        input_rules: InputRules = DEFAULT_INPUT_RULES,
+        dark_after_s: float = DARK_AFTER_S,
+    ):
         self.city = city
         self.tz = city.timezone
         self.stores = stores or Stores()
@@ -209,8 +214,15 @@ class Core:
         finally:
             self.s = self.stores
 
-    def _reject(self, topic: str, problem: Problem, value, received_at: datetime, detail: str,  # noqa: ANN001
-                out: Output) -> Output:  # fmt: skip
+    def _reject(
+        self,
+        topic: str,
+        problem: Problem,
+        value,
+        received_at: datetime,
+        detail: str,  # noqa: ANN001
+        out: Output,
+    ) -> Output:
         """Count a refused input under its kind (on the local day it was received) and hand it back."""
         self._count(local_date(received_at, self.tz), problem.kind, detail, out)
         out.rejected.append(Rejection(topic, problem, value, received_at))
@@ -280,13 +292,25 @@ class Core:
         kind = SiteKind(self.kind_of.get(site_id, "point"))
         contractor = self.contractor_of.get(vehicle)
         return VisitSet(
-            site_id=site_id, site_kind=kind, vehicle_id=vehicle, local_date=day,
+            site_id=site_id,
+            site_kind=kind,
+            vehicle_id=vehicle,
+            local_date=day,
             visits=[
-                Visit(vehicle_id=vehicle, site_id=site_id, site_kind=kind, enter_at=_dt(a), exit_at=_dt(b),
-                      dwell_s=b - a, local_date=day, contractor_id=contractor, backfill=bf)
+                Visit(
+                    vehicle_id=vehicle,
+                    site_id=site_id,
+                    site_kind=kind,
+                    enter_at=_dt(a),
+                    exit_at=_dt(b),
+                    dwell_s=b - a,
+                    local_date=day,
+                    contractor_id=contractor,
+                    backfill=bf,
+                )
                 for a, b, bf in spans
             ],
-        )  # fmt: skip
+        )
 
     def _quality_fix(self, fix: GpsFix, day: date, t: float, out: Output) -> None:
         if fix.extras_tail:  # additional information that did not parse: the fix is kept, the tail counted
@@ -347,31 +371,51 @@ class Core:
         last.alert_open = raise_
         since = _dt(last.received)
         self._vehicle_alert(
-            "terminal_silent", vehicle, local_date(since, self.tz), at, raise_, out,
-            f"terminal of {vehicle} silent since {since:%H:%M}Z with the ignition on" if raise_
+            "terminal_silent",
+            vehicle,
+            local_date(since, self.tz),
+            at,
+            raise_,
+            out,
+            f"terminal of {vehicle} silent since {since:%H:%M}Z with the ignition on"
+            if raise_
             else f"terminal of {vehicle} reporting again",
-        )  # fmt: skip
+        )
 
-    def _dark_alert(self, vehicle: str, day: date, at: datetime, raise_: bool, out: Output,
-                    last_heard: float | None = None) -> None:  # fmt: skip
+    def _dark_alert(
+        self, vehicle: str, day: date, at: datetime, raise_: bool, out: Output, last_heard: float | None = None
+    ) -> None:
         """Raise or resolve the terminal_dark alert of a vehicle due on a route and not heard from."""
         due = self._due(vehicle, day)
         heard = "never" if last_heard is None else f"{_dt(last_heard):%Y-%m-%d %H:%M}Z"
         self._vehicle_alert(
-            "terminal_dark", vehicle, day, at, raise_, out,
-            f"{vehicle} due on its route at {due:%H:%M}Z and not heard from (last heard {heard})" if raise_
+            "terminal_dark",
+            vehicle,
+            day,
+            at,
+            raise_,
+            out,
+            f"{vehicle} due on its route at {due:%H:%M}Z and not heard from (last heard {heard})"
+            if raise_
             else f"{vehicle} reporting",
-        )  # fmt: skip
+        )
 
-    def _vehicle_alert(self, kind: str, vehicle: str, day: date, at: datetime, raise_: bool, out: Output,
-                       message: str) -> None:  # fmt: skip
+    def _vehicle_alert(
+        self, kind: str, vehicle: str, day: date, at: datetime, raise_: bool, out: Output, message: str
+    ) -> None:
         contractor = self.contractor_of.get(vehicle)
         prefix = {"terminal_silent": "silent", "terminal_dark": "dark"}[kind]
         alert = Alert(
-            key=f"{prefix}:{vehicle}:{day.isoformat()}", kind=kind,
-            state=AlertState.raised if raise_ else AlertState.resolved, severity="warning", local_date=day,
-            subject=vehicle, contractor_id=contractor, message=message, at=at,
-        )  # fmt: skip
+            key=f"{prefix}:{vehicle}:{day.isoformat()}",
+            kind=kind,
+            state=AlertState.raised if raise_ else AlertState.resolved,
+            severity="warning",
+            local_date=day,
+            subject=vehicle,
+            contractor_id=contractor,
+            message=message,
+            at=at,
+        )
         out.alerts.append(alert)
         out.records.append(self.rec.alert(kind, vehicle, contractor, day, 1 if raise_ else 0, message))
 
@@ -380,8 +424,9 @@ class Core:
         start = datetime.combine(day, self.due_at[vehicle], tzinfo=zone(self.tz))
         return (start + timedelta(seconds=self.dark_after_s)).astimezone(UTC)
 
-    def _terminal_checks(self, vehicle: str, days: list[date], now: datetime, at: datetime, live: bool,
-                         out: Output) -> None:  # fmt: skip
+    def _terminal_checks(
+        self, vehicle: str, days: list[date], now: datetime, at: datetime, live: bool, out: Output
+    ) -> None:
         """Silences and dark terminals judged at event time ``at`` (the evidence watermark), counted
         whether or not the terminal comes back; alerts (only ``live``) at ``now``."""
         raw = self.s.last_fix.get(vehicle)
@@ -445,8 +490,16 @@ class Core:
         return out
 
     # -- clearance ------------------------------------------------------------------------------
-    def evaluate(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False,  # noqa: ANN001
-                 scope: object = None, points_at: datetime | None = None, decide_points: bool = True) -> Output:  # fmt: skip
+    def evaluate(
+        self,
+        now: datetime,
+        days: list[date],
+        owns=lambda key: True,
+        live: bool = False,  # noqa: ANN001
+        scope: object = None,
+        points_at: datetime | None = None,
+        decide_points: bool = True,
+    ) -> Output:
         """Decide every point's status for ``days`` at event time ``now``; emit what changed. Also the
         ticket ↔ station-dwell cross-checks of those days and, when ``live`` (the clock is current,
         not a replay catching up), terminals silent in their shift. ``owns(key)`` says which points,
@@ -458,14 +511,23 @@ class Core:
         judged, if not ``now`` (a worker reading a backlog: see :mod:`wastestream.domain.watermark`);
         ``decide_points=False``: neither is judged this time."""
         out = Output()
-        for part in self.evaluate_in_parts(now, days, owns, live, scope, points_at=points_at,
-                                           decide_points=decide_points):  # fmt: skip
+        for part in self.evaluate_in_parts(
+            now, days, owns, live, scope, points_at=points_at, decide_points=decide_points
+        ):
             out.extend(part)
         return out
 
-    def evaluate_in_parts(self, now: datetime, days: list[date], owns=lambda key: True, live: bool = False,  # noqa: ANN001
-                          scope: object = None, part_size: int = 2000,
-                          points_at: datetime | None = None, decide_points: bool = True) -> Iterator[Output]:  # fmt: skip
+    def evaluate_in_parts(
+        self,
+        now: datetime,
+        days: list[date],
+        owns=lambda key: True,
+        live: bool = False,  # noqa: ANN001
+        scope: object = None,
+        part_size: int = 2000,
+        points_at: datetime | None = None,
+        decide_points: bool = True,
+    ) -> Iterator[Output]:
         """:meth:`evaluate` as a series of outputs of at most ``part_size`` decided points each, so that
         a worker deciding 100,000 points does not hold 100,000 status objects at once. The caller may
         publish each part before asking for the next."""
@@ -506,27 +568,39 @@ class Core:
         if was is not None:  # the last alert written for the point-day is kept with its status
             snap.alert_active, snap.alert_message = was.alert_active, was.alert_message
         st = ClearanceStatus(
-            point_id=p.id, local_date=day, status=dec.status, contractor_id=p.contractor_id,
-            waste_stream=p.waste_stream.value, visit_at=dec.visit_at, vehicle_id=dec.vehicle_id,
+            point_id=p.id,
+            local_date=day,
+            status=dec.status,
+            contractor_id=p.contractor_id,
+            waste_stream=p.waste_stream.value,
+            visit_at=dec.visit_at,
+            vehicle_id=dec.vehicle_id,
             evidence=f"{len(visits)} visit(s)",
-        )  # fmt: skip
+        )
         out.statuses.append(st)
         out.records.append(self.rec.clearance(st))
         transition = alert_transition(prev, dec.status)
         if transition:
             alert = Alert(
-                key=f"missed:{p.id}:{d_iso}", kind="missed_clearance",
+                key=f"missed:{p.id}:{d_iso}",
+                kind="missed_clearance",
                 state=AlertState.raised if transition == "raise" else AlertState.resolved,
-                severity="critical" if p.timed_stop else "warning", local_date=day, subject=p.id,
+                severity="critical" if p.timed_stop else "warning",
+                local_date=day,
+                subject=p.id,
                 contractor_id=p.contractor_id,
-                message=(f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}" if transition == "raise"
-                         else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"),
+                message=(
+                    f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}"
+                    if transition == "raise"
+                    else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"
+                ),
                 at=now,
-            )  # fmt: skip
+            )
             out.alerts.append(alert)
             snap.alert_active, snap.alert_message = (1 if transition == "raise" else 0), alert.message
-            out.records.append(self.rec.alert("missed_clearance", p.id, p.contractor_id, day, snap.alert_active,
-                                              alert.message))  # fmt: skip
+            out.records.append(
+                self.rec.alert("missed_clearance", p.id, p.contractor_id, day, snap.alert_active, alert.message)
+            )
         self.s.statuses[key] = snap.to_state()
 
     def _to_decide(self, day: date, now: datetime, owns, scope: object) -> list:  # noqa: ANN001
@@ -598,8 +672,11 @@ class Core:
             if position and seen.position == position:
                 return out  # the same record read again (a restart): not a duplicate
             if seen.digest is not None and seen.digest != digest:  # the serial again, with other weights or times
-                problem = Problem("ticket_serial_conflict", "serial",
-                                  f"{t.station_id} ticket {t.serial} was first counted with other weights or times")  # fmt: skip
+                problem = Problem(
+                    "ticket_serial_conflict",
+                    "serial",
+                    f"{t.station_id} ticket {t.serial} was first counted with other weights or times",
+                )
                 return self._reject("weigh.tickets", problem, t, t.received_at or t.weigh_in_at, t.station_id, out)
             self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
             return out
@@ -615,8 +692,10 @@ class Core:
             self._count(k.day, f"ticket_{flag}", t.station_id, out)
         if vehicle is not None and vehicle.kind != "transfer" and t.direction == Direction.inbound:
             ck = f"{t.station_id}|{k.day.isoformat()}"  # checked against the GPS once it has had time to come in
-            self.s.ticket_checks[ck] = [*(self.s.ticket_checks.get(ck) or []),
-                                        [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at)]]  # fmt: skip
+            self.s.ticket_checks[ck] = [
+                *(self.s.ticket_checks.get(ck) or []),
+                [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at)],
+            ]
         sd_key = f"{t.station_id}|{k.day.isoformat()}"
         sd = StationDay.from_state(self.s.station_days.get(sd_key)) or StationDay()
         if t.direction == Direction.inbound:
@@ -645,8 +724,9 @@ class Core:
         if prev is not None:
             carried = self._balance(station_id, day - timedelta(days=1)).backlog_kg
         sd = StationDay.from_state(self.s.station_days.get(f"{station_id}|{day.isoformat()}")) or StationDay()
-        return balance(self.stations[station_id], day, sd.received_kg, sd.transferred_kg, carried,
-                       self.station_tolerance_kg)  # fmt: skip
+        return balance(
+            self.stations[station_id], day, sd.received_kg, sd.transferred_kg, carried, self.station_tolerance_kg
+        )
 
     # -- dead letters ---------------------------------------------------------------------------
     def on_dead_letter(self, dl: DeadLetter, position: str = "") -> Output:
@@ -701,13 +781,22 @@ class Core:
                 continue
             point, d = k.split("|")
             p, day = self.points[point], date.fromisoformat(d)
-            st = ClearanceStatus(point_id=point, local_date=day, status=snap.status, contractor_id=p.contractor_id,
-                                 waste_stream=p.waste_stream.value, vehicle_id=snap.vehicle,
-                                 visit_at=datetime.fromisoformat(snap.visit_at) if snap.visit_at else None)  # fmt: skip
+            st = ClearanceStatus(
+                point_id=point,
+                local_date=day,
+                status=snap.status,
+                contractor_id=p.contractor_id,
+                waste_stream=p.waste_stream.value,
+                vehicle_id=snap.vehicle,
+                visit_at=datetime.fromisoformat(snap.visit_at) if snap.visit_at else None,
+            )
             recs = [self.rec.clearance(st)]
             if snap.alert_active is not None:
-                recs.append(self.rec.alert("missed_clearance", point, p.contractor_id, day, snap.alert_active,
-                                           snap.alert_message or ""))  # fmt: skip
+                recs.append(
+                    self.rec.alert(
+                        "missed_clearance", point, p.contractor_id, day, snap.alert_active, snap.alert_message or ""
+                    )
+                )
             yield recs
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):
@@ -744,7 +833,10 @@ class Core:
         body = raw if raw is not None else v.to_json_bytes()
         terminal = getattr(v, "terminal_id", None)
         return DeadLetter(
-            source=source, reason=f"{rej.problem.kind}: {rej.problem}", raw_hex=body.hex(),
-            received_at=rej.received_at, terminal_id=terminal,
+            source=source,
+            reason=f"{rej.problem.kind}: {rej.problem}",
+            raw_hex=body.hex(),
+            received_at=rej.received_at,
+            terminal_id=terminal,
             detail={"kind": rej.problem.kind, "field": rej.problem.field, "topic": rej.topic, "at": at},
-        )  # fmt: skip
+        )

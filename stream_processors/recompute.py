@@ -60,11 +60,17 @@ def recompute(
                 n += 1
                 if n % 5000 == 0:
                     progress("fixes", n)
-        for k, t in enumerate(t for t in read_events(directory, WEIGH_TICKETS.name)
-                              if only_date is None or local_date(t.weigh_in_at, tz) == only_date):  # fmt: skip
+        for k, t in enumerate(
+            t
+            for t in read_events(directory, WEIGH_TICKETS.name)
+            if only_date is None or local_date(t.weigh_in_at, tz) == only_date
+        ):
             yield WEIGH_TICKETS.name, t, f"{WEIGH_TICKETS.name}:{k}"
-        for k, dl in enumerate(dl for dl in read_events(directory, DEADLETTER.name)
-                               if only_date is None or local_date(dl.received_at, tz) == only_date):  # fmt: skip
+        for k, dl in enumerate(
+            dl
+            for dl in read_events(directory, DEADLETTER.name)
+            if only_date is None or local_date(dl.received_at, tz) == only_date
+        ):
             yield DEADLETTER.name, dl, f"{DEADLETTER.name}:{k}"
 
     return recompute_events(city, events(), core_options)

@@ -61,8 +61,9 @@ class Record:
         }
 
 
-def record(measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime,
-           contractor: str | None = None) -> Record:  # fmt: skip
+def record(
+    measurement: str, tags: dict[str, str], fields: dict[str, Any], t: datetime, contractor: str | None = None
+) -> Record:
     """A record with its tags and fields in a canonical (sorted) order."""
     return Record(measurement, tuple(sorted(tags.items())), tuple(sorted(fields.items())), t, contractor)
 
@@ -85,63 +86,113 @@ class Records:
         self.points = {p.id: p for p in city.collection_points}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
 
-    def position(self, vehicle: str, t: float, site: str | None, speed: float, backfill: bool, lat: float,
-                 lon: float) -> Record:  # fmt: skip
+    def position(
+        self, vehicle: str, t: float, site: str | None, speed: float, backfill: bool, lat: float, lon: float
+    ) -> Record:
         """One fix of a vehicle's track (for replay on a map)."""
         contractor = self.contractor_of.get(vehicle)
         glat, glon = gcj(lat, lon)
         # one per fix: the tuples are built in record()'s (sorted) order rather than through it
-        return Record("positions", (("contractor", contractor or ""), ("vehicle", vehicle)),
-                      (("backfill", backfill), ("lat", lat), ("lat_gcj02", glat), ("lon", lon), ("lon_gcj02", glon),
-                       ("site", site or ""), ("speed_kmh", speed)), _dt(t), contractor)  # fmt: skip
+        return Record(
+            "positions",
+            (("contractor", contractor or ""), ("vehicle", vehicle)),
+            (
+                ("backfill", backfill),
+                ("lat", lat),
+                ("lat_gcj02", glat),
+                ("lon", lon),
+                ("lon_gcj02", glon),
+                ("site", site or ""),
+                ("speed_kmh", speed),
+            ),
+            _dt(t),
+            contractor,
+        )
 
     def visit(self, v: Visit) -> Record:
-        return record("visits", {"site": v.site_id, "site_kind": v.site_kind.value, "vehicle": v.vehicle_id},
-                      {"dwell_s": v.dwell_s, "exit": v.exit_at.isoformat(), "backfill": v.backfill}, v.enter_at,
-                      v.contractor_id)  # fmt: skip
+        return record(
+            "visits",
+            {"site": v.site_id, "site_kind": v.site_kind.value, "vehicle": v.vehicle_id},
+            {"dwell_s": v.dwell_s, "exit": v.exit_at.isoformat(), "backfill": v.backfill},
+            v.enter_at,
+            v.contractor_id,
+        )
 
     def clearance(self, st: ClearanceStatus) -> Record:
         p = self.points[st.point_id]
         glat, glon = gcj(p.geofence.lat, p.geofence.lon)
         return record(
             "clearance",
-            {"point": p.id, "contractor": p.contractor_id, "waste_stream": p.waste_stream.value,
-             "route": p.route_id or "", "timed": "true" if p.timed_stop else "false"},
-            {"status": st.status.value, "status_code": STATUS_CODE[st.status],
-             "visit_at": st.visit_at.isoformat() if st.visit_at else "", "vehicle": st.vehicle_id or "",
-             "lat": p.geofence.lat, "lon": p.geofence.lon, "lat_gcj02": glat, "lon_gcj02": glon},
+            {
+                "point": p.id,
+                "contractor": p.contractor_id,
+                "waste_stream": p.waste_stream.value,
+                "route": p.route_id or "",
+                "timed": "true" if p.timed_stop else "false",
+            },
+            {
+                "status": st.status.value,
+                "status_code": STATUS_CODE[st.status],
+                "visit_at": st.visit_at.isoformat() if st.visit_at else "",
+                "vehicle": st.vehicle_id or "",
+                "lat": p.geofence.lat,
+                "lon": p.geofence.lon,
+                "lat_gcj02": glat,
+                "lon_gcj02": glon,
+            },
             day_start(st.local_date, self.tz),
             p.contractor_id,
-        )  # fmt: skip
+        )
 
     def alert(self, kind: str, subject: str, contractor: str | None, day: date, active: int, message: str) -> Record:
         """An alert of a day (missed_clearance of a point; terminal_silent / terminal_dark of a vehicle):
         1 while raised, 0 once resolved (Grafana's rules page on ``active``)."""
-        return record("alerts", {"kind": kind, "subject": subject, "contractor": contractor or ""},
-                      {"active": active, "message": message}, day_start(day, self.tz), contractor)  # fmt: skip
+        return record(
+            "alerts",
+            {"kind": kind, "subject": subject, "contractor": contractor or ""},
+            {"active": active, "message": message},
+            day_start(day, self.tz),
+            contractor,
+        )
 
     def tonnage(self, k: TonnageKey, net_kg: float, tickets: int) -> Record:
         return record(
             "tonnage",
-            {"station": k.station_id, "vehicle": k.vehicle_id, "contractor": k.contractor_id,
-             "waste_stream": k.waste_stream, "direction": k.direction},
+            {
+                "station": k.station_id,
+                "vehicle": k.vehicle_id,
+                "contractor": k.contractor_id,
+                "waste_stream": k.waste_stream,
+                "direction": k.direction,
+            },
             {"net_kg": float(net_kg), "tickets": int(tickets)},
             day_start(k.day, self.tz),
             k.contractor_id,
-        )  # fmt: skip
+        )
 
     def station_balance(self, station_id: str, day: date, b: Any) -> Record:
         """A station-day's mass balance (a :class:`wastestream.domain.balance.Balance`)."""
-        return record("station_balance", {"station": station_id},
-                      {"received_kg": b.received_kg, "transferred_kg": b.transferred_kg,
-                       "carried_in_kg": b.carried_in_kg, "backlog_kg": b.backlog_kg,
-                       "cleared_same_day": b.cleared_same_day, "over_capacity": b.over_capacity},
-                      day_start(day, self.tz))  # fmt: skip
+        return record(
+            "station_balance",
+            {"station": station_id},
+            {
+                "received_kg": b.received_kg,
+                "transferred_kg": b.transferred_kg,
+                "carried_in_kg": b.carried_in_kg,
+                "backlog_kg": b.backlog_kg,
+                "cleared_same_day": b.cleared_same_day,
+                "over_capacity": b.over_capacity,
+            },
+            day_start(day, self.tz),
+        )
 
     def data_quality(self, day: date, kind: str, detail: str, count: int) -> Record:
         return record("data_quality", {"kind": kind, "detail": detail}, {"count": count}, day_start(day, self.tz))
 
     def unknown_terminal(self, day: date, source: str, terminal: str, first: float, last: float, n: int) -> Record:
-        return record("unknown_terminals", {"terminal": terminal, "source": source},
-                      {"first_seen": _dt(first).isoformat(), "last_seen": _dt(last).isoformat(), "count": int(n)},
-                      day_start(day, self.tz))  # fmt: skip
+        return record(
+            "unknown_terminals",
+            {"terminal": terminal, "source": source},
+            {"first_seen": _dt(first).isoformat(), "last_seen": _dt(last).isoformat(), "count": int(n)},
+            day_start(day, self.tz),
+        )

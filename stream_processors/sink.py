@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from wastestream.schemas import City
 from wastestream.settings import Settings
@@ -197,12 +198,16 @@ class InfluxSink(Sink):
             self._retry(self.ensure_buckets)
         from influxdb_client import WritePrecision
 
+        precision: Any = WritePrecision.S  # a str constant; the client's annotation says WritePrecision
         # a chunk of records at a time: a re-emit after a rebalance can hand over a few hundred
         # thousand records, and one request per chunk keeps each body a few hundred KB
         for i in range(0, len(records), self.batch_size):
             for bucket, body in self._lines(records[i : i + self.batch_size]).items():
-                self._retry(lambda b=bucket, c=body: self.api.write(bucket=b, org=self.s.influx_org, record=c,
-                                                                    write_precision=WritePrecision.S))  # type: ignore[arg-type]  # fmt: skip
+                self._retry(
+                    lambda b=bucket, c=body: self.api.write(
+                        bucket=b, org=self.s.influx_org, record=c, write_precision=precision
+                    )
+                )
 
     def _retry(self, fn) -> None:  # noqa: ANN001
         delay = 0.5

@@ -18,14 +18,22 @@ def fetch(settings: Settings, day: date) -> dict:
     with InfluxDBClient(url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org) as c:
         q = c.query_api()
         res = {
-            "by_station": {r["station"]: r["_value"] for r in q.query_stream(queries.tonnage_by(b, day, tz, "station"))},
-            "by_contractor": {r["contractor"]: r["_value"] for r in q.query_stream(queries.tonnage_by(b, day, tz, "contractor"))},
-            "by_stream": {r["waste_stream"]: r["_value"] for r in q.query_stream(queries.tonnage_by(b, day, tz, "waste_stream"))},
+            "by_station": {
+                r["station"]: r["_value"] for r in q.query_stream(queries.tonnage_by(b, day, tz, "station"))
+            },
+            "by_contractor": {
+                r["contractor"]: r["_value"] for r in q.query_stream(queries.tonnage_by(b, day, tz, "contractor"))
+            },
+            "by_stream": {
+                r["waste_stream"]: r["_value"] for r in q.query_stream(queries.tonnage_by(b, day, tz, "waste_stream"))
+            },
             "status": {r["_value"]: r["point"] for r in q.query_stream(queries.clearance_counts(b, day, tz))},
-            "missed": [dict(point=r["point"], contractor=r["contractor"], route=r["route"])
-                       for r in q.query_stream(queries.clearance_points(b, day, tz, "missed"))],
+            "missed": [
+                dict(point=r["point"], contractor=r["contractor"], route=r["route"])
+                for r in q.query_stream(queries.clearance_points(b, day, tz, "missed"))
+            ],
             "balance": [dict(r.values) for r in q.query_stream(queries.station_balance(b, day, tz))],
-        }  # fmt: skip
+        }
     return res
 
 

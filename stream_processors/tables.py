@@ -141,10 +141,14 @@ class FaustWriteBehind(WriteBehind):
     async def publish(self, partition: int | None, key: str, value: Any) -> None:
         t: Any = self.table  # a faust Table
         await t.changelog_topic.send(
-            key=key, value=value, partition=partition, key_serializer=t.key_serializer,
+            key=key,
+            value=value,
+            partition=partition,
+            key_serializer=t.key_serializer,
             value_serializer="raw" if value is None else t.value_serializer,  # None: a tombstone
-            callback=t._on_changelog_sent, force=True,  # force: never deferred to the commit
-        )  # fmt: skip
+            callback=t._on_changelog_sent,
+            force=True,  # force: never deferred to the commit
+        )
 
 
 async def write_back_all(stores: Iterable[WriteBehind], partitions: Iterable[int]) -> int:

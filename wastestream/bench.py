@@ -49,13 +49,22 @@ def bench_decode() -> BenchResult:
     t0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
     frames = [
         encode_one(
-            Location(0, 3, 31.2 + i * 1e-4, 121.4 + i * 1e-4, 5, 25.5, i % 360, t0 + timedelta(seconds=30 * i),
-                     {0x01: (1234 + i).to_bytes(4, "big"), 0x30: b"\x1b", 0x31: b"\x0b"}),
+            Location(
+                0,
+                3,
+                31.2 + i * 1e-4,
+                121.4 + i * 1e-4,
+                5,
+                25.5,
+                i % 360,
+                t0 + timedelta(seconds=30 * i),
+                {0x01: (1234 + i).to_bytes(4, "big"), 0x30: b"\x1b", 0x31: b"\x0b"},
+            ),
             "013800138000",
             i,
         )
         for i in range(1000)
-    ]  # fmt: skip
+    ]
     loc = struct.Struct(">IIIIHHH")
 
     def full() -> int:
@@ -92,13 +101,21 @@ def bench_recompute(tmp: Path) -> BenchResult:
             pass
     parse_only = time.perf_counter() - start
     return BenchResult(
-        f"recompute one seed-city day ({res.counts['fixes']:,} fixes)", "s", seconds, "parse the files only", parse_only,
+        f"recompute one seed-city day ({res.counts['fixes']:,} fixes)",
+        "s",
+        seconds,
+        "parse the files only",
+        parse_only,
         "< 30 s",
-    )  # fmt: skip
+    )
 
 
-def run_benchmarks(out: Console, results_dir: Path = Path("bench/results"), pipeline_settings=None,  # noqa: ANN001
-                   report: Callable[[str], None] = print) -> list[BenchResult]:  # fmt: skip
+def run_benchmarks(
+    out: Console,
+    results_dir: Path = Path("bench/results"),
+    pipeline_settings=None,  # noqa: ANN001
+    report: Callable[[str], None] = print,
+) -> list[BenchResult]:
     import tempfile
 
     results = [bench_decode()]
@@ -115,11 +132,15 @@ def run_benchmarks(out: Console, results_dir: Path = Path("bench/results"), pipe
     path = results_dir / f"bench-{stamp}.json"
     path.write_text(
         json.dumps(
-            {"when": stamp, "machine": platform.platform(), "python": platform.python_version(),
-             "results": [asdict(r) | {"ratio": r.ratio} for r in results]},
+            {
+                "when": stamp,
+                "machine": platform.platform(),
+                "python": platform.python_version(),
+                "results": [asdict(r) | {"ratio": r.ratio} for r in results],
+            },
             indent=1,
         )
-    )  # fmt: skip
+    )
     out.print(f"written to {path}")
     return results
 
@@ -128,8 +149,13 @@ def app_env(s) -> dict[str, str]:  # noqa: ANN001
     """The environment that points a `wastestream` app process at ``s``'s topics, city, bucket and state."""
     import os
 
-    return {**os.environ, "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix, "WASTESTREAM_CITY_FILE": str(s.city_file),
-            "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket, "WASTESTREAM_STATE_DIR": str(s.state_dir)}  # fmt: skip
+    return {
+        **os.environ,
+        "WASTESTREAM_TOPIC_PREFIX": s.topic_prefix,
+        "WASTESTREAM_CITY_FILE": str(s.city_file),
+        "WASTESTREAM_INFLUX_BUCKET": s.influx_bucket,
+        "WASTESTREAM_STATE_DIR": str(s.state_dir),
+    }
 
 
 def start_workers(s, group: str, workers: int) -> list:  # noqa: ANN001
@@ -142,10 +168,14 @@ def start_workers(s, group: str, workers: int) -> list:  # noqa: ANN001
 
     env = app_env(s)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(workers)
-    ]  # fmt: skip
+    ]
     deadline = time.monotonic() + 180
     while group_members(s, group) != ("Stable", workers):
         if time.monotonic() > deadline:
@@ -244,20 +274,36 @@ def scaled_city(points: int, vehicles: int):  # noqa: ANN201
     side = math.ceil(math.sqrt(points))
     step = 60 / 111_320  # 60 m: fences of 40 m radius do not overlap across contractors
     extra_p = [
-        tp.model_copy(update={"id": f"X{i:06d}", "name": f"point {i}", "route_id": None, "timed_stop": False,
-                              "contractor_id": city.contractors[i % len(city.contractors)].id,
-                              "geofence": Geofence(lat=lat0 + (i // side) * step, lon=lon0 + (i % side) * step, radius_m=20)})
+        tp.model_copy(
+            update={
+                "id": f"X{i:06d}",
+                "name": f"point {i}",
+                "route_id": None,
+                "timed_stop": False,
+                "contractor_id": city.contractors[i % len(city.contractors)].id,
+                "geofence": Geofence(lat=lat0 + (i // side) * step, lon=lon0 + (i % side) * step, radius_m=20),
+            }
+        )
         for i in range(points - len(city.collection_points))
-    ]  # fmt: skip
+    ]
     extra_v = [
-        tv.model_copy(update={"id": f"Y{i:06d}", "plate": f"沪Y{i:06d}", "terminal_id": f"{17_000_000_000 + i}",
-                              "contractor_id": city.contractors[i % len(city.contractors)].id})
+        tv.model_copy(
+            update={
+                "id": f"Y{i:06d}",
+                "plate": f"沪Y{i:06d}",
+                "terminal_id": f"{17_000_000_000 + i}",
+                "contractor_id": city.contractors[i % len(city.contractors)].id,
+            }
+        )
         for i in range(vehicles - len(city.vehicles))
-    ]  # fmt: skip
+    ]
     return City.model_validate(
-        city.model_dump() | {"collection_points": [p.model_dump() for p in city.collection_points + extra_p],
-                             "vehicles": [v.model_dump() for v in city.vehicles + extra_v]}
-    )  # fmt: skip
+        city.model_dump()
+        | {
+            "collection_points": [p.model_dump() for p in city.collection_points + extra_p],
+            "vehicles": [v.model_dump() for v in city.vehicles + extra_v],
+        }
+    )
 
 
 def _rss_kb(pid: int, field: str) -> int:
@@ -267,8 +313,13 @@ def _rss_kb(pid: int, field: str) -> int:
     return 0
 
 
-def bench_memory(settings, tmp: Path, report: Callable[[str], None], points: int = 200_000,  # noqa: ANN001
-                 vehicles: int = 50_000) -> tuple[float, float]:  # fmt: skip
+def bench_memory(
+    settings,
+    tmp: Path,
+    report: Callable[[str], None],
+    points: int = 200_000,  # noqa: ANN001
+    vehicles: int = 50_000,
+) -> tuple[float, float]:
     """Peak RSS (MB) of one worker holding ``vehicles`` trucks (a fix each, evaluated) and ``points``
     collection points, and its RSS once started with that city and no data (the baseline)."""
     import uuid
@@ -295,8 +346,20 @@ def bench_memory(settings, tmp: Path, report: Callable[[str], None], points: int
         topic = s.topic("gps.fixes")
         for i, v in enumerate(city.vehicles):
             p = city.collection_points[i * 4 % len(city.collection_points)].geofence
-            f = GpsFix(vehicle_id=v.id, terminal_id=v.terminal_id, device_time=now, received_at=now, lat=p.lat,
-                       lon=p.lon, speed_kmh=0, heading=0, altitude_m=4, status=3, acc_on=True, fix_valid=True)  # fmt: skip
+            f = GpsFix(
+                vehicle_id=v.id,
+                terminal_id=v.terminal_id,
+                device_time=now,
+                received_at=now,
+                lat=p.lat,
+                lon=p.lon,
+                speed_kmh=0,
+                heading=0,
+                altitude_m=4,
+                status=3,
+                acc_on=True,
+                fix_valid=True,
+            )
             producer.send(topic, key=v.id.encode(), value=f.to_json_bytes())
         producer.flush()
         producer.close()
@@ -313,8 +376,14 @@ def bench_memory(settings, tmp: Path, report: Callable[[str], None], points: int
     return peak, idle
 
 
-def bench_gateway(settings, tmp: Path, report: Callable[[str], None], connections: int = 10_000,  # noqa: ANN001
-                  senders: int = 200, seconds: float = 10) -> dict:  # fmt: skip
+def bench_gateway(
+    settings,
+    tmp: Path,
+    report: Callable[[str], None],
+    connections: int = 10_000,  # noqa: ANN001
+    senders: int = 200,
+    seconds: float = 10,
+) -> dict:
     """The real gateway process (publishing to Kafka): ``connections`` terminals log in and stay idle,
     all answer a heartbeat after the hold; then ``senders`` of them report positions as fast as the
     acknowledgements (sent after Kafka's) come back, beside heartbeats/s on the same connections."""
@@ -339,8 +408,12 @@ def bench_gateway(settings, tmp: Path, report: Callable[[str], None], connection
         port = sock.getsockname()[1]
     s = settings.model_copy(update={"topic_prefix": f"gw{u}.", "city_file": path})
     ensure_topics(s, ALL_TOPICS)
-    proc = subprocess.Popen([sys.executable, "-m", "wastestream.cli", "gateway", "--port", str(port)], env=app_env(s),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wastestream.cli", "gateway", "--port", str(port)],
+        env=app_env(s),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out: dict = {}
 
     async def run() -> None:
@@ -392,13 +465,20 @@ def bench_gateway(settings, tmp: Path, report: Callable[[str], None], connection
     finally:
         proc.terminate()
         proc.wait(60)
-    report(f"bench: gateway held {out['held']:,} of {connections:,} connections; {out['loc']:,.0f} positions/s acked "
-           f"after Kafka, {out['beat']:,.0f} heartbeats/s")  # fmt: skip
+    report(
+        f"bench: gateway held {out['held']:,} of {connections:,} connections; {out['loc']:,.0f} positions/s acked "
+        f"after Kafka, {out['beat']:,.0f} heartbeats/s"
+    )
     return out
 
 
-def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], None],  # noqa: ANN001
-                   days: int = 4) -> tuple[float, float, float, list[int]]:  # fmt: skip
+def bench_pipeline(
+    settings,
+    workers: int,
+    tmp: Path,
+    report: Callable[[str], None],  # noqa: ANN001
+    days: int = 4,
+) -> tuple[float, float, float, list[int]]:
     """Fixes/s of `workers` Faust workers from gps.fixes to InfluxDB (first to last commit), the raw
     aiokafka consume + JSON decode rate of the same topic, a bare Faust agent's rate (validation
     only: Faust's own ceiling here), and the per-partition fix counts."""
@@ -451,8 +531,13 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
     async def raw() -> float:
         from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=s.kafka_bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=None)  # fmt: skip
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=s.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
         await consumer.start()
         got, start = 0, None
         try:
@@ -469,8 +554,12 @@ def bench_pipeline(settings, workers: int, tmp: Path, report: Callable[[str], No
         return n / (time.perf_counter() - (start or time.perf_counter()))
 
     raw_rate = asyncio.run(raw())
-    floor = subprocess.run([sys.executable, "-m", "wastestream.bench_floor", s.kafka_bootstrap, topic, str(n)],
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    floor = subprocess.run(
+        [sys.executable, "-m", "wastestream.bench_floor", s.kafka_bootstrap, topic, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     floor_rate = float(next((ln.split()[1] for ln in floor.stdout.splitlines() if ln.startswith("rate ")), "nan"))
     return rate, raw_rate, floor_rate, skew
 
@@ -481,23 +570,70 @@ def run_pipeline_benchmarks(settings, out: Console, report: Callable[[str], None
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         r1, raw1, floor1, skew = bench_pipeline(settings, 1, Path(tmp), report)
-        results.append(BenchResult("pipeline, 1 Faust worker: gps.fixes → InfluxDB", "fixes/s", r1,
-                                   "raw aiokafka consume + JSON decode", raw1, "≥ 20,000 and ≥ 0.5× raw"))  # fmt: skip
-        results.append(BenchResult("pipeline, 1 Faust worker", "fixes/s", r1,
-                                   "bare Faust agent, validation only", floor1, "(Faust's own ceiling here)"))  # fmt: skip
+        results.append(
+            BenchResult(
+                "pipeline, 1 Faust worker: gps.fixes → InfluxDB",
+                "fixes/s",
+                r1,
+                "raw aiokafka consume + JSON decode",
+                raw1,
+                "≥ 20,000 and ≥ 0.5× raw",
+            )
+        )
+        results.append(
+            BenchResult(
+                "pipeline, 1 Faust worker",
+                "fixes/s",
+                r1,
+                "bare Faust agent, validation only",
+                floor1,
+                "(Faust's own ceiling here)",
+            )
+        )
         for rate in (1000, 5000):
             lat = bench_latency(settings, rate, 20, Path(tmp), report)
-            results.append(BenchResult(f"latency p99 receive → InfluxDB at {lat['rate']:,.0f} fixes/s (1 worker)", "s",
-                                       lat["p99"] or float("nan"), "p50, same run", lat["p50"] or float("nan"),
-                                       "p99 ≤ 2 s at 5,000/s"))  # fmt: skip
+            results.append(
+                BenchResult(
+                    f"latency p99 receive → InfluxDB at {lat['rate']:,.0f} fixes/s (1 worker)",
+                    "s",
+                    lat["p99"] or float("nan"),
+                    "p50, same run",
+                    lat["p50"] or float("nan"),
+                    "p99 ≤ 2 s at 5,000/s",
+                )
+            )
         gw = bench_gateway(settings, Path(tmp), report)
-        results.append(BenchResult("gateway: idle connections held (answering a heartbeat after 10 s)", "connections",
-                                   gw["held"], "connections opened", 10_000, "10,000"))  # fmt: skip
-        results.append(BenchResult("gateway: positions/s acknowledged after Kafka (200 terminals)", "frames/s",
-                                   gw["loc"], "heartbeats/s, same connections", gw["beat"], "(measured)"))  # fmt: skip
+        results.append(
+            BenchResult(
+                "gateway: idle connections held (answering a heartbeat after 10 s)",
+                "connections",
+                gw["held"],
+                "connections opened",
+                10_000,
+                "10,000",
+            )
+        )
+        results.append(
+            BenchResult(
+                "gateway: positions/s acknowledged after Kafka (200 terminals)",
+                "frames/s",
+                gw["loc"],
+                "heartbeats/s, same connections",
+                gw["beat"],
+                "(measured)",
+            )
+        )
         peak, idle = bench_memory(settings, Path(tmp), report)
-        results.append(BenchResult("worker peak RSS, 50,000 vehicles + 200,000 points", "MB", peak,
-                                   "same worker started, no data", idle, "≤ 500 MB"))  # fmt: skip
+        results.append(
+            BenchResult(
+                "worker peak RSS, 50,000 vehicles + 200,000 points",
+                "MB",
+                peak,
+                "same worker started, no data",
+                idle,
+                "≤ 500 MB",
+            )
+        )
         r2, _, _, _ = bench_pipeline(settings, 2, Path(tmp), report)
         results.append(
             BenchResult("pipeline, 2 Faust workers", "fixes/s", r2, "1 worker (same run)", r1, "scales with workers")

@@ -19,8 +19,13 @@ def main(bootstrap: str, topic_name: str, n: int) -> None:
 
     from wastestream.schemas import GpsFix
 
-    app = faust.App(f"floor{uuid.uuid4().hex[:6]}", broker=f"kafka://{bootstrap}", store="memory://",
-                    web_enabled=False, consumer_auto_offset_reset="earliest")  # fmt: skip
+    app = faust.App(
+        f"floor{uuid.uuid4().hex[:6]}",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+    )
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
     state: dict = {"n": 0, "t0": None}
 

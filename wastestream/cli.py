@@ -57,11 +57,14 @@ def stack_up(
         if any(svc.pid() is not None for svc in Stack(s).kafka_nodes):
             raise WastestreamError(f"Kafka runs with {s.kafka_brokers} node(s): `wastestream stack reset` first")
         # remembered in <state_dir>/local.env, so every later command and process sees the cluster
-        write_local_env(s.local_env_file, {
-            "WASTESTREAM_KAFKA_BROKERS": str(brokers),
-            "WASTESTREAM_TOPIC_REPLICATION_FACTOR": str(min(3, brokers)),
-            "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": str(2 if brokers >= 3 else 1),
-        })  # fmt: skip
+        write_local_env(
+            s.local_env_file,
+            {
+                "WASTESTREAM_KAFKA_BROKERS": str(brokers),
+                "WASTESTREAM_TOPIC_REPLICATION_FACTOR": str(min(3, brokers)),
+                "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": str(2 if brokers >= 3 else 1),
+            },
+        )
         get_settings.cache_clear()
         s = get_settings()
     started = time.monotonic()
@@ -230,9 +233,20 @@ def jt808_encode(
     from wastestream.producers.jt808.tools import build_frame
 
     out.print(
-        build_frame(message, terminal, serial, 1 if v2019 else None, lat=lat, lon=lon, speed=speed,
-                    heading=heading, time=time_, auth_code=auth_code, plate=plate)
-    )  # fmt: skip
+        build_frame(
+            message,
+            terminal,
+            serial,
+            1 if v2019 else None,
+            lat=lat,
+            lon=lon,
+            speed=speed,
+            heading=heading,
+            time=time_,
+            auth_code=auth_code,
+            plate=plate,
+        )
+    )
 
 
 @app.command("gateway")
@@ -340,8 +354,13 @@ def recompute_cmd(
     cf = city_file or (events / "city.yaml" if (events / "city.yaml").exists() else s.city_file)
     city = _load_city(cf)
     started = time.monotonic()
-    res = recompute(city, events, _date(date_) if date_ else None, lambda what, n: _report(f"recompute: {n:,} {what}"),
-                    core_options=s.core_options())  # fmt: skip
+    res = recompute(
+        city,
+        events,
+        _date(date_) if date_ else None,
+        lambda what, n: _report(f"recompute: {n:,} {what}"),
+        core_options=s.core_options(),
+    )
     _report(
         f"recompute: {res.counts} in {time.monotonic() - started:.1f}s; {len(res.records)} series; days {[str(d) for d in res.days]}"
     )
@@ -496,8 +515,10 @@ def fuzz(
     for reason, n in s.dead.most_common():
         t.add_row(reason, f"{n:,}")
     out.print(t)
-    out.print(f"{s.cases:,} cases ({s.frames:,} frames) in {time.monotonic() - started:.0f}s: {s.fixes:,} fixes, "
-              f"{s.replies:,} replies, {s.dead_total:,} dead letters, {len(s.failures)} invariant failures")  # fmt: skip
+    out.print(
+        f"{s.cases:,} cases ({s.frames:,} frames) in {time.monotonic() - started:.0f}s: {s.fixes:,} fixes, "
+        f"{s.replies:,} replies, {s.dead_total:,} dead letters, {len(s.failures)} invariant failures"
+    )
     for f in s.failures[:10]:
         out.print(f"  {f}")
     if s.failures:

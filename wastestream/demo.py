@@ -46,8 +46,10 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     city = build_city(seed)
     s.city_file.parent.mkdir(parents=True, exist_ok=True)
     dump_city(city, s.city_file)
-    report(f"demo: seed city ({len(city.routes)} routes, {len(city.collection_points)} points, "
-           f"{len(city.stations)} stations) written to {s.city_file}")  # fmt: skip
+    report(
+        f"demo: seed city ({len(city.routes)} routes, {len(city.collection_points)} points, "
+        f"{len(city.stations)} stations) written to {s.city_file}"
+    )
     stack = Stack(s)
     stack.up(report, ["gateway", "weighbridge", "worker"])
     truth = s.state_dir / "demo" / f"truth-{day}.json"

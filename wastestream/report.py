@@ -45,11 +45,17 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
     for p in points:
         score[p["contractor"]][p["status"]] += 1
     scorecard = {
-        c: {"due": sum(n.values()), "cleared": n["cleared"], "late": n["late"], "missed": n["missed"],
-            "pending": n["pending"], "clearance_rate": round((n["cleared"] + n["late"]) / sum(n.values()), 4),
-            "tonnage_kg": ton.get(c, 0.0)}
+        c: {
+            "due": sum(n.values()),
+            "cleared": n["cleared"],
+            "late": n["late"],
+            "missed": n["missed"],
+            "pending": n["pending"],
+            "clearance_rate": round((n["cleared"] + n["late"]) / sum(n.values()), 4),
+            "tonnage_kg": ton.get(c, 0.0),
+        }
         for c, n in sorted(score.items())
-    }  # fmt: skip
+    }
     return {
         "day": day.isoformat(),
         "contractor": contractor,
@@ -91,8 +97,18 @@ def render_png(fig_data: dict, path: Path) -> None:
     ax2.set_ylabel("t")
     ax3 = f.add_subplot(2, 2, 4)
     ax3.axis("off")
-    rows = [[c, s["due"], s["cleared"], s["late"], s["missed"], f"{s['clearance_rate']:.2%}", f"{s['tonnage_kg'] / 1000:,.1f}"]
-            for c, s in fig_data["scorecard"].items()]  # fmt: skip
+    rows = [
+        [
+            c,
+            s["due"],
+            s["cleared"],
+            s["late"],
+            s["missed"],
+            f"{s['clearance_rate']:.2%}",
+            f"{s['tonnage_kg'] / 1000:,.1f}",
+        ]
+        for c, s in fig_data["scorecard"].items()
+    ]
     t = ax3.table(
         cellText=rows, colLabels=["contractor", "due", "cleared", "late", "missed", "rate", "t"], loc="center"
     )

@@ -123,9 +123,11 @@ class Settings(BaseSettings):
         from wastestream.domain.checks import InputRules  # settings import nothing of the domain at load
 
         rules = InputRules(
-            max_ahead_s=self.check_max_ahead_s, backfill_horizon_s=self.check_backfill_horizon_days * 86400,
-            max_speed_kmh=self.check_max_speed_kmh, area_margin_km=self.check_area_margin_km,
-        )  # fmt: skip
+            max_ahead_s=self.check_max_ahead_s,
+            backfill_horizon_s=self.check_backfill_horizon_days * 86400,
+            max_speed_kmh=self.check_max_speed_kmh,
+            area_margin_km=self.check_area_margin_km,
+        )
         return {"input_rules": rules, "dark_after_s": self.dark_after_min * 60}
 
     def topic(self, name: str) -> str:

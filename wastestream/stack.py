@@ -304,11 +304,15 @@ class Kafka(Service):
 
     def _java(self, *args: str) -> list[str]:
         return [
-            "java", f"-Xmx{self.s.kafka_heap}", f"-Xms{self.s.kafka_heap}",
+            "java",
+            f"-Xmx{self.s.kafka_heap}",
+            f"-Xms{self.s.kafka_heap}",
             f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'kafka' / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.s.log_dir.resolve()}",
-            "-cp", f"{self.libs_dir}/*", *args,
-        ]  # fmt: skip
+            "-cp",
+            f"{self.libs_dir}/*",
+            *args,
+        ]
 
     def prepare(self, report: Report) -> list[str]:
         data = (self.data_dir / "data").resolve()
@@ -321,26 +325,44 @@ class Kafka(Service):
             fmt = ["--standalone"] if n == 1 else []
             _run_logged(
                 self._java(
-                    "kafka.tools.StorageTool", "format", "-t", self._cluster_id(), "-c", str(props.resolve()),
-                    *fmt, "--ignore-formatted",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    self._cluster_id(),
+                    "-c",
+                    str(props.resolve()),
+                    *fmt,
+                    "--ignore-formatted",
                 ),
                 self.log_file,
                 "kafka storage format",
-            )  # fmt: skip
+            )
         return self._java("kafka.Kafka", str(props.resolve()))
 
     def properties(self, data: Path) -> str:
         """This node's server.properties: the single-node file, or a node of the cluster's quorum."""
         n = self.s.kafka_brokers
-        common = dict(host=self.s.kafka_host, port=self.port, controller_port=self.controller_port, log_dirs=data,
-                      partitions=self.s.topic_partitions)  # fmt: skip
+        common = dict(
+            host=self.s.kafka_host,
+            port=self.port,
+            controller_port=self.controller_port,
+            log_dirs=data,
+            partitions=self.s.topic_partitions,
+        )
         if n == 1:
             return (DEPLOY_LOCAL / "kafka" / "server.properties").read_text().format(**common)
         voters = ",".join(f"{i + 1}@{self.s.kafka_host}:{self.s.kafka_controller_port + 2 * i}" for i in range(n))
-        return (DEPLOY_LOCAL / "kafka" / "server-cluster.properties").read_text().format(
-            **common, node_id=self.index + 1, voters=voters, replication=min(3, n),
-            min_isr=self.s.topic_min_insync_replicas,
-        )  # fmt: skip
+        return (
+            (DEPLOY_LOCAL / "kafka" / "server-cluster.properties")
+            .read_text()
+            .format(
+                **common,
+                node_id=self.index + 1,
+                voters=voters,
+                replication=min(3, n),
+                min_isr=self.s.topic_min_insync_replicas,
+            )
+        )
 
     def _cluster_id(self) -> str:
         """One cluster id for every node of the local cluster (kept beside their data)."""
@@ -621,8 +643,11 @@ class AppProcess(Service):
 
     def env(self) -> dict[str, str]:
         # the child resolves relative paths (state dir, city file) from the project root
-        return {**os.environ, "WASTESTREAM_STATE_DIR": str(self.s.state_dir.resolve()),
-                "WASTESTREAM_CITY_FILE": str(self.s.city_file.resolve())}  # fmt: skip
+        return {
+            **os.environ,
+            "WASTESTREAM_STATE_DIR": str(self.s.state_dir.resolve()),
+            "WASTESTREAM_CITY_FILE": str(self.s.city_file.resolve()),
+        }
 
     def ready(self) -> bool:
         if self.port:

@@ -40,5 +40,12 @@ DRIVER_SHIFTS = TopicSpec(
 TERMINAL_DATA = TopicSpec("terminal.data", "vehicle id", "TerminalData: 0x0900 transparent data, kept with its type")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    GPS_FIXES, WEIGH_TICKETS, VISITS, CLEARANCE, ALERTS, DEADLETTER, DRIVER_SHIFTS, TERMINAL_DATA,
-)  # fmt: skip
+    GPS_FIXES,
+    WEIGH_TICKETS,
+    VISITS,
+    CLEARANCE,
+    ALERTS,
+    DEADLETTER,
+    DRIVER_SHIFTS,
+    TERMINAL_DATA,
+)

@@ -9,6 +9,16 @@ from wastestream.producers.jt808.messages import *  # noqa: F403
 from wastestream.producers.jt808.reassembly import Reassembler
 
 __all__ = [
-    "FrameSplitter", "Jt808Error", "Junk", "Reassembler", "checksum", "decode", "decode_body", "decode_frame",
-    "encode", "encode_one", "escape", "unescape",
-]  # fmt: skip
+    "FrameSplitter",
+    "Jt808Error",
+    "Junk",
+    "Reassembler",
+    "checksum",
+    "decode",
+    "decode_body",
+    "decode_frame",
+    "encode",
+    "encode_one",
+    "escape",
+    "unescape",
+]

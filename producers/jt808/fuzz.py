@@ -52,8 +52,17 @@ def seeds(terminal: str, auth_code: str) -> list[bytes]:
     t0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
     def loc(i: int) -> Location:
-        return Location(0, 3, 31.2 + i * 1e-4, 121.4 + i * 1e-4, 5, 25.5, i % 360, t0 + timedelta(seconds=30 * i),
-                        {0x01: (1234 + i).to_bytes(4, "big"), 0x30: b"\x1b"})  # fmt: skip
+        return Location(
+            0,
+            3,
+            31.2 + i * 1e-4,
+            121.4 + i * 1e-4,
+            5,
+            25.5,
+            i % 360,
+            t0 + timedelta(seconds=30 * i),
+            {0x01: (1234 + i).to_bytes(4, "big"), 0x30: b"\x1b"},
+        )
 
     out = [
         encode_one(Register(31, 0, "WSFZZ", "FUZZ", "0000001", 1, "沪A12345"), terminal, 1),
@@ -113,13 +122,20 @@ def _mutate(rnd: random.Random, f: bytes, corpus: list[bytes]) -> bytes:
     return bytes(b)
 
 
-def run_fuzz(n: int, seed: int = 808, progress: Callable[[int], None] = lambda done: None,
-             every: int = 50_000) -> FuzzStats:  # fmt: skip
+def run_fuzz(
+    n: int, seed: int = 808, progress: Callable[[int], None] = lambda done: None, every: int = 50_000
+) -> FuzzStats:
     from wastestream.producers.gateway import TerminalDirectory, TerminalSession
     from wastestream.schemas import Vehicle
 
-    vehicle = Vehicle(id="VF1", plate="沪A12345", contractor_id="C01", terminal_id="13800138000",
-                      rated_load_kg=8000, stored_tare_kg=9000)  # fmt: skip
+    vehicle = Vehicle(
+        id="VF1",
+        plate="沪A12345",
+        contractor_id="C01",
+        terminal_id="13800138000",
+        rated_load_kg=8000,
+        stored_tare_kg=9000,
+    )
     directory = TerminalDirectory([vehicle], new_code=lambda: "FUZZCODE")  # the seeds authenticate with it
     corpus = seeds("013800138000", "FUZZCODE")
     rnd = random.Random(seed)

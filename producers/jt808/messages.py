@@ -249,9 +249,20 @@ class Unknown:
 
 
 Body = (
-    Location | BatchLocation | Register | Authenticate | Heartbeat | Logout | TerminalReply
-    | PlatformReply | RegisterReply | DriverIdentity | Transparent | RetransmitRequest | Unknown
-)  # fmt: skip
+    Location
+    | BatchLocation
+    | Register
+    | Authenticate
+    | Heartbeat
+    | Logout
+    | TerminalReply
+    | PlatformReply
+    | RegisterReply
+    | DriverIdentity
+    | Transparent
+    | RetransmitRequest
+    | Unknown
+)
 
 
 @dataclass(frozen=True, slots=True)

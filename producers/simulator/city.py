@@ -46,9 +46,17 @@ WEIGH_OUT_AFTER_S = 720
 DRIVE_KMH = 25.0
 
 CONTRACTOR_NAMES = [
-    "城东环境服务有限公司", "申洁环卫工程有限公司", "绿城保洁服务有限公司", "洁美环境科技有限公司", "净土环卫有限公司",
-    "清源环境服务有限公司", "宏达环卫工程有限公司", "美境城市服务有限公司", "恒洁环境有限公司", "新桥环卫服务有限公司",
-]  # fmt: skip
+    "城东环境服务有限公司",
+    "申洁环卫工程有限公司",
+    "绿城保洁服务有限公司",
+    "洁美环境科技有限公司",
+    "净土环卫有限公司",
+    "清源环境服务有限公司",
+    "宏达环卫工程有限公司",
+    "美境城市服务有限公司",
+    "恒洁环境有限公司",
+    "新桥环卫服务有限公司",
+]
 STREAM_PLAN = [WasteStream.other] * 40 + [WasteStream.kitchen] * 12 + [WasteStream.recyclable] * 2
 
 
@@ -136,11 +144,16 @@ def build_city(seed: int = 808) -> City:
         vid = f"V{r + 1:03d}"
         vehicles.append(
             Vehicle(
-                id=vid, plate=f"沪{chr(ord('A') + r % 6)}{rnd.randrange(10000, 99999)}D", contractor_id=contractor.id,
-                terminal_id=f"0138{r + 1:08d}", kind="collection", waste_stream=stream,
-                rated_load_kg=10_000, stored_tare_kg=round(rnd.uniform(10_500, 11_500)),
+                id=vid,
+                plate=f"沪{chr(ord('A') + r % 6)}{rnd.randrange(10000, 99999)}D",
+                contractor_id=contractor.id,
+                terminal_id=f"0138{r + 1:08d}",
+                kind="collection",
+                waste_stream=stream,
+                rated_load_kg=10_000,
+                stored_tare_kg=round(rnd.uniform(10_500, 11_500)),
             )
-        )  # fmt: skip
+        )
         # the route's stops: a cluster between its station and a district location
         ang = rnd.uniform(0, 2 * math.pi)
         cluster = offset(*stations_pos[st], 2500 * math.cos(ang), 2500 * math.sin(ang))
@@ -176,41 +189,65 @@ def build_city(seed: int = 808) -> City:
                 deadline = end + 3 * 3600
             points.append(
                 CollectionPoint(
-                    id=point_id, name=f"{contractor.name[:2]}{k + 1:02d}号点", contractor_id=contractor.id,
-                    waste_stream=stream, geofence=Geofence(lat=round(pos[0], 6), lon=round(pos[1], 6), radius_m=40),
-                    service_start=_t(start), service_end=_t(end), deadline=_t(deadline), timed_stop=timed,
-                    route_id=f"R{r + 1:02d}", expected_kg=round(weights[k] * scale, 1),
+                    id=point_id,
+                    name=f"{contractor.name[:2]}{k + 1:02d}号点",
+                    contractor_id=contractor.id,
+                    waste_stream=stream,
+                    geofence=Geofence(lat=round(pos[0], 6), lon=round(pos[1], 6), radius_m=40),
+                    service_start=_t(start),
+                    service_end=_t(end),
+                    deadline=_t(deadline),
+                    timed_stop=timed,
+                    route_id=f"R{r + 1:02d}",
+                    expected_kg=round(weights[k] * scale, 1),
                 )
-            )  # fmt: skip
+            )
         routes.append(
-            Route(id=f"R{r + 1:02d}", contractor_id=contractor.id, vehicle_id=vid, station_id=f"S{st + 1:02d}",
-                  stops=[p for p, _ in ordered], start=_t(start_s))
-        )  # fmt: skip
+            Route(
+                id=f"R{r + 1:02d}",
+                contractor_id=contractor.id,
+                vehicle_id=vid,
+                station_id=f"S{st + 1:02d}",
+                stops=[p for p, _ in ordered],
+                start=_t(start_s),
+            )
+        )
     # one transfer (container) truck per station for outbound tickets
     for i in range(N_STATIONS):
         vehicles.append(
             Vehicle(
-                id=f"T{i + 1:02d}", plate=f"沪F{70000 + i}挂", contractor_id=contractors[i % N_CONTRACTORS].id,
-                terminal_id=f"0139{i + 1:08d}", kind="transfer", waste_stream=WasteStream.other,
-                rated_load_kg=30_000, stored_tare_kg=15_000,
+                id=f"T{i + 1:02d}",
+                plate=f"沪F{70000 + i}挂",
+                contractor_id=contractors[i % N_CONTRACTORS].id,
+                terminal_id=f"0139{i + 1:08d}",
+                kind="transfer",
+                waste_stream=WasteStream.other,
+                rated_load_kg=30_000,
+                stored_tare_kg=15_000,
             )
-        )  # fmt: skip
+        )
     route_kg = [0.0] * N_STATIONS
     for r in range(N_ROUTES):
         route_kg[route_station[r]] += per_route_kg
     stations = [
         TransferStation(
-            id=f"S{i + 1:02d}", name=f"第{i + 1}转运站",
+            id=f"S{i + 1:02d}",
+            name=f"第{i + 1}转运站",
             geofence=Geofence(lat=round(stations_pos[i][0], 6), lon=round(stations_pos[i][1], 6), radius_m=120),
             capacity_kg_per_day=round(route_kg[i] * 1.3, -3),
             destination="incineration" if i % 4 else "landfill",
         )
         for i in range(N_STATIONS)
-    ]  # fmt: skip
+    ]
     return City(
-        name="示范区 (seed district)", timezone="Asia/Shanghai", contractors=contractors, vehicles=vehicles,
-        stations=stations, collection_points=points, routes=routes,
-    )  # fmt: skip
+        name="示范区 (seed district)",
+        timezone="Asia/Shanghai",
+        contractors=contractors,
+        vehicles=vehicles,
+        stations=stations,
+        collection_points=points,
+        routes=routes,
+    )
 
 
 def _t(seconds: float) -> time:

@@ -44,8 +44,18 @@ class Faults:
 
     @classmethod
     def demo(cls) -> Faults:
-        return cls(missed_stops=4, late_trucks=1, dropouts=3, midnight_upload=1, duplicate_tickets=5,
-                   manual_weights=3, junk_frames=3, station_backlog=1, ghost_tickets=1, strangers=1)  # fmt: skip
+        return cls(
+            missed_stops=4,
+            late_trucks=1,
+            dropouts=3,
+            midnight_upload=1,
+            duplicate_tickets=5,
+            manual_weights=3,
+            junk_frames=3,
+            station_backlog=1,
+            ghost_tickets=1,
+            strangers=1,
+        )
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,16 @@ class Truth:
             "dark_terminals": self.dark_terminals,
             "unknown_terminals": self.unknown_terminals,
             "counts": {
-                "fixes": self.fixes, "tickets_unique": self.tickets_unique, "tickets_sent": self.tickets_sent,
-                "junk_frames": self.junk_frames, "backfilled_fixes": self.backfilled_fixes,
+                "fixes": self.fixes,
+                "tickets_unique": self.tickets_unique,
+                "tickets_sent": self.tickets_sent,
+                "junk_frames": self.junk_frames,
+                "backfilled_fixes": self.backfilled_fixes,
             },
-            "status_counts": {s.value: sum(1 for x in self.stops.values() if x["status"] == s.value) for s in Clearance},
-        }  # fmt: skip
+            "status_counts": {
+                s.value: sum(1 for x in self.stops.values() if x["status"] == s.value) for s in Clearance
+            },
+        }
 
 
 FIX_INTERVAL_S = 30
@@ -214,10 +229,18 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             net = round(load / 20) * 20
             gross = tare + net
             t = WeighTicket(
-                station_id=st.id, serial=next_serial(st.id), plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
-                waste_stream=v.waste_stream, gross_kg=gross, tare_kg=tare, net_kg=net,
-                weigh_in_at=arrive + timedelta(seconds=WEIGH_IN_AFTER_S), weigh_out_at=arrive + timedelta(seconds=WEIGH_OUT_AFTER_S),
-            )  # fmt: skip
+                station_id=st.id,
+                serial=next_serial(st.id),
+                plate=v.plate,
+                vehicle_id=v.id,
+                direction=Direction.inbound,
+                waste_stream=v.waste_stream,
+                gross_kg=gross,
+                tare_kg=tare,
+                net_kg=net,
+                weigh_in_at=arrive + timedelta(seconds=WEIGH_IN_AFTER_S),
+                weigh_out_at=arrive + timedelta(seconds=WEIGH_OUT_AFTER_S),
+            )
             tickets.append(t)
             received[st.id] += net
         # the fixes, and which of them were stored during a dropout
@@ -235,7 +258,7 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                 status=3 if i < len(truck.points) - 1 else 2,  # bit 0 ACC, bit 1 positioned
                 acc_on=i < len(truck.points) - 1,  # parked at the end of the route: ignition off
                 fix_valid=True,
-            )  # fmt: skip
+            )
             for i, (t, lat, lon, speed, head) in enumerate(truck.points)
         ]
         drop: tuple[datetime, datetime] | None = None
@@ -267,9 +290,11 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             visits = [(dwell_at[stop_id][0], dwell_at[stop_id][1], v.id)] if stop_id in dwell_at else []
             d = decide(p, day, visits, end_of_day, tz)
             truth.stops[stop_id] = {
-                "status": d.status.value, "at": d.visit_at.isoformat() if d.visit_at else None,
-                "vehicle": d.vehicle_id, "contractor": p.contractor_id,
-            }  # fmt: skip
+                "status": d.status.value,
+                "at": d.visit_at.isoformat() if d.visit_at else None,
+                "vehicle": d.vehicle_id,
+                "contractor": p.contractor_id,
+            }
 
     # stations transfer the day's waste out in the evening
     for st in sorted(city.stations, key=lambda s: s.id):
@@ -286,12 +311,21 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             t_in = midnight + timedelta(hours=19, minutes=30 + 20 * k)
             tickets.append(
                 WeighTicket(
-                    station_id=st.id, serial=next_serial(st.id), plate=transfer.plate, vehicle_id=transfer.id,
-                    direction=Direction.outbound, waste_stream="other", gross_kg=transfer.stored_tare_kg + net,
-                    tare_kg=transfer.stored_tare_kg, net_kg=net, weigh_in_at=t_in, weigh_out_at=t_in + timedelta(minutes=8),
-                    stored_tare=True, destination=st.destination,
+                    station_id=st.id,
+                    serial=next_serial(st.id),
+                    plate=transfer.plate,
+                    vehicle_id=transfer.id,
+                    direction=Direction.outbound,
+                    waste_stream="other",
+                    gross_kg=transfer.stored_tare_kg + net,
+                    tare_kg=transfer.stored_tare_kg,
+                    net_kg=net,
+                    weigh_in_at=t_in,
+                    weigh_out_at=t_in + timedelta(minutes=8),
+                    stored_tare=True,
+                    destination=st.destination,
                 )
-            )  # fmt: skip
+            )
         truth.transferred_out[st.id] = sent
 
     # faults on tickets, then the ticket events
@@ -307,11 +341,20 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         t_in = midnight + timedelta(hours=3, minutes=ghosts.randrange(60))  # no truck is out before 05:00
         tickets.append(
             WeighTicket(
-                station_id=st.id, serial=next_serial(st.id), plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
-                waste_stream=v.waste_stream, gross_kg=v.stored_tare_kg + 600, tare_kg=v.stored_tare_kg, net_kg=600,
-                weigh_in_at=t_in, weigh_out_at=t_in + timedelta(minutes=4), stored_tare=True,
+                station_id=st.id,
+                serial=next_serial(st.id),
+                plate=v.plate,
+                vehicle_id=v.id,
+                direction=Direction.inbound,
+                waste_stream=v.waste_stream,
+                gross_kg=v.stored_tare_kg + 600,
+                tare_kg=v.stored_tare_kg,
+                net_kg=600,
+                weigh_in_at=t_in,
+                weigh_out_at=t_in + timedelta(minutes=4),
+                stored_tare=True,
             )
-        )  # fmt: skip
+        )
         truth.tickets_without_dwell[st.id] = truth.tickets_without_dwell.get(st.id, 0) + 1
     for t in tickets:
         if id(t) in manual:

@@ -43,10 +43,15 @@ def arrival_order(events: list[SimEvent]) -> list[tuple[str, object]]:
             out.append(
                 (
                     DEADLETTER.name,
-                    DeadLetter(source="gateway", reason="unknown terminal", raw_hex=e.data.hex(),
-                               received_at=e.deliver_at, terminal_id=h.terminal),
+                    DeadLetter(
+                        source="gateway",
+                        reason="unknown terminal",
+                        raw_hex=e.data.hex(),
+                        received_at=e.deliver_at,
+                        terminal_id=h.terminal,
+                    ),
                 )
-            )  # fmt: skip
+            )
     return out
 
 

@@ -99,8 +99,9 @@ class RunStats:
 
 
 class OnlineRun:
-    def __init__(self, settings: Settings, city: City, gateway: tuple[str, int], weighbridge_url: str,
-                 tokens: dict[str, str]):  # fmt: skip
+    def __init__(
+        self, settings: Settings, city: City, gateway: tuple[str, int], weighbridge_url: str, tokens: dict[str, str]
+    ):
         self.s = settings
         self.city = city
         self.gateway = gateway
@@ -178,11 +179,26 @@ class OnlineRun:
             by_station[ev.ticket.station_id].append(ev.ticket)
         for station, tickets in by_station.items():
             body = [
-                t.model_dump(mode="json", include={
-                    "station_id", "serial", "plate", "direction", "waste_stream", "gross_kg", "tare_kg", "net_kg",
-                    "weigh_in_at", "weigh_out_at", "manual_weight", "stored_tare", "destination"})
+                t.model_dump(
+                    mode="json",
+                    include={
+                        "station_id",
+                        "serial",
+                        "plate",
+                        "direction",
+                        "waste_stream",
+                        "gross_kg",
+                        "tare_kg",
+                        "net_kg",
+                        "weigh_in_at",
+                        "weigh_out_at",
+                        "manual_weight",
+                        "stored_tare",
+                        "destination",
+                    },
+                )
                 for t in tickets
-            ]  # fmt: skip
+            ]
             for item in body:
                 if item.get("destination") is None:
                     item.pop("destination", None)
@@ -196,8 +212,9 @@ class OnlineRun:
             for res in r.json()["results"]:
                 self.stats.tickets[res["status"]] += 1
 
-    async def run(self, events: list[SimEvent], start: datetime, end: datetime, speed: float | None,
-                  report: Callable[[str], None]) -> RunStats:  # fmt: skip
+    async def run(
+        self, events: list[SimEvent], start: datetime, end: datetime, speed: float | None, report: Callable[[str], None]
+    ) -> RunStats:
         events = [e for e in events if start <= e.deliver_at < end]
         if not events:
             return self.stats
@@ -239,8 +256,9 @@ class OnlineRun:
                         f"fixes {self.stats.fixes_acked:,} tickets {dict(self.stats.tickets)} backfilled {self.stats.backfilled}"
                     )
         finally:
-            await asyncio.gather(*(term.logout() for term in self.terminals.values() if term.connected),
-                                 return_exceptions=True)  # fmt: skip
+            await asyncio.gather(
+                *(term.logout() for term in self.terminals.values() if term.connected), return_exceptions=True
+            )
             await self.http.aclose()
         return self.stats
 
@@ -260,8 +278,18 @@ def check_day_is_recent(settings: Settings, day: date) -> None:
         )
 
 
-def run_online(settings: Settings, city: City, day: date, seed: int, faults: Faults, speed: str, from_: str, to: str,
-               truth_out: Path | None, report: Callable[[str], None]) -> RunStats:  # fmt: skip
+def run_online(
+    settings: Settings,
+    city: City,
+    day: date,
+    seed: int,
+    faults: Faults,
+    speed: str,
+    from_: str,
+    to: str,
+    truth_out: Path | None,
+    report: Callable[[str], None],
+) -> RunStats:
     from wastestream.producers.simulator.offline import write_json_truth
 
     check_day_is_recent(settings, day)
@@ -283,8 +311,13 @@ def run_online(settings: Settings, city: City, day: date, seed: int, faults: Fau
         write_json_truth(truth_out, truth, expected_in_window(events, start, end))
     secret = settings.gateway_secret.get_secret_value().encode()
     tokens = {s.id: station_token(secret, s.id) for s in city.stations}
-    run = OnlineRun(settings, city, (settings.gateway_host, settings.gateway_port),
-                    f"http://{settings.weighbridge_host}:{settings.weighbridge_port}", tokens)  # fmt: skip
+    run = OnlineRun(
+        settings,
+        city,
+        (settings.gateway_host, settings.gateway_port),
+        f"http://{settings.weighbridge_host}:{settings.weighbridge_port}",
+        tokens,
+    )
     try:
         stats = asyncio.run(run.run(events, start, end, pace, report))
     except (ConnectionError, OSError) as e:

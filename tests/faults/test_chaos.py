@@ -28,15 +28,19 @@ pytestmark = pytest.mark.integration
 
 def positions_per_vehicle(s) -> Counter:
     with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
-        q = (f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
-             '"positions" and r._field == "lat") |> group(columns: ["vehicle"]) |> count()')  # fmt: skip
+        q = (
+            f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
+            '"positions" and r._field == "lat") |> group(columns: ["vehicle"]) |> count()'
+        )
         return Counter({r["vehicle"]: r["_value"] for r in c.query_api().query_stream(q)})
 
 
 def tickets_counted(s) -> int:
     with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
-        q = (f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
-             '"tonnage" and r._field == "tickets") |> group() |> sum()')  # fmt: skip
+        q = (
+            f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
+            '"tonnage" and r._field == "tickets") |> group() |> sum()'
+        )
         return sum(r["_value"] for r in c.query_api().query_stream(q))
 
 
@@ -78,8 +82,10 @@ def test_rebalance_storm_loses_and_doubles_nothing(stack, tmp_path):
     finally:
         for cm, _ in live:
             cm.__exit__(None, None, None)
-    print(f"\nchaos: {seconds:.0f} s, {kills} workers SIGKILLed and replaced; positions {sum(got.values())} of "
-          f"{sum(fixes.values())} fixes; tickets counted {counted} of {truth['counts']['tickets_unique']}")  # fmt: skip
+    print(
+        f"\nchaos: {seconds:.0f} s, {kills} workers SIGKILLed and replaced; positions {sum(got.values())} of "
+        f"{sum(fixes.values())} fixes; tickets counted {counted} of {truth['counts']['tickets_unique']}"
+    )
     assert kills >= 3
     assert got == fixes  # every fix's position, per vehicle: none lost, none twice
     assert counted == truth["counts"]["tickets_unique"]  # in and out, each once

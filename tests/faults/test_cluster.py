@@ -28,10 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def cluster(stack):
     """Three Kafka nodes of their own (state under .wastestream-cluster-test); InfluxDB is the test stack's."""
     port = int(os.environ.get("WASTESTREAM_TEST_CLUSTER_KAFKA_PORT", 29192))
-    s = stack.model_copy(update={
-        "state_dir": ROOT / ".wastestream-cluster-test", "kafka_port": port, "kafka_controller_port": port + 1,
-        "kafka_brokers": 3, "topic_replication_factor": 3, "topic_min_insync_replicas": 2, "kafka_heap": "512m",
-    })  # fmt: skip
+    s = stack.model_copy(
+        update={
+            "state_dir": ROOT / ".wastestream-cluster-test",
+            "kafka_port": port,
+            "kafka_controller_port": port + 1,
+            "kafka_brokers": 3,
+            "topic_replication_factor": 3,
+            "topic_min_insync_replicas": 2,
+            "kafka_heap": "512m",
+        }
+    )
     st = Stack(s)
     st.reset(print)
     st.up(print, ["kafka"])
@@ -77,9 +84,13 @@ def kill_and_restart(st: Stack, index: int, down_s: float = 5.0) -> None:
 def test_leader_and_controller_killed_on_a_three_node_cluster(cluster, tmp_path):
     s0, st = cluster
     s, env, truth, group = prepare(s0, tmp_path)  # the seed day replayed onto the cluster's topics
-    env |= {"WASTESTREAM_INFLUX_TOKEN": s.influx_token_value(), "WASTESTREAM_KAFKA_BROKERS": "3",
-            "WASTESTREAM_TOPIC_REPLICATION_FACTOR": "3", "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": "2",
-            "WASTESTREAM_TABLE_STANDBY_REPLICAS": "1"}  # fmt: skip
+    env |= {
+        "WASTESTREAM_INFLUX_TOKEN": s.influx_token_value(),
+        "WASTESTREAM_KAFKA_BROKERS": "3",
+        "WASTESTREAM_TOPIC_REPLICATION_FACTOR": "3",
+        "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": "2",
+        "WASTESTREAM_TABLE_STANDBY_REPLICAS": "1",
+    }
     args = ["worker", "--clock", "event", "--app-id", group]
     with cli_process(args, env, tmp_path / "a.log"), cli_process(args, env, tmp_path / "b.log"):
         wait_fraction(s, group, 0.3)
@@ -89,8 +100,10 @@ def test_leader_and_controller_killed_on_a_three_node_cluster(cluster, tmp_path)
         kill_and_restart(st, active_controller(s))
         settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300)
         with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
-            q = (f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
-                 '"positions" and r._field == "lat") |> group() |> count()')  # fmt: skip
+            q = (
+                f'from(bucket: "{s.influx_bucket}") |> {day_range(DAY)} |> filter(fn: (r) => r._measurement == '
+                '"positions" and r._field == "lat") |> group() |> count()'
+            )
             (positions,) = [r["_value"] for r in c.query_api().query_stream(q)]
         assert positions == truth["counts"]["fixes"]  # every fix's position, none lost
     deadline = time.monotonic() + 120  # the killed nodes rejoined and caught up

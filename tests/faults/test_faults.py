@@ -47,8 +47,12 @@ def prepare(stack, tmp_path):
     sink.ensure_buckets()
     sink.close()
     replay_files(s, d)
-    env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
-                    WASTESTREAM_CITY_FILE=str(s.city_file))  # fmt: skip
+    env = stack_env(
+        s,
+        WASTESTREAM_TOPIC_PREFIX=s.topic_prefix,
+        WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
+        WASTESTREAM_CITY_FILE=str(s.city_file),
+    )
     return s, env, truth.to_json(), f"f-{u}"
 
 
@@ -156,22 +160,34 @@ def test_gateway_killed_with_terminals_connected(stack, tmp_path):
     city_file = tmp_path / "city.yaml"
     dump_city(city, city_file)
     gw, wb = free_port(), free_port()
-    s = stack.model_copy(update={"topic_prefix": f"g{u}.", "influx_bucket": f"g-{u}", "city_file": city_file,
-                                 "gateway_port": gw, "weighbridge_port": wb})  # fmt: skip
+    s = stack.model_copy(
+        update={
+            "topic_prefix": f"g{u}.",
+            "influx_bucket": f"g-{u}",
+            "city_file": city_file,
+            "gateway_port": gw,
+            "weighbridge_port": wb,
+        }
+    )
     ensure_topics(s, ALL_TOPICS)
     sink = InfluxSink(s, city)
     sink.ensure_buckets()
     sink.close()
-    env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
-                    WASTESTREAM_CITY_FILE=str(city_file))  # fmt: skip
+    env = stack_env(
+        s,
+        WASTESTREAM_TOPIC_PREFIX=s.topic_prefix,
+        WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
+        WASTESTREAM_CITY_FILE=str(city_file),
+    )
     truth_file = tmp_path / "truth.json"
     group = f"g-{u}"
     result: dict = {}
 
     def simulate() -> None:
         try:
-            result["stats"] = run_online(s, city, recent_day(), 808, Faults.demo(), "max", "00:00", "24:00", truth_file,
-                                         lambda m: None)  # fmt: skip
+            result["stats"] = run_online(
+                s, city, recent_day(), 808, Faults.demo(), "max", "00:00", "24:00", truth_file, lambda m: None
+            )
         except Exception as e:  # noqa: BLE001 - reported by the test below
             result["error"] = e
 

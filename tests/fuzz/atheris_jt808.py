@@ -19,8 +19,9 @@ with atheris.instrument_imports():
     from wastestream.schemas import Vehicle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-VEHICLE = Vehicle(id="VF1", plate="沪A12345", contractor_id="C01", terminal_id="13800138000",
-                  rated_load_kg=8000, stored_tare_kg=9000)  # fmt: skip
+VEHICLE = Vehicle(
+    id="VF1", plate="沪A12345", contractor_id="C01", terminal_id="13800138000", rated_load_kg=8000, stored_tare_kg=9000
+)
 DIRECTORY = TerminalDirectory([VEHICLE], new_code=lambda: "FUZZCODE")
 LOGIN = b"".join(seeds("013800138000", "FUZZCODE")[:2])
 

@@ -49,9 +49,14 @@ def service_env(name: str, dotenv: dict[str, str], stack, state: Path, prefix: s
     env = {k: v.replace(STATE, str(state)) for k, v in env.items()}
     # the compose network's hostnames → this machine's test stack
     assert env["WASTESTREAM_KAFKA_HOST"] == "kafka" and env["WASTESTREAM_INFLUX_HOST"] == "influxdb"
-    env |= {"WASTESTREAM_KAFKA_HOST": "127.0.0.1", "WASTESTREAM_KAFKA_PORT": str(stack.kafka_port),
-            "WASTESTREAM_INFLUX_HOST": "127.0.0.1", "WASTESTREAM_INFLUX_PORT": str(stack.influx_port),
-            "WASTESTREAM_TOPIC_PREFIX": prefix, "WASTESTREAM_TOPIC_PARTITIONS": str(stack.topic_partitions)}  # fmt: skip
+    env |= {
+        "WASTESTREAM_KAFKA_HOST": "127.0.0.1",
+        "WASTESTREAM_KAFKA_PORT": str(stack.kafka_port),
+        "WASTESTREAM_INFLUX_HOST": "127.0.0.1",
+        "WASTESTREAM_INFLUX_PORT": str(stack.influx_port),
+        "WASTESTREAM_TOPIC_PREFIX": prefix,
+        "WASTESTREAM_TOPIC_PARTITIONS": str(stack.topic_partitions),
+    }
     base = {k: v for k, v in os.environ.items() if not k.startswith("WASTESTREAM_")}
     return {**base, **env}
 
@@ -74,8 +79,13 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
     run = {n: service_env(n, dotenv, stack, state, prefix) for n in built}
 
     for one_shot in ("init", "topics"):
-        r = subprocess.run([sys.executable, "-m", "wastestream.cli", *command(one_shot)], env=run[one_shot],
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "wastestream.cli", *command(one_shot)],
+            env=run[one_shot],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, f"{one_shot}: {r.stderr[-1500:]}"
     assert (state / "city.yaml").exists() and "WASTESTREAM_GATEWAY_SECRET=" in (state / "local.env").read_text()
 
@@ -85,8 +95,13 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
         cli_process(command("weighbridge", wb), run["weighbridge"], tmp_path / "weighbridge.log", ready_port=wb),
         cli_process(command("worker"), run["worker"], tmp_path / "worker.log") as worker,
     ):
-        token = subprocess.run([sys.executable, "-m", "wastestream.cli", "weighbridge-token", "S01"],
-                               env=run["weighbridge"], capture_output=True, text=True, timeout=60).stdout.strip()  # fmt: skip
+        token = subprocess.run(
+            [sys.executable, "-m", "wastestream.cli", "weighbridge-token", "S01"],
+            env=run["weighbridge"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
         assert len(token) == 40
         r = httpx.get(f"http://127.0.0.1:{wb}/health", timeout=10)
         assert r.status_code == 200 and r.json()["stations"] == 17

@@ -86,8 +86,16 @@ def rss_kb(pid: int) -> int:
 def city_file(tmp_path) -> Path:
     """The small test city plus a truck of contractor C01 whose terminal id is not BCD."""
     doc = yaml.safe_load(SMALL.read_text(encoding="utf-8"))
-    doc["vehicles"].append({"id": "VB1", "plate": "粤B88888", "contractor_id": "C01", "terminal_id": DERIVED,
-                            "rated_load_kg": 8000, "stored_tare_kg": 9500})  # fmt: skip
+    doc["vehicles"].append(
+        {
+            "id": "VB1",
+            "plate": "粤B88888",
+            "contractor_id": "C01",
+            "terminal_id": DERIVED,
+            "rated_load_kg": 8000,
+            "stored_tare_kg": 9500,
+        }
+    )
     p = tmp_path / "city.yaml"
     p.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return p
@@ -114,8 +122,7 @@ def test_a_known_terminal_id_with_a_wrong_plate_or_a_garbage_body_gets_no_code_a
 
     async def probe() -> list:
         out = []
-        for raw in (reg("沪B99999"),
-                    frame(encode_header(MsgId.REGISTER, T1, 1, 40) + b"\xff" * 40)):  # fmt: skip
+        for raw in (reg("沪B99999"), frame(encode_header(MsgId.REGISTER, T1, 1, 40) + b"\xff" * 40)):
             p = await Peer.open(port)
             await p.send(raw)
             r = await p.reply()
@@ -225,8 +232,10 @@ def test_a_terminal_whose_id_is_not_bcd_reaches_kafka_with_its_derived_id_and_cl
     assert asyncio.run(drive()) == [ReplyResult.OK] * 12
     fixes = read_topic(stack, "gps.fixes", fixes_from, until=lambda m: len(m) >= 12, timeout=20)
     assert len(fixes) == 12 and {(f["_key"], f["terminal_id"]) for f in fixes} == {("VB1", DERIVED)}
-    events = [("gps.fixes", GpsFix.model_validate({k: v for k, v in f.items() if k != "_key"}), f"f:{i}")
-              for i, f in enumerate(fixes)]  # fmt: skip
+    events = [
+        ("gps.fixes", GpsFix.model_validate({k: v for k, v in f.items() if k != "_key"}), f"f:{i}")
+        for i, f in enumerate(fixes)
+    ]
     res = recompute_events(city, events)
     status = {dict(r.tags)["point"]: dict(r.fields) for r in res.select("clearance")}
     assert status["P001"]["status"] == "cleared" and status["P001"]["vehicle"] == "VB1"

@@ -69,48 +69,89 @@ def test_every_panel_returns_the_ground_truth(filled):
     expect = {
         "tonnage_in": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_total_kg"] / 1000),
         "tonnage_plan": lambda r: r[0]["_value"] == plan,
-        "clearance_rate": lambda r: r[0]["_value"] == pytest.approx(
-            (status_counts.get("cleared", 0) + status_counts.get("late", 0)) / len(stops) * 100),
+        "clearance_rate": lambda r: (
+            r[0]["_value"]
+            == pytest.approx((status_counts.get("cleared", 0) + status_counts.get("late", 0)) / len(stops) * 100)
+        ),
         "status_counts": lambda r: {x["status"]: x["points"] for x in r} == status_counts,
-        "points_map": lambda r: len(r) == len(stops) and all(
-            {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == stops[x["point"]]["status"]
-            and (x["lat"], x["lon"]) == pytest.approx(gcj02(*where[x["point"]]), abs=1e-6) for x in r),
-        "not_cleared": lambda r: {(x["point"], x["status"]) for x in r}
-        == {(p, v["status"]) for p, v in stops.items() if v["status"] in ("missed", "late")},
-        "station_balance": lambda r: {x["station"]: x["transferred_kg"] for x in r} == truth["transferred_out"]
-        and {x["station"]: x["received_kg"] for x in r} == truth["tonnage_in_by_station"]
-        and sum(not x["cleared_same_day"] for x in r) == 1,
+        "points_map": lambda r: (
+            len(r) == len(stops)
+            and all(
+                {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == stops[x["point"]]["status"]
+                and (x["lat"], x["lon"]) == pytest.approx(gcj02(*where[x["point"]]), abs=1e-6)
+                for x in r
+            )
+        ),
+        "not_cleared": lambda r: (
+            {(x["point"], x["status"]) for x in r}
+            == {(p, v["status"]) for p, v in stops.items() if v["status"] in ("missed", "late")}
+        ),
+        "station_balance": lambda r: (
+            {x["station"]: x["transferred_kg"] for x in r} == truth["transferred_out"]
+            and {x["station"]: x["received_kg"] for x in r} == truth["tonnage_in_by_station"]
+            and sum(not x["cleared_same_day"] for x in r) == 1
+        ),
         "vehicles_seen": lambda r: r[0]["_value"] == len({v["vehicle"] for v in stops.values() if v["vehicle"]}),
         "alerts_active": lambda r: r[0]["_value"] == status_counts.get("missed", 0),
         "c_tonnage": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_by_contractor"]["C01"] / 1000),
-        "c_scorecard": lambda r: {x["status"]: x["points"] for x in r}
-        == dict(Counter(v["status"] for v in stops.values() if v["contractor"] == "C01")),
-        "c_rate_trend": lambda r: len(r) == 1 and r[0]["_value"] == pytest.approx(
-            100 * sum(v["status"] in ("cleared", "late") for v in stops.values() if v["contractor"] == "C01")
-            / sum(v["contractor"] == "C01" for v in stops.values())),
+        "c_scorecard": lambda r: (
+            {x["status"]: x["points"] for x in r}
+            == dict(Counter(v["status"] for v in stops.values() if v["contractor"] == "C01"))
+        ),
+        "c_rate_trend": lambda r: (
+            len(r) == 1
+            and r[0]["_value"]
+            == pytest.approx(
+                100
+                * sum(v["status"] in ("cleared", "late") for v in stops.values() if v["contractor"] == "C01")
+                / sum(v["contractor"] == "C01" for v in stops.values())
+            )
+        ),
         "c_tonnage_trend": lambda r: [x["_value"] for x in r] == [truth["tonnage_in_by_contractor"]["C01"]],
-        "s_in_out": lambda r: {x["direction"]: x["_value"] for x in r}
-        == {"in": truth["tonnage_in_by_station"]["S01"], "out": truth["transferred_out"]["S01"]},
+        "s_in_out": lambda r: (
+            {x["direction"]: x["_value"] for x in r}
+            == {"in": truth["tonnage_in_by_station"]["S01"], "out": truth["transferred_out"]["S01"]}
+        ),
         "s_balance": lambda r: len(r) == 1 and r[0]["received_kg"] == truth["tonnage_in_by_station"]["S01"],
-        "v_track": lambda r: len(r) == len(track) and all(
-            (x["lat"], x["lon"]) == pytest.approx(gcj02(lat, lon), abs=1e-6) for x, (_, lat, lon) in zip(r, track, strict=True)),
-        "v_visits": lambda r: Counter(x["site_kind"] for x in r)
-        == Counter({"point": sum(stops[p]["status"] != "missed" for p in route_v001.stops), "station": 3}),
-        "v_tonnage": lambda r: sum(x["net_kg"] for x in r if x["direction"] == "in") == truth["tonnage_in_by_vehicle"]["V001"]
-        and sum(x["tickets"] for x in r) == 3,
-        "q_by_kind": lambda r: {x["kind"]: x["_value"] for x in r}
-        == {"dead_letter": 3 + len(truth["unknown_terminals"]), "duplicate_ticket": 5,
-            "dark_terminal": sum(truth["dark_terminals"].values()), "ticket_manual_weight": 3, "backfill_fix": truth["counts"]["backfilled_fixes"],
-            "ticket_no_station_dwell": sum(truth["tickets_without_dwell"].values()),
-            "silent_terminal": sum(truth["silent_terminals"].values())},
+        "v_track": lambda r: (
+            len(r) == len(track)
+            and all(
+                (x["lat"], x["lon"]) == pytest.approx(gcj02(lat, lon), abs=1e-6)
+                for x, (_, lat, lon) in zip(r, track, strict=True)
+            )
+        ),
+        "v_visits": lambda r: (
+            Counter(x["site_kind"] for x in r)
+            == Counter({"point": sum(stops[p]["status"] != "missed" for p in route_v001.stops), "station": 3})
+        ),
+        "v_tonnage": lambda r: (
+            sum(x["net_kg"] for x in r if x["direction"] == "in") == truth["tonnage_in_by_vehicle"]["V001"]
+            and sum(x["tickets"] for x in r) == 3
+        ),
+        "q_by_kind": lambda r: (
+            {x["kind"]: x["_value"] for x in r}
+            == {
+                "dead_letter": 3 + len(truth["unknown_terminals"]),
+                "duplicate_ticket": 5,
+                "dark_terminal": sum(truth["dark_terminals"].values()),
+                "ticket_manual_weight": 3,
+                "backfill_fix": truth["counts"]["backfilled_fixes"],
+                "ticket_no_station_dwell": sum(truth["tickets_without_dwell"].values()),
+                "silent_terminal": sum(truth["silent_terminals"].values()),
+            }
+        ),
         "q_silent": lambda r: {x["vehicle"]: x["_value"] for x in r} == truth["silent_terminals"],
         "q_no_dwell": lambda r: {x["station"]: x["_value"] for x in r} == truth["tickets_without_dwell"],
-        "q_dead_letters": lambda r: {x["detail"]: x["_value"] for x in r}
-        == {"gateway:bad checksum": 3, "gateway:unknown terminal": len(truth["unknown_terminals"])},
+        "q_dead_letters": lambda r: (
+            {x["detail"]: x["_value"] for x in r}
+            == {"gateway:bad checksum": 3, "gateway:unknown terminal": len(truth["unknown_terminals"])}
+        ),
         "q_dark": lambda r: {x["vehicle"]: x["_value"] for x in r} == truth["dark_terminals"],
-        "q_unknown_terminals": lambda r: {x["terminal"]: x["count"] for x in r} == truth["unknown_terminals"]
-        and all(x["source"] == "gateway" for x in r),
-    }  # fmt: skip
+        "q_unknown_terminals": lambda r: (
+            {x["terminal"]: x["count"] for x in r} == truth["unknown_terminals"]
+            and all(x["source"] == "gateway" for x in r)
+        ),
+    }
     panels = [p for d in all_dashboards(s.influx_bucket, DISPATCH_DS_UID, plan) for p in d.panels]
     assert {p.key for p in panels} == set(expect), "every panel has an expectation"
     failures = []
@@ -183,8 +224,11 @@ def test_every_alert_rule_query_returns_what_the_ground_truth_says(filled):
             r.get("subject") or r.get("station"): r["_value"] for r in result if float(r["_value"]) > threshold
         }
     missed = {p: 1 for p, v in truth["stops"].items() if v["status"] == "missed"}
-    backlog = {st: kg - truth["transferred_out"][st] for st, kg in truth["tonnage_in_by_station"].items()
-               if kg - truth["transferred_out"][st] > 1000}  # fmt: skip
+    backlog = {
+        st: kg - truth["transferred_out"][st]
+        for st, kg in truth["tonnage_in_by_station"].items()
+        if kg - truth["transferred_out"][st] > 1000
+    }
     assert missed and fires["ws-missed-clearance"] == missed
     assert backlog and fires["ws-station-not-cleared"] == pytest.approx(backlog)
     assert fires["ws-station-over-capacity"] == {}

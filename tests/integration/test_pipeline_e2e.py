@@ -47,9 +47,11 @@ def run(stack, tmp_path_factory):
 
 def env_for(s, u: str) -> dict[str, str]:
     return stack_env(
-        s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
+        s,
+        WASTESTREAM_TOPIC_PREFIX=s.topic_prefix,
+        WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
         WASTESTREAM_CITY_FILE=str(s.city_file),
-    )  # fmt: skip
+    )
 
 
 def day_range(day: date) -> str:

@@ -37,26 +37,61 @@ def poison(city) -> list[tuple[str, bytes, bytes, str]]:
     """(topic, key, value, what the dead letter's reason must say)."""
     v = next(x for x in city.vehicles if x.kind == "collection")
     st = city.stations[0]
-    fix = GpsFix(vehicle_id=v.id, terminal_id=v.terminal_id, device_time=NOON, received_at=NOON,
-                 lat=st.geofence.lat, lon=st.geofence.lon, speed_kmh=0, heading=0)  # fmt: skip
-    ticket = WeighTicket(station_id=st.id, serial="POISON-1", plate=v.plate, vehicle_id=v.id,
-                         direction=Direction.inbound, waste_stream="other", gross_kg=20000, tare_kg=12000, net_kg=8000,
-                         weigh_in_at=NOON, weigh_out_at=NOON + timedelta(minutes=5), received_at=NOON + timedelta(minutes=6))  # fmt: skip
+    fix = GpsFix(
+        vehicle_id=v.id,
+        terminal_id=v.terminal_id,
+        device_time=NOON,
+        received_at=NOON,
+        lat=st.geofence.lat,
+        lon=st.geofence.lon,
+        speed_kmh=0,
+        heading=0,
+    )
+    ticket = WeighTicket(
+        station_id=st.id,
+        serial="POISON-1",
+        plate=v.plate,
+        vehicle_id=v.id,
+        direction=Direction.inbound,
+        waste_stream="other",
+        gross_kg=20000,
+        tare_kg=12000,
+        net_kg=8000,
+        weigh_in_at=NOON,
+        weigh_out_at=NOON + timedelta(minutes=5),
+        received_at=NOON + timedelta(minutes=6),
+    )
     j = lambda m: m.model_dump_json().encode()  # noqa: E731
     return [
         ("gps.fixes", v.id.encode(), b"\xff\x00 not json at all", "invalid gps.fixes message"),
         ("gps.fixes", v.id.encode(), j(ticket), "invalid gps.fixes message"),  # the wrong model
-        ("gps.fixes", b"V999", j(fix.model_copy(update={"vehicle_id": "V999", "terminal_id": "013900000999"})),
-         "fix_unknown_vehicle"),
-        ("gps.fixes", v.id.encode(), j(fix.model_copy(update={"device_time": datetime(2030, 5, 1, tzinfo=UTC)})),
-         "fix_clock_ahead"),
+        (
+            "gps.fixes",
+            b"V999",
+            j(fix.model_copy(update={"vehicle_id": "V999", "terminal_id": "013900000999"})),
+            "fix_unknown_vehicle",
+        ),
+        (
+            "gps.fixes",
+            v.id.encode(),
+            j(fix.model_copy(update={"device_time": datetime(2030, 5, 1, tzinfo=UTC)})),
+            "fix_clock_ahead",
+        ),
         ("weigh.tickets", b"S99", j(ticket.model_copy(update={"station_id": "S99"})), "ticket_unknown_station"),
-        ("weigh.tickets", st.id.encode(), j(ticket.model_copy(update={"serial": "POISON-2", "net_kg": 3000})),
-         "ticket_bad_arithmetic"),
+        (
+            "weigh.tickets",
+            st.id.encode(),
+            j(ticket.model_copy(update={"serial": "POISON-2", "net_kg": 3000})),
+            "ticket_bad_arithmetic",
+        ),
         ("weigh.tickets", st.id.encode(), b'{"station_id": "S01", "serial": 7}', "invalid weigh.tickets message"),
-        ("visits", b"P-NOWHERE", j(VisitSet(site_id="P-NOWHERE", site_kind=SiteKind.point, vehicle_id=v.id,
-                                            local_date=DAY, visits=[])), "visit_unknown_site"),
-    ]  # fmt: skip
+        (
+            "visits",
+            b"P-NOWHERE",
+            j(VisitSet(site_id="P-NOWHERE", site_kind=SiteKind.point, vehicle_id=v.id, local_date=DAY, visits=[])),
+            "visit_unknown_site",
+        ),
+    ]
 
 
 def dead_letters(s) -> list:
@@ -111,8 +146,12 @@ def test_poison_on_every_topic_changes_no_figure_and_every_message_is_dead_lette
     producer.flush()
     producer.close()
 
-    env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
-                    WASTESTREAM_CITY_FILE=str(s.city_file))  # fmt: skip
+    env = stack_env(
+        s,
+        WASTESTREAM_TOPIC_PREFIX=s.topic_prefix,
+        WASTESTREAM_INFLUX_BUCKET=s.influx_bucket,
+        WASTESTREAM_CITY_FILE=str(s.city_file),
+    )
     log = tmp_path_factory.mktemp("poisonlog") / "worker.log"
     with cli_process(["worker", "--clock", "event", "--app-id", f"poison-{u}"], env, log) as proc:
         got = wait_for_truth(s, t, log)
@@ -146,8 +185,13 @@ def test_poison_on_every_topic_changes_no_figure_and_every_message_is_dead_lette
                 f'{base} |> filter(fn: (r) => r._measurement == "unknown_terminals" and r._field == "count")'
             )
         }
-    for kind in ("fix_unknown_vehicle", "fix_clock_ahead", "ticket_unknown_station", "ticket_bad_arithmetic",
-                 "visit_unknown_site"):  # fmt: skip
+    for kind in (
+        "fix_unknown_vehicle",
+        "fix_clock_ahead",
+        "ticket_unknown_station",
+        "ticket_bad_arithmetic",
+        "visit_unknown_site",
+    ):
         assert sum(v for (k, _), v in counts.items() if k == kind) == 1, (kind, counts)
     # messages that are no valid model at all: counted on the day the worker refused them (today)
     parse_errors = {k: v for k, v in counts.items() if k[0] == "dead_letter" and k[1].startswith("worker:invalid")}

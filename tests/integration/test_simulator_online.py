@@ -29,8 +29,9 @@ def test_simulated_hour_lands_exactly_the_ground_truth(stack, tmp_path):
     city_file = tmp_path / "city.yaml"
     dump_city(city, city_file)
     gw, wb = free_port(), free_port()
-    s = stack.model_copy(update={"topic_prefix": f"sim{u}.", "city_file": city_file, "gateway_port": gw,
-                                 "weighbridge_port": wb})  # fmt: skip
+    s = stack.model_copy(
+        update={"topic_prefix": f"sim{u}.", "city_file": city_file, "gateway_port": gw, "weighbridge_port": wb}
+    )
     ensure_topics(s, ALL_TOPICS)
     env = stack_env(s, WASTESTREAM_TOPIC_PREFIX=s.topic_prefix, WASTESTREAM_CITY_FILE=str(city_file))
     before = {t: end_offsets(s, s.topic(t)) for t in ("gps.fixes", "weigh.tickets", "deadletter")}

@@ -92,8 +92,15 @@ def test_recompute_counts_refused_inputs_and_stops_on_an_unreadable_line(tmp_pat
     first = json.loads(tickets.read_text().splitlines()[0])
     with open(tickets, "a", encoding="utf-8") as f:
         f.write(json.dumps({**first, "station_id": "S9", "serial": "X-9"}) + "\n")
-    r = run("recompute", "--events", str(d), "--json", str(tmp_path / "fig.json"), "--dead-letters",
-            str(tmp_path / "dead.jsonl"))  # fmt: skip
+    r = run(
+        "recompute",
+        "--events",
+        str(d),
+        "--json",
+        str(tmp_path / "fig.json"),
+        "--dead-letters",
+        str(tmp_path / "dead.jsonl"),
+    )
     assert r.returncode == 0, r.stderr
     assert "ticket_unknown_station': 1" in r.stderr
     (dead,) = (tmp_path / "dead.jsonl").read_text().splitlines()

@@ -20,17 +20,30 @@ def city():
 
 
 def quality(out, kind):
-    return {dict(r.tags)["detail"]: dict(r.fields)["count"] for r in out.records
-            if r.measurement == "data_quality" and dict(r.tags)["kind"] == kind}  # fmt: skip
+    return {
+        dict(r.tags)["detail"]: dict(r.fields)["count"]
+        for r in out.records
+        if r.measurement == "data_quality" and dict(r.tags)["kind"] == kind
+    }
 
 
 def ticket_in(core, city, serial):
     """An inbound ticket of a collection truck at the first station, weighed T to T + 5 min."""
     v = next(v for v in city.vehicles if v.kind == "collection")
     st = city.stations[0]
-    t = WeighTicket(station_id=st.id, serial=serial, plate=v.plate, vehicle_id=v.id, direction=Direction.inbound,
-                    waste_stream=v.waste_stream, gross_kg=v.stored_tare_kg + 5000, tare_kg=v.stored_tare_kg,
-                    net_kg=5000, weigh_in_at=T, weigh_out_at=T + timedelta(minutes=5))  # fmt: skip
+    t = WeighTicket(
+        station_id=st.id,
+        serial=serial,
+        plate=v.plate,
+        vehicle_id=v.id,
+        direction=Direction.inbound,
+        waste_stream=v.waste_stream,
+        gross_kg=v.stored_tare_kg + 5000,
+        tare_kg=v.stored_tare_kg,
+        net_kg=5000,
+        weigh_in_at=T,
+        weigh_out_at=T + timedelta(minutes=5),
+    )
     core.on_ticket(t, f"p/0/{serial}")
     return v, st
 
@@ -39,10 +52,19 @@ def visit_at_start(core, city, point, day):
     """A 3-minute halt at ``point`` from the start of its service window, by a truck of its contractor."""
     start = window(point, day, city.timezone)[0]
     v = next(v for v in city.vehicles if v.contractor_id == point.contractor_id)
-    visit = Visit(vehicle_id=v.id, site_id=point.id, site_kind=SiteKind.point, enter_at=start,
-                  exit_at=start + timedelta(minutes=3), dwell_s=180, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
-    core.on_visit_set(VisitSet(site_id=point.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day,
-                               visits=[visit]))  # fmt: skip
+    visit = Visit(
+        vehicle_id=v.id,
+        site_id=point.id,
+        site_kind=SiteKind.point,
+        enter_at=start,
+        exit_at=start + timedelta(minutes=3),
+        dwell_s=180,
+        local_date=day,
+        contractor_id=v.contractor_id,
+    )
+    core.on_visit_set(
+        VisitSet(site_id=point.id, site_kind=SiteKind.point, vehicle_id=v.id, local_date=day, visits=[visit])
+    )
 
 
 def test_ticket_without_dwell_is_counted_after_the_grace_and_cleared_by_late_gps(city):
@@ -55,8 +77,16 @@ def test_ticket_without_dwell_is_counted_after_the_grace_and_cleared_by_late_gps
     assert quality(core.evaluate(after, [day]), "ticket_no_station_dwell") == {st.id: 1}
     assert quality(core.evaluate(after, [day]), "ticket_no_station_dwell") == {}  # unchanged: nothing new
     # the truck's GPS comes in late (a 0x0704 upload): it stood at the station while weighed
-    visit = Visit(vehicle_id=v.id, site_id=st.id, site_kind=SiteKind.station, enter_at=T - timedelta(minutes=2),
-                  exit_at=T + timedelta(minutes=8), dwell_s=600, local_date=day, contractor_id=v.contractor_id)  # fmt: skip
+    visit = Visit(
+        vehicle_id=v.id,
+        site_id=st.id,
+        site_kind=SiteKind.station,
+        enter_at=T - timedelta(minutes=2),
+        exit_at=T + timedelta(minutes=8),
+        dwell_s=600,
+        local_date=day,
+        contractor_id=v.contractor_id,
+    )
     core.on_visit_set(
         VisitSet(site_id=st.id, site_kind=SiteKind.station, vehicle_id=v.id, local_date=day, visits=[visit])
     )
@@ -68,8 +98,20 @@ def silent_alerts(out):
 
 
 def fix(v, at, lat, lon, acc_on=True):
-    return GpsFix(vehicle_id=v.id, terminal_id=v.terminal_id, device_time=at, received_at=at, lat=lat, lon=lon,
-                  speed_kmh=30 if acc_on else 0, heading=0, altitude_m=4, status=3, acc_on=acc_on, fix_valid=True)  # fmt: skip
+    return GpsFix(
+        vehicle_id=v.id,
+        terminal_id=v.terminal_id,
+        device_time=at,
+        received_at=at,
+        lat=lat,
+        lon=lon,
+        speed_kmh=30 if acc_on else 0,
+        heading=0,
+        altitude_m=4,
+        status=3,
+        acc_on=acc_on,
+        fix_valid=True,
+    )
 
 
 def test_silent_terminal_alert_is_raised_live_and_resolved_by_the_next_fix(city):
@@ -165,8 +207,9 @@ def test_the_last_alert_written_is_kept_with_the_status_for_a_restart_to_re_emit
         return [r for r in out.records if r.measurement == "alerts" and dict(r.tags)["subject"] == point]
 
     def stored(point):  # what a re-emit from the tables writes
-        return [r for part in core.figures() for r in part
-                if r.measurement == "alerts" and dict(r.tags)["subject"] == point]  # fmt: skip
+        return [
+            r for part in core.figures() for r in part if r.measurement == "alerts" and dict(r.tags)["subject"] == point
+        ]
 
     out = core.evaluate(late, [day], owns=owns)
     assert dict(written(out, p.id)[0].fields)["active"] == 1

@@ -22,11 +22,23 @@ from wastestream.stream_processors.recompute import recompute_events
 DAY = date(2026, 11, 23)
 NOON = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 REJECTION_KINDS = {
-    "fix_unknown_vehicle", "fix_terminal_mismatch", "fix_clock_ahead", "fix_clock_stale", "fix_bad_speed",
-    "fix_bad_position", "ticket_unknown_station", "ticket_bad_weight", "ticket_bad_arithmetic", "ticket_bad_times",
-    "ticket_clock_ahead", "ticket_clock_stale", "ticket_serial_conflict", "visit_unknown_site",
-    "visit_unknown_vehicle", "visit_inconsistent",
-}  # fmt: skip
+    "fix_unknown_vehicle",
+    "fix_terminal_mismatch",
+    "fix_clock_ahead",
+    "fix_clock_stale",
+    "fix_bad_speed",
+    "fix_bad_position",
+    "ticket_unknown_station",
+    "ticket_bad_weight",
+    "ticket_bad_arithmetic",
+    "ticket_bad_times",
+    "ticket_clock_ahead",
+    "ticket_clock_stale",
+    "ticket_serial_conflict",
+    "visit_unknown_site",
+    "visit_unknown_vehicle",
+    "visit_inconsistent",
+}
 
 
 def small_city() -> City:
@@ -57,16 +69,35 @@ ST = CITY.stations[0]
 
 
 def fix(**kw) -> GpsFix:
-    base = dict(vehicle_id=V.id, terminal_id=V.terminal_id, device_time=NOON, received_at=NOON + timedelta(seconds=1),
-                lat=ST.geofence.lat + 0.01, lon=ST.geofence.lon, speed_kmh=20, heading=0, acc_on=True)  # fmt: skip
+    base = dict(
+        vehicle_id=V.id,
+        terminal_id=V.terminal_id,
+        device_time=NOON,
+        received_at=NOON + timedelta(seconds=1),
+        lat=ST.geofence.lat + 0.01,
+        lon=ST.geofence.lon,
+        speed_kmh=20,
+        heading=0,
+        acc_on=True,
+    )
     return GpsFix(**{**base, **kw})
 
 
 def ticket(**kw) -> WeighTicket:
-    base = dict(station_id=ST.id, serial="P-1", plate=V.plate, vehicle_id=V.id, direction=Direction.inbound,
-                waste_stream="other", gross_kg=V.stored_tare_kg + 5000, tare_kg=V.stored_tare_kg, net_kg=5000,
-                weigh_in_at=NOON, weigh_out_at=NOON + timedelta(minutes=5),
-                received_at=NOON + timedelta(minutes=5, seconds=5))  # fmt: skip
+    base = dict(
+        station_id=ST.id,
+        serial="P-1",
+        plate=V.plate,
+        vehicle_id=V.id,
+        direction=Direction.inbound,
+        waste_stream="other",
+        gross_kg=V.stored_tare_kg + 5000,
+        tare_kg=V.stored_tare_kg,
+        net_kg=5000,
+        weigh_in_at=NOON,
+        weigh_out_at=NOON + timedelta(minutes=5),
+        received_at=NOON + timedelta(minutes=5, seconds=5),
+    )
     return WeighTicket(**{**base, **kw})
 
 
@@ -108,12 +139,19 @@ def test_an_invalid_position_is_not_checked_against_the_area():
         ({"net_kg": 4000}, "ticket_bad_arithmetic"),
         ({"gross_kg": 1e9, "net_kg": 1e9 - V.stored_tare_kg}, "ticket_bad_weight"),
         ({"weigh_out_at": NOON - timedelta(minutes=1)}, "ticket_bad_times"),
-        ({"weigh_in_at": NOON + timedelta(days=30), "weigh_out_at": NOON + timedelta(days=30, minutes=5)},
-         "ticket_clock_ahead"),
-        ({"weigh_in_at": NOON - timedelta(days=30), "weigh_out_at": NOON - timedelta(days=30) + timedelta(minutes=5)},
-         "ticket_clock_stale"),
+        (
+            {"weigh_in_at": NOON + timedelta(days=30), "weigh_out_at": NOON + timedelta(days=30, minutes=5)},
+            "ticket_clock_ahead",
+        ),
+        (
+            {
+                "weigh_in_at": NOON - timedelta(days=30),
+                "weigh_out_at": NOON - timedelta(days=30) + timedelta(minutes=5),
+            },
+            "ticket_clock_stale",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_ticket_is_refused_before_any_table_changes(change, kind):
     core = Core(CITY)
     out = core.on_ticket(ticket(**change), "weigh.tickets:0")
@@ -138,8 +176,15 @@ def test_a_ticket_serial_seen_with_other_weights_is_a_conflict_not_a_duplicate()
 def test_a_visit_set_of_an_unknown_site_or_vehicle_is_refused():
     core = Core(CITY)
     p = CITY.collection_points[0]
-    good = Visit(vehicle_id=V.id, site_id=p.id, site_kind=SiteKind.point, enter_at=NOON,
-                 exit_at=NOON + timedelta(minutes=2), dwell_s=120, local_date=DAY)  # fmt: skip
+    good = Visit(
+        vehicle_id=V.id,
+        site_id=p.id,
+        site_kind=SiteKind.point,
+        enter_at=NOON,
+        exit_at=NOON + timedelta(minutes=2),
+        dwell_s=120,
+        local_date=DAY,
+    )
     vs = VisitSet(site_id=p.id, site_kind=SiteKind.point, vehicle_id=V.id, local_date=DAY, visits=[good])
     assert kinds(core.on_visit_set(vs.model_copy(update={"site_id": "P-nowhere"}))) == ["visit_unknown_site"]
     assert kinds(core.on_visit_set(vs.model_copy(update={"site_kind": SiteKind.station}))) == ["visit_unknown_site"]
@@ -164,9 +209,17 @@ def test_an_event_that_fails_half_way_leaves_no_trace(monkeypatch):
 
 
 def test_unknown_terminals_are_listed_with_first_and_last_seen():
-    res = recompute_events(CITY, [("gps.fixes", fix(vehicle_id="V999", terminal_id="013700000001",
-                                                    received_at=NOON + timedelta(minutes=m)), f"f:{m}")
-                                  for m in (0, 5, 9)])  # fmt: skip
+    res = recompute_events(
+        CITY,
+        [
+            (
+                "gps.fixes",
+                fix(vehicle_id="V999", terminal_id="013700000001", received_at=NOON + timedelta(minutes=m)),
+                f"f:{m}",
+            )
+            for m in (0, 5, 9)
+        ],
+    )
     (r,) = res.select("unknown_terminals")
     assert dict(r.tags) == {"terminal": "013700000001", "source": "recompute"}
     f = dict(r.fields)
@@ -180,8 +233,14 @@ def test_unknown_terminals_are_listed_with_first_and_last_seen():
 
 def test_a_far_future_fix_does_not_move_recompute_off_the_day():
     clean = recompute_events(CITY, CLEAN)
-    poisoned = recompute_events(CITY, [*CLEAN[:50], ("gps.fixes", fix(device_time=datetime(2030, 1, 1, tzinfo=UTC),
-                                                                         received_at=NOON), "f:x"), *CLEAN[50:]])  # fmt: skip
+    poisoned = recompute_events(
+        CITY,
+        [
+            *CLEAN[:50],
+            ("gps.fixes", fix(device_time=datetime(2030, 1, 1, tzinfo=UTC), received_at=NOON), "f:x"),
+            *CLEAN[50:],
+        ],
+    )
     assert poisoned.days == clean.days == [DAY]
     assert poisoned.watermark == clean.watermark
     assert [r for r in poisoned.select("clearance")] == [r for r in clean.select("clearance")]
@@ -195,8 +254,14 @@ def test_a_terminal_dark_all_day_is_counted_and_a_silence_that_never_ends_too():
     mine = [e for e in CLEAN if getattr(e[1], "vehicle_id", None) not in (r0.vehicle_id, r1.vehicle_id)]
     v0 = next(v for v in CITY.vehicles if v.id == r0.vehicle_id)
     v1 = next(v for v in CITY.vehicles if v.id == r1.vehicle_id)
-    parked = fix(vehicle_id=v0.id, terminal_id=v0.terminal_id, device_time=evening, received_at=evening, acc_on=False,
-                 speed_kmh=0)  # fmt: skip
+    parked = fix(
+        vehicle_id=v0.id,
+        terminal_id=v0.terminal_id,
+        device_time=evening,
+        received_at=evening,
+        acc_on=False,
+        speed_kmh=0,
+    )
     from wastestream.domain.localtime import at_local
 
     heard = at_local(DAY, r1.start, CITY.timezone) + timedelta(minutes=10)  # 10 min after its route's start
@@ -226,9 +291,19 @@ def bad_fix(draw) -> GpsFix:
     device = draw(times)
     lat = draw(st.floats(-90, 90))
     lon = draw(st.floats(-180, 180))
-    kw = dict(vehicle_id=v.id, terminal_id=v.terminal_id, received_at=received, device_time=device, lat=lat, lon=lon,
-              speed_kmh=draw(st.floats(0, 200)), heading=draw(st.integers(0, 359)), acc_on=draw(st.booleans()),
-              fix_valid=draw(st.booleans()), source=draw(st.sampled_from(list(FixSource))))  # fmt: skip
+    kw = dict(
+        vehicle_id=v.id,
+        terminal_id=v.terminal_id,
+        received_at=received,
+        device_time=device,
+        lat=lat,
+        lon=lon,
+        speed_kmh=draw(st.floats(0, 200)),
+        heading=draw(st.integers(0, 359)),
+        acc_on=draw(st.booleans()),
+        fix_valid=draw(st.booleans()),
+        source=draw(st.sampled_from(list(FixSource))),
+    )
     if how == "vehicle":
         kw["vehicle_id"] = draw(ids.filter(lambda s: s not in {x.id for x in CITY.vehicles}))
     elif how == "terminal":
@@ -257,10 +332,20 @@ def bad_ticket(draw) -> WeighTicket:
     t_in = received - timedelta(seconds=draw(st.floats(0, 3600)))
     gross = draw(st.floats(1000, 80_000))
     tare = draw(st.floats(0, gross))
-    kw = dict(station_id=draw(st.sampled_from([s.id for s in CITY.stations])), serial=draw(ids.filter(bool)),
-              plate=V.plate, vehicle_id=draw(st.sampled_from([None, V.id, "V999"])),
-              direction=draw(st.sampled_from(list(Direction))), waste_stream="other", gross_kg=gross, tare_kg=tare,
-              net_kg=gross - tare, weigh_in_at=t_in, weigh_out_at=t_in + timedelta(minutes=5), received_at=received)  # fmt: skip
+    kw = dict(
+        station_id=draw(st.sampled_from([s.id for s in CITY.stations])),
+        serial=draw(ids.filter(bool)),
+        plate=V.plate,
+        vehicle_id=draw(st.sampled_from([None, V.id, "V999"])),
+        direction=draw(st.sampled_from(list(Direction))),
+        waste_stream="other",
+        gross_kg=gross,
+        tare_kg=tare,
+        net_kg=gross - tare,
+        weigh_in_at=t_in,
+        weigh_out_at=t_in + timedelta(minutes=5),
+        received_at=received,
+    )
     if how == "station":
         kw["station_id"] = draw(ids.filter(lambda s: s not in {x.id for x in CITY.stations}))
     elif how == "arithmetic":
@@ -284,8 +369,9 @@ def bad_ticket(draw) -> WeighTicket:
 def bad_visit_set(draw) -> VisitSet:
     site = draw(ids.filter(lambda s: s not in {p.id for p in CITY.collection_points} | {x.id for x in CITY.stations}))
     d = draw(st.dates(date(1970, 1, 2), date(2099, 12, 1)))
-    return VisitSet(site_id=site, site_kind=draw(st.sampled_from(list(SiteKind))), vehicle_id=V.id, local_date=d,
-                    visits=[])  # fmt: skip
+    return VisitSet(
+        site_id=site, site_kind=draw(st.sampled_from(list(SiteKind))), vehicle_id=V.id, local_date=d, visits=[]
+    )
 
 
 poison = st.one_of(
@@ -299,10 +385,11 @@ CLEAN_RESULT = recompute_events(CITY, CLEAN)
 def figures(res) -> dict:
     """Every record but the poison's own: the refused inputs' counts and the unregistered terminals."""
     return {
-        k: r for k, r in res.records.items()
+        k: r
+        for k, r in res.records.items()
         if r.measurement != "unknown_terminals"
         and not (r.measurement == "data_quality" and dict(r.tags)["kind"] in REJECTION_KINDS)
-    }  # fmt: skip
+    }
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -21,9 +21,10 @@ values = st.one_of(
     names,
 )
 times = st.datetimes(
-    min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.sampled_from(
-        [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))])
-)  # fmt: skip
+    min_value=datetime(1971, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]),
+)
 
 
 @st.composite
@@ -52,17 +53,28 @@ def test_same_text_as_influxdb_client_point(r: Record) -> None:
 @pytest.mark.parametrize(
     ("record", "line"),
     [
-        (Record("positions", (("contractor", "C01"), ("vehicle", "沪A 1,2")),
+        (
+            Record(
+                "positions",
+                (("contractor", "C01"), ("vehicle", "沪A 1,2")),
                 (("backfill", False), ("lat", 31.2), ("site", 'P "x"'), ("speed_kmh", 36.0)),
-                datetime(2026, 11, 23, 8, 0, 5, 900_000, tzinfo=UTC)),
-         'positions,contractor=C01,vehicle=沪A\\ 1\\,2 backfill=false,lat=31.2,site="P \\"x\\"",speed_kmh=36 '
-         "1795420805"),
-        (Record("tonnage", (("contractor", ""), ("station", "S=1\\")), (("net_kg", 5), ("tickets", None)),
-                datetime(2026, 11, 23, tzinfo=timezone(timedelta(hours=8)))),
-         "tonnage,station=S\\=1\\  net_kg=5i 1795363200"),
+                datetime(2026, 11, 23, 8, 0, 5, 900_000, tzinfo=UTC),
+            ),
+            'positions,contractor=C01,vehicle=沪A\\ 1\\,2 backfill=false,lat=31.2,site="P \\"x\\"",speed_kmh=36 '
+            "1795420805",
+        ),
+        (
+            Record(
+                "tonnage",
+                (("contractor", ""), ("station", "S=1\\")),
+                (("net_kg", 5), ("tickets", None)),
+                datetime(2026, 11, 23, tzinfo=timezone(timedelta(hours=8))),
+            ),
+            "tonnage,station=S\\=1\\  net_kg=5i 1795363200",
+        ),
         (Record("x", (), (("v", float("nan")),), datetime(2026, 1, 1, tzinfo=UTC)), ""),
     ],
-)  # fmt: skip
+)
 def test_known_lines(record: Record, line: str) -> None:
     """Escaping, an empty tag left out, a whole float without '.0', ints with 'i', second precision."""
     assert line_protocol(record) == line == point_line(record)
@@ -73,8 +85,11 @@ def test_contractor_records_also_go_to_the_contractor_bucket() -> None:
     sink.s = type("S", (), {"influx_bucket": "main"})()
     sink.contractor_buckets = {"C01": "contractor-c01"}
     t = datetime(2026, 11, 23, tzinfo=UTC)
-    recs = [Record("m", (), (("v", 1),), t, "C01"), Record("m", (), (("v", 2),), t, "C99"),
-            Record("m", (), (("v", None),), t, "C01")]  # fmt: skip
+    recs = [
+        Record("m", (), (("v", 1),), t, "C01"),
+        Record("m", (), (("v", 2),), t, "C99"),
+        Record("m", (), (("v", None),), t, "C01"),
+    ]
     assert sink._lines(recs) == {
         "main": b"m v=1i 1795392000\nm v=2i 1795392000",
         "contractor-c01": b"m v=1i 1795392000",

@@ -5,8 +5,12 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MAPPED = {"wastestream": "wastestream", "producers": "wastestream.producers",
-          "stream_processors": "wastestream.stream_processors", "schemas": "wastestream.schemas"}  # fmt: skip
+MAPPED = {
+    "wastestream": "wastestream",
+    "producers": "wastestream.producers",
+    "stream_processors": "wastestream.stream_processors",
+    "schemas": "wastestream.schemas",
+}
 
 
 def test_every_package_folder_is_listed_in_pyproject():

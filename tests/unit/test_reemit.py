@@ -30,7 +30,8 @@ def test_a_reemit_writes_exactly_the_figures_last_written(tmp_path, seed, day):
     assert wrong == []
     missing = [k for k, r in res.records.items() if r.measurement in REEMITTED and k not in again]
     assert missing == []
-    missed_alerts = {k for k, r in res.records.items()
-                     if r.measurement == "alerts" and dict(r.tags)["kind"] == "missed_clearance"}  # fmt: skip
+    missed_alerts = {
+        k for k, r in res.records.items() if r.measurement == "alerts" and dict(r.tags)["kind"] == "missed_clearance"
+    }
     assert missed_alerts and missed_alerts <= again.keys()
     assert res.core.days_held() >= {day}

@@ -16,9 +16,15 @@ def test_json_schema_files_are_current():
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValidationError, match="timezone"):
         GpsFix(
-            vehicle_id="V1", terminal_id="1", device_time=datetime(2026, 11, 23, 8), received_at=datetime(2026, 11, 23, 8),
-            lat=31.2, lon=121.4, speed_kmh=0, heading=0,
-        )  # fmt: skip
+            vehicle_id="V1",
+            terminal_id="1",
+            device_time=datetime(2026, 11, 23, 8),
+            received_at=datetime(2026, 11, 23, 8),
+            lat=31.2,
+            lon=121.4,
+            speed_kmh=0,
+            heading=0,
+        )
 
 
 def test_messages_carry_schema_version_and_reject_unknown_fields():

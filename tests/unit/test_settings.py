@@ -50,16 +50,25 @@ def test_dotenv_file(tmp_path, monkeypatch):
 def test_a_local_cluster_of_three_nodes_has_one_quorum_and_a_bootstrap_list(tmp_path):
     from wastestream.stack import Stack
 
-    s = Settings(state_dir=tmp_path, kafka_port=29192, kafka_controller_port=29193, kafka_brokers=3,
-                 topic_min_insync_replicas=2)  # fmt: skip
+    s = Settings(
+        state_dir=tmp_path, kafka_port=29192, kafka_controller_port=29193, kafka_brokers=3, topic_min_insync_replicas=2
+    )
     assert s.kafka_bootstrap == "127.0.0.1:29192,127.0.0.1:29194,127.0.0.1:29196"
     nodes = Stack(s).select(["kafka"])
     assert [n.name for n in nodes] == ["kafka", "kafka-1", "kafka-2"]
     assert [n.ports for n in nodes] == [[29192, 29193], [29194, 29195], [29196, 29197]]
-    props = [dict(line.split("=", 1) for line in n.properties(tmp_path).splitlines() if "=" in line and not
-                  line.startswith("#")) for n in nodes]  # fmt: skip
+    props = [
+        dict(
+            line.split("=", 1)
+            for line in n.properties(tmp_path).splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        for n in nodes
+    ]
     assert [p["node.id"] for p in props] == ["1", "2", "3"]
     assert {p["controller.quorum.voters"] for p in props} == {"1@127.0.0.1:29193,2@127.0.0.1:29195,3@127.0.0.1:29197"}
-    assert {(p["default.replication.factor"], p["min.insync.replicas"], p["offsets.topic.replication.factor"])
-            for p in props} == {("3", "2", "3")}  # fmt: skip
+    assert {
+        (p["default.replication.factor"], p["min.insync.replicas"], p["offsets.topic.replication.factor"])
+        for p in props
+    } == {("3", "2", "3")}
     assert Settings(state_dir=tmp_path).kafka_bootstrap == "127.0.0.1:19092"  # the single node as before

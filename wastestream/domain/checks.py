@@ -85,21 +85,34 @@ class Area:
         return self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max
 
 
-def clock_problem(prefix: str, event_at: datetime, received_at: datetime, rules: InputRules,
-                  field: str, old_field: str | None = None, old_at: datetime | None = None) -> Problem | None:  # fmt: skip
+def clock_problem(
+    prefix: str,
+    event_at: datetime,
+    received_at: datetime,
+    rules: InputRules,
+    field: str,
+    old_field: str | None = None,
+    old_at: datetime | None = None,
+) -> Problem | None:
     """A device or weigh clock that cannot be right against its (trusted) receive time:
     ``<prefix>_clock_ahead`` or ``<prefix>_clock_stale``."""
     ahead = (event_at - received_at).total_seconds()
     if ahead > rules.max_ahead_s:
-        return Problem(f"{prefix}_clock_ahead", field,
-                       f"{event_at.isoformat()} is {ahead:.0f} s after its receive time "
-                       f"{received_at.isoformat()} (at most {rules.max_ahead_s:g} s)")  # fmt: skip
+        return Problem(
+            f"{prefix}_clock_ahead",
+            field,
+            f"{event_at.isoformat()} is {ahead:.0f} s after its receive time "
+            f"{received_at.isoformat()} (at most {rules.max_ahead_s:g} s)",
+        )
     old = old_at or event_at
     age = (received_at - old).total_seconds()
     if age > rules.backfill_horizon_s:
-        return Problem(f"{prefix}_clock_stale", old_field or field,
-                       f"{old.isoformat()} is {age / 86400:.1f} days before its receive time "
-                       f"{received_at.isoformat()} (back-fill horizon {rules.backfill_horizon_s / 86400:g} days)")  # fmt: skip
+        return Problem(
+            f"{prefix}_clock_stale",
+            old_field or field,
+            f"{old.isoformat()} is {age / 86400:.1f} days before its receive time "
+            f"{received_at.isoformat()} (back-fill horizon {rules.backfill_horizon_s / 86400:g} days)",
+        )
     return None
 
 
@@ -108,11 +121,17 @@ def fix_problem(fix, terminal_of: Mapping[str, str], area: Area, rules: InputRul
     ``terminal_of``: registered vehicle id → its terminal id."""
     registered = terminal_of.get(fix.vehicle_id)
     if registered is None:
-        return Problem("fix_unknown_vehicle", "vehicle_id",
-                       f"vehicle {fix.vehicle_id!r} (terminal {fix.terminal_id}) is not in the vehicle registry")  # fmt: skip
+        return Problem(
+            "fix_unknown_vehicle",
+            "vehicle_id",
+            f"vehicle {fix.vehicle_id!r} (terminal {fix.terminal_id}) is not in the vehicle registry",
+        )
     if registered != fix.terminal_id:
-        return Problem("fix_terminal_mismatch", "terminal_id",
-                       f"terminal {fix.terminal_id} is not vehicle {fix.vehicle_id}'s (registered: {registered})")  # fmt: skip
+        return Problem(
+            "fix_terminal_mismatch",
+            "terminal_id",
+            f"terminal {fix.terminal_id} is not vehicle {fix.vehicle_id}'s (registered: {registered})",
+        )
     p = clock_problem("fix", fix.device_time, fix.received_at, rules, "device_time")
     if p is not None:
         return p
@@ -122,13 +141,20 @@ def fix_problem(fix, terminal_of: Mapping[str, str], area: Area, rules: InputRul
         if not (math.isfinite(fix.lat) and math.isfinite(fix.lon)) or (fix.lat == 0 and fix.lon == 0):
             return Problem("fix_bad_position", "lat", f"({fix.lat}, {fix.lon}) is no position")
         if not area.contains(fix.lat, fix.lon):
-            return Problem("fix_bad_position", "lat",
-                           f"({fix.lat}, {fix.lon}) is more than {rules.area_margin_km:g} km outside the city")  # fmt: skip
+            return Problem(
+                "fix_bad_position",
+                "lat",
+                f"({fix.lat}, {fix.lon}) is more than {rules.area_margin_km:g} km outside the city",
+            )
     return None
 
 
-def ticket_problems(t, stations: Mapping[str, object] | set[str], rules: InputRules,  # noqa: ANN001
-                    received_at: datetime | None = None) -> list[Problem]:  # fmt: skip
+def ticket_problems(
+    t,
+    stations: Mapping[str, object] | set[str],
+    rules: InputRules,  # noqa: ANN001
+    received_at: datetime | None = None,
+) -> list[Problem]:
     """Every reason to refuse a :class:`~wastestream.schemas.WeighTicket` (the API names them all;
     the worker and ``recompute`` count the first). ``received_at``: the receive time if the ticket
     carries none yet (the API checking what it is about to stamp)."""
@@ -146,24 +172,45 @@ def ticket_problems(t, stations: Mapping[str, object] | set[str], rules: InputRu
         errs.append(Problem("ticket_bad_weight", "tare_kg", "tare greater than gross"))
     tol = max(rules.net_tolerance_kg, rules.net_tolerance_pct * t.gross_kg)
     if not abs(t.gross_kg - t.tare_kg - t.net_kg) <= tol:
-        errs.append(Problem("ticket_bad_arithmetic", "net_kg",
-                            f"net {t.net_kg} ≠ gross {t.gross_kg} − tare {t.tare_kg} (tolerance {tol:g} kg)"))  # fmt: skip
+        errs.append(
+            Problem(
+                "ticket_bad_arithmetic",
+                "net_kg",
+                f"net {t.net_kg} ≠ gross {t.gross_kg} − tare {t.tare_kg} (tolerance {tol:g} kg)",
+            )
+        )
     if t.weigh_out_at < t.weigh_in_at:
         errs.append(Problem("ticket_bad_times", "weigh_out_at", "before weigh_in_at"))
     elif (t.weigh_out_at - t.weigh_in_at).total_seconds() > rules.max_weigh_duration_s:
-        errs.append(Problem("ticket_bad_times", "weigh_out_at",
-                            f"more than {rules.max_weigh_duration_s / 3600:g} h after weigh_in_at"))  # fmt: skip
+        errs.append(
+            Problem(
+                "ticket_bad_times",
+                "weigh_out_at",
+                f"more than {rules.max_weigh_duration_s / 3600:g} h after weigh_in_at",
+            )
+        )
     if received_at is not None:
         ahead_in = (t.weigh_in_at - received_at).total_seconds() > rules.max_ahead_s
-        p = clock_problem("ticket", t.weigh_in_at if ahead_in else t.weigh_out_at, received_at, rules,
-                          "weigh_in_at" if ahead_in else "weigh_out_at", "weigh_in_at", t.weigh_in_at)  # fmt: skip
+        p = clock_problem(
+            "ticket",
+            t.weigh_in_at if ahead_in else t.weigh_out_at,
+            received_at,
+            rules,
+            "weigh_in_at" if ahead_in else "weigh_out_at",
+            "weigh_in_at",
+            t.weigh_in_at,
+        )
         if p is not None:
             errs.append(p)
     return errs
 
 
-def visit_set_problem(vs, kind_of: Mapping[str, str], points: Mapping[str, object],  # noqa: ANN001
-                      vehicles: Mapping[str, object]) -> Problem | None:  # fmt: skip
+def visit_set_problem(
+    vs,
+    kind_of: Mapping[str, str],
+    points: Mapping[str, object],  # noqa: ANN001
+    vehicles: Mapping[str, object],
+) -> Problem | None:
     """The first reason to refuse a :class:`~wastestream.schemas.results.VisitSet`, or None.
     ``kind_of``: station id → its kind; ``points``: point id → point."""
     kind = vs.site_kind.value

@@ -33,6 +33,11 @@ def scorecard(contractor_id: str, statuses: Iterable[Clearance], tonnage_kg: flo
     for s in statuses:
         counts[s] += 1
     return Scorecard(
-        contractor_id, sum(counts.values()), counts[Clearance.cleared], counts[Clearance.late],
-        counts[Clearance.missed], counts[Clearance.pending], tonnage_kg,
-    )  # fmt: skip
+        contractor_id,
+        sum(counts.values()),
+        counts[Clearance.cleared],
+        counts[Clearance.late],
+        counts[Clearance.missed],
+        counts[Clearance.pending],
+        tonnage_kg,
+    )

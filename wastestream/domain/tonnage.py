@@ -49,9 +49,13 @@ def ticket_day(t: WeighTicket, tz: str = "Asia/Shanghai") -> date:
 def tonnage_key(t: WeighTicket, contractor_of: dict[str, str], tz: str = "Asia/Shanghai") -> TonnageKey:
     vehicle = t.vehicle_id or f"plate:{t.plate}"
     return TonnageKey(
-        ticket_day(t, tz), t.station_id, vehicle, contractor_of.get(vehicle, "unknown"), t.waste_stream.value,
+        ticket_day(t, tz),
+        t.station_id,
+        vehicle,
+        contractor_of.get(vehicle, "unknown"),
+        t.waste_stream.value,
         t.direction.value,
-    )  # fmt: skip
+    )
 
 
 @dataclass

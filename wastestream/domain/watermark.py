@@ -36,8 +36,9 @@ def evidence_until(progress: Mapping[Any, float], backlog: Mapping[Any, int | No
     return until
 
 
-def decision_time(now: float, readers: Iterable[float | None], previous: float | None = None,
-                  margin_s: float = EVIDENCE_MARGIN_S) -> float | None:  # fmt: skip
+def decision_time(
+    now: float, readers: Iterable[float | None], previous: float | None = None, margin_s: float = EVIDENCE_MARGIN_S
+) -> float | None:
     """The event time at which to decide deadlines: ``now``, held back to ``margin_s`` before the
     slowest reader's :func:`evidence_until` while any reader has fixes left to read, and never
     earlier than ``previous`` (time does not go back: a deadline once passed stays passed). None

@@ -80,7 +80,7 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
         ),
         PanelSpec(
             "tonnage_plan", "Plan (t/day)", "stat", f'import "array"\narray.from(rows: [{{_value: {plan_t:.1f}}}])', "t"
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "clearance_rate",
             "清运率 clearance rate",
@@ -89,14 +89,14 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             f' done: accumulator.done + (if r._value == "cleared" or r._value == "late" then 1.0 else 0.0)}}))\n'
             f"  |> map(fn: (r) => ({{_value: if r.due > 0.0 then r.done / r.due * 100.0 else 100.0}}))",
             "percent",
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "status_counts",
             "Points by status",
             "barchart",
             f'{status}\n  |> group(columns: ["_value"])\n  |> count(column: "point")\n  |> rename(columns: {{_value: "status", point: "points"}})\n  |> group()',
             w=6,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "points_map",
             "Collection points (status: 0 pending, 1 cleared, 2 late, 3 missed)",
@@ -107,7 +107,7 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             + '\n  |> keep(columns: ["point", "contractor", "lat", "lon", "status_code"])',
             w=12,
             h=12,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "not_cleared",
             "Missed and late",
@@ -118,7 +118,7 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             '\n  |> keep(columns: ["point", "contractor", "route", "timed", "status", "visit_at"])\n  |> sort(columns: ["status", "point"])',
             w=12,
             h=12,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "station_balance",
             "Stations: received, transferred, backlog (日产日清)",
@@ -129,20 +129,20 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             '\n  |> sort(columns: ["station"])',
             w=12,
             h=10,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "vehicles_seen",
             "Vehicles seen at sites",
             "stat",
             _src(bucket, "visits", ' and r._field == "dwell_s"')
             + '\n  |> group()\n  |> distinct(column: "vehicle")\n  |> count()',
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "alerts_active",
             "Active missed-clearance alerts",
             "stat",
             _src(bucket, "alerts", ' and r._field == "active"') + "\n  |> group()\n  |> sum()",
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -157,14 +157,14 @@ def contractor_panels(bucket: str) -> list[PanelSpec]:
             _src(bucket, "tonnage", ' and r._field == "net_kg" and r.direction == "in"' + c)
             + "\n  |> group()\n  |> sum()\n  |> map(fn: (r) => ({_value: r._value / 1000.0}))",
             "t",
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "c_scorecard",
             "Scorecard: points by status",
             "table",
             f'{status}\n  |> group(columns: ["_value"])\n  |> count(column: "point")\n  |> rename(columns: {{_value: "status", point: "points"}})\n  |> group()\n  |> sort(columns: ["status"])',
             w=8,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "c_rate_trend",
             "Clearance rate by day (%)",
@@ -174,7 +174,7 @@ def contractor_panels(bucket: str) -> list[PanelSpec]:
             "  |> map(fn: (r) => ({_time: r._start, _value: r.done / r.due * 100.0}))\n  |> group()",
             "percent",
             w=10,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "c_tonnage_trend",
             "Tonnage by day (kg)",
@@ -183,7 +183,7 @@ def contractor_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> group()\n  |> aggregateWindow(every: 1d, offset: -8h, fn: sum, createEmpty: false, timeSrc: "_start")',
             "kg",
             w=10,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -198,7 +198,7 @@ def station_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> group(columns: ["direction"])\n  |> aggregateWindow(every: 1d, offset: -8h, fn: sum, createEmpty: false, timeSrc: "_start")',
             "kg",
             w=12,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "s_balance",
             "Balance, 日产日清 and capacity",
@@ -207,7 +207,7 @@ def station_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> pivot(rowKey: ["_time", "station"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
             '\n  |> keep(columns: ["_time", "received_kg", "transferred_kg", "carried_in_kg", "backlog_kg", "cleared_same_day", "over_capacity"])',
             w=12,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -224,7 +224,7 @@ def vehicle_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> keep(columns: ["_time", "lat", "lon", "speed_kmh", "backfill"])\n  |> sort(columns: ["_time"])',
             w=24,
             h=12,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "v_visits",
             "Visits (enter time, site, dwell)",
@@ -233,7 +233,7 @@ def vehicle_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> group()\n  |> keep(columns: ["_time", "site", "site_kind", "_value"])\n  |> sort(columns: ["_time"])',
             w=12,
             h=10,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "v_tonnage",
             "Delivered (kg) and tickets",
@@ -242,7 +242,7 @@ def vehicle_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> pivot(rowKey: ["_time", "station", "direction"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
             '\n  |> keep(columns: ["_time", "station", "direction", "net_kg", "tickets"])',
             w=12,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -268,7 +268,7 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             _src(bucket, "data_quality", ' and r._field == "count"')
             + '\n  |> group(columns: ["kind"])\n  |> sum()\n  |> group()\n  |> sort(columns: ["kind"])',
             w=12,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "q_dead_letters",
             "Dead letters by reason",
@@ -276,7 +276,7 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "dead_letter"')
             + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> sort(columns: ["detail"])',
             w=12,
-        ),  # fmt: skip
+        ),
         _per_vehicle(
             bucket, "q_silent", "Terminals silent in shift (episodes > 30 min, ignition on)", "silent_terminal"
         ),
@@ -285,7 +285,7 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             "q_dark",
             "Dark terminals: due on a route, not heard 30 min after its start 未按时上线车辆",
             "dark_terminal",
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "q_unknown_terminals",
             "Unregistered terminals (register them) 未登记终端",
@@ -295,7 +295,7 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             '\n  |> group()\n  |> keep(columns: ["terminal", "source", "first_seen", "last_seen", "count"])'
             '\n  |> sort(columns: ["count"], desc: true)',
             w=12,
-        ),  # fmt: skip
+        ),
         PanelSpec(
             "q_no_dwell",
             "Inbound tickets with no GPS dwell of the truck at the station",
@@ -304,7 +304,7 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
             + '\n  |> group(columns: ["detail"])\n  |> last()\n  |> group()\n  |> filter(fn: (r) => r._value > 0)'
             '\n  |> rename(columns: {detail: "station"})\n  |> sort(columns: ["station"])',
             w=12,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -326,8 +326,10 @@ def _datum_variable() -> dashboard.CustomVariable:
 
 
 def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: str) -> dashboard.QueryVariable:
-    q = (f'import "influxdata/influxdb/schema"\nschema.measurementTagValues(bucket: "{bucket}", '
-         f'measurement: "{measurement}", tag: "{name}")')  # fmt: skip
+    q = (
+        f'import "influxdata/influxdb/schema"\nschema.measurementTagValues(bucket: "{bucket}", '
+        f'measurement: "{measurement}", tag: "{name}")'
+    )
     return (
         dashboard.QueryVariable(name)
         .label(label)
@@ -338,8 +340,13 @@ def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: 
 
 
 def _panel(spec: PanelSpec, pid: int, x: int, y: int, ds_uid: str) -> cogbuilder.Builder:
-    builders: dict[str, Any] = {"stat": stat.Panel, "table": table.Panel, "geomap": geomap.Panel,
-                                "timeseries": timeseries.Panel, "barchart": barchart.Panel}  # fmt: skip
+    builders: dict[str, Any] = {
+        "stat": stat.Panel,
+        "table": table.Panel,
+        "geomap": geomap.Panel,
+        "timeseries": timeseries.Panel,
+        "barchart": barchart.Panel,
+    }
     p = (
         builders[spec.kind]()
         .id(pid)
@@ -361,8 +368,15 @@ class BuiltDashboard:
     model: dict
 
 
-def build(uid: str, title: str, panels: list[PanelSpec], ds_uid: str, variables: list[tuple[str, str, str]], bucket: str,
-          tags: list[str]) -> BuiltDashboard:  # fmt: skip
+def build(
+    uid: str,
+    title: str,
+    panels: list[PanelSpec],
+    ds_uid: str,
+    variables: list[tuple[str, str, str]],
+    bucket: str,
+    tags: list[str],
+) -> BuiltDashboard:
     d = dashboard.Dashboard(title).uid(uid).tags(tags).timezone(TIMEZONE).time("now/d", "now/d").refresh("1m")
     if any("${datum}" in p.flux for p in panels):
         d = d.with_variable(_datum_variable())
@@ -384,17 +398,60 @@ def all_dashboards(bucket: str, ds_uid: str, plan_t: float, contractor: str | No
     suffix = f"-{contractor.lower()}" if contractor else ""
     if contractor:
         return [
-            build(f"ws-contractor{suffix}", f"承包商 Contractor {contractor}", contractor_panels(bucket), ds_uid,
-                  [("contractor", "Contractor", "clearance")], bucket, ["wastestream", "contractor"]),
-        ]  # fmt: skip
+            build(
+                f"ws-contractor{suffix}",
+                f"承包商 Contractor {contractor}",
+                contractor_panels(bucket),
+                ds_uid,
+                [("contractor", "Contractor", "clearance")],
+                bucket,
+                ["wastestream", "contractor"],
+            ),
+        ]
     return [
-        build("ws-dispatch", "调度总览 Dispatch overview", dispatch_panels(bucket, plan_t), ds_uid, [], bucket,
-              ["wastestream", "dispatch"]),
-        build("ws-contractor", "承包商 Contractor", contractor_panels(bucket), ds_uid,
-              [("contractor", "Contractor", "clearance")], bucket, ["wastestream", "contractor"]),
-        build("ws-station", "转运站 Station", station_panels(bucket), ds_uid, [("station", "Station", "station_balance")],
-              bucket, ["wastestream", "station"]),
-        build("ws-vehicle", "车辆 Vehicle", vehicle_panels(bucket), ds_uid, [("vehicle", "Vehicle", "tonnage")], bucket,
-              ["wastestream", "vehicle"]),
-        build("ws-quality", "数据质量 Data quality", quality_panels(bucket), ds_uid, [], bucket, ["wastestream", "quality"]),
-    ]  # fmt: skip
+        build(
+            "ws-dispatch",
+            "调度总览 Dispatch overview",
+            dispatch_panels(bucket, plan_t),
+            ds_uid,
+            [],
+            bucket,
+            ["wastestream", "dispatch"],
+        ),
+        build(
+            "ws-contractor",
+            "承包商 Contractor",
+            contractor_panels(bucket),
+            ds_uid,
+            [("contractor", "Contractor", "clearance")],
+            bucket,
+            ["wastestream", "contractor"],
+        ),
+        build(
+            "ws-station",
+            "转运站 Station",
+            station_panels(bucket),
+            ds_uid,
+            [("station", "Station", "station_balance")],
+            bucket,
+            ["wastestream", "station"],
+        ),
+        build(
+            "ws-vehicle",
+            "车辆 Vehicle",
+            vehicle_panels(bucket),
+            ds_uid,
+            [("vehicle", "Vehicle", "tonnage")],
+            bucket,
+            ["wastestream", "vehicle"],
+        ),
+        build(
+            "ws-quality",
+            "数据质量 Data quality",
+            quality_panels(bucket),
+            ds_uid,
+            [],
+            bucket,
+            ["wastestream", "quality"],
+        ),
+    ]

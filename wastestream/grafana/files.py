@@ -18,36 +18,76 @@ def provisioning_files(
 ) -> dict[str, str]:
     """Relative path → file text. Secrets are environment references, never values."""
     files: dict[str, str] = {}
-    files["datasources/wastestream.yaml"] = yaml.safe_dump({
-        "apiVersion": 1,
-        "datasources": [{
-            "name": "wastestream (city)", "uid": DISPATCH_DS_UID, "type": "influxdb", "access": "proxy", "url": influx_url,
-            "isDefault": True, "orgId": 1,
-            "jsonData": {"version": "Flux", "organization": "wastestream", "defaultBucket": bucket},
-            "secureJsonData": {"token": "$WASTESTREAM_INFLUX_TOKEN"},
-        }],
-    }, sort_keys=False, allow_unicode=True)  # fmt: skip
-    files["dashboards/wastestream.yaml"] = yaml.safe_dump({
-        "apiVersion": 1,
-        "providers": [{"name": "wastestream", "orgId": 1, "folder": "wastestream", "folderUid": "wastestream",
-                       "type": "file", "allowUiUpdates": False,
-                       "options": {"path": "/etc/grafana/provisioning/dashboards/json"}}],
-    }, sort_keys=False)  # fmt: skip
+    files["datasources/wastestream.yaml"] = yaml.safe_dump(
+        {
+            "apiVersion": 1,
+            "datasources": [
+                {
+                    "name": "wastestream (city)",
+                    "uid": DISPATCH_DS_UID,
+                    "type": "influxdb",
+                    "access": "proxy",
+                    "url": influx_url,
+                    "isDefault": True,
+                    "orgId": 1,
+                    "jsonData": {"version": "Flux", "organization": "wastestream", "defaultBucket": bucket},
+                    "secureJsonData": {"token": "$WASTESTREAM_INFLUX_TOKEN"},
+                }
+            ],
+        },
+        sort_keys=False,
+        allow_unicode=True,
+    )
+    files["dashboards/wastestream.yaml"] = yaml.safe_dump(
+        {
+            "apiVersion": 1,
+            "providers": [
+                {
+                    "name": "wastestream",
+                    "orgId": 1,
+                    "folder": "wastestream",
+                    "folderUid": "wastestream",
+                    "type": "file",
+                    "allowUiUpdates": False,
+                    "options": {"path": "/etc/grafana/provisioning/dashboards/json"},
+                }
+            ],
+        },
+        sort_keys=False,
+    )
     for d in all_dashboards(bucket, DISPATCH_DS_UID, plan_t):
         files[f"dashboards/json/{d.uid}.json"] = (
             json.dumps(d.model, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
         )
     cp = contact_point("${WASTESTREAM_ALERT_WEBHOOK}")
     policy = notification_policy()
-    files["alerting/wastestream.yaml"] = yaml.safe_dump({
-        "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": GROUP, "folder": "wastestream alerts", "interval": "1m",
-                    "rules": [{k: v for k, v in r.items() if k not in ("ruleGroup", "folderUID")}
-                              for r in alert_rules(bucket, DISPATCH_DS_UID)]}],
-        "contactPoints": [{"orgId": 1, "name": cp["name"],
-                           "receivers": [{"uid": CONTACT_POINT, "type": cp["type"], "settings": cp["settings"]}]}],
-        "policies": [{"orgId": 1, **policy}],
-    }, sort_keys=False, allow_unicode=True)  # fmt: skip
+    files["alerting/wastestream.yaml"] = yaml.safe_dump(
+        {
+            "apiVersion": 1,
+            "groups": [
+                {
+                    "orgId": 1,
+                    "name": GROUP,
+                    "folder": "wastestream alerts",
+                    "interval": "1m",
+                    "rules": [
+                        {k: v for k, v in r.items() if k not in ("ruleGroup", "folderUID")}
+                        for r in alert_rules(bucket, DISPATCH_DS_UID)
+                    ],
+                }
+            ],
+            "contactPoints": [
+                {
+                    "orgId": 1,
+                    "name": cp["name"],
+                    "receivers": [{"uid": CONTACT_POINT, "type": cp["type"], "settings": cp["settings"]}],
+                }
+            ],
+            "policies": [{"orgId": 1, **policy}],
+        },
+        sort_keys=False,
+        allow_unicode=True,
+    )
     return files
 
 

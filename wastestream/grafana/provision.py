@@ -42,9 +42,14 @@ def _api(target: GrafanaTarget, org_id: int | None = None):  # noqa: ANN202
 
     u = urlsplit(target.url)
     return GrafanaApi(
-        auth=target.credential, host=u.hostname or "localhost", port=u.port, protocol=u.scheme or "http",
-        url_path_prefix=u.path.strip("/"), organization_id=org_id, timeout=30,
-    )  # fmt: skip
+        auth=target.credential,
+        host=u.hostname or "localhost",
+        port=u.port,
+        protocol=u.scheme or "http",
+        url_path_prefix=u.path.strip("/"),
+        organization_id=org_id,
+        timeout=30,
+    )
 
 
 def _exists(call: Callable[[], object]) -> bool:
@@ -61,10 +66,15 @@ def _exists(call: Callable[[], object]) -> bool:
 
 def _datasource(uid: str, name: str, bucket: str, token: str, t: GrafanaTarget) -> dict:
     return {
-        "uid": uid, "name": name, "type": "influxdb", "access": "proxy", "url": t.influx_url, "isDefault": True,
+        "uid": uid,
+        "name": name,
+        "type": "influxdb",
+        "access": "proxy",
+        "url": t.influx_url,
+        "isDefault": True,
         "jsonData": {"version": "Flux", "organization": t.influx_org, "defaultBucket": bucket},
         "secureJsonData": {"token": token},
-    }  # fmt: skip
+    }
 
 
 def _org_content(api, ds: dict, dashboards: list, rep: ProvisionReport, where: str) -> None:  # noqa: ANN001
@@ -80,20 +90,35 @@ def _org_content(api, ds: dict, dashboards: list, rep: ProvisionReport, where: s
         api.folder.create_folder("wastestream", uid=DASHBOARD_FOLDER_UID)
         rep.created.append(f"{where} folder {DASHBOARD_FOLDER_UID}")
     for d in dashboards:
-        api.dashboard.update_dashboard({"dashboard": d.model, "folderUid": DASHBOARD_FOLDER_UID, "overwrite": True,
-                                        "message": "provisioned by wastestream"})  # fmt: skip
+        api.dashboard.update_dashboard(
+            {
+                "dashboard": d.model,
+                "folderUid": DASHBOARD_FOLDER_UID,
+                "overwrite": True,
+                "message": "provisioned by wastestream",
+            }
+        )
         rep.updated.append(f"{where} dashboard {d.uid}")
 
 
-def provision(target: GrafanaTarget, city: City, city_bucket: str, city_token: str,
-              contractor_tokens: dict[str, str], plan_t: float) -> ProvisionReport:  # fmt: skip
+def provision(
+    target: GrafanaTarget,
+    city: City,
+    city_bucket: str,
+    city_token: str,
+    contractor_tokens: dict[str, str],
+    plan_t: float,
+) -> ProvisionReport:
     rep = ProvisionReport()
     # dispatch: the main organisation
     main = _api(target, 1)
     _org_content(
-        main, _datasource(DISPATCH_DS_UID, "wastestream (city)", city_bucket, city_token, target),
-        all_dashboards(city_bucket, DISPATCH_DS_UID, plan_t), rep, "dispatch",
-    )  # fmt: skip
+        main,
+        _datasource(DISPATCH_DS_UID, "wastestream (city)", city_bucket, city_token, target),
+        all_dashboards(city_bucket, DISPATCH_DS_UID, plan_t),
+        rep,
+        "dispatch",
+    )
     if not _exists(lambda: main.folder.get_folder(FOLDER_UID)):
         main.folder.create_folder("wastestream alerts", uid=FOLDER_UID)
         rep.created.append(f"dispatch folder {FOLDER_UID}")
@@ -126,7 +151,10 @@ def provision(target: GrafanaTarget, city: City, city_bucket: str, city_token: s
             rep.created.append(f"org {c.id}")
         uid = contractor_ds_uid(c.id)
         _org_content(
-            _api(target, org_id), _datasource(uid, f"wastestream ({c.id})", c.bucket_name, contractor_tokens[c.id], target),
-            all_dashboards(c.bucket_name, uid, plan_t, contractor=c.id), rep, f"org {c.id}",
-        )  # fmt: skip
+            _api(target, org_id),
+            _datasource(uid, f"wastestream ({c.id})", c.bucket_name, contractor_tokens[c.id], target),
+            all_dashboards(c.bucket_name, uid, plan_t, contractor=c.id),
+            rep,
+            f"org {c.id}",
+        )
     return rep

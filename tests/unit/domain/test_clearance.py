@@ -7,9 +7,14 @@ from wastestream.domain.clearance import alert_transition, decide
 from wastestream.schemas import Clearance, CollectionPoint, Geofence
 
 POINT = CollectionPoint(
-    id="P1", name="甲", contractor_id="C1", geofence=Geofence(lat=31.2, lon=121.4, radius_m=40),
-    service_start=time(6), service_end=time(9), deadline=time(12),
-)  # fmt: skip
+    id="P1",
+    name="甲",
+    contractor_id="C1",
+    geofence=Geofence(lat=31.2, lon=121.4, radius_m=40),
+    service_start=time(6),
+    service_end=time(9),
+    deadline=time(12),
+)
 DAY = date(2026, 11, 23)
 
 

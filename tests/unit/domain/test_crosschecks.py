@@ -9,9 +9,18 @@ T = datetime(2026, 11, 23, 2, tzinfo=UTC)
 
 def ticket(**kw):
     base = dict(
-        station_id="S1", serial="1", plate="沪A1", vehicle_id="V1", direction="in", waste_stream="other",
-        gross_kg=14000, tare_kg=9000, net_kg=5000, weigh_in_at=T, weigh_out_at=T + timedelta(minutes=6),
-    )  # fmt: skip
+        station_id="S1",
+        serial="1",
+        plate="沪A1",
+        vehicle_id="V1",
+        direction="in",
+        waste_stream="other",
+        gross_kg=14000,
+        tare_kg=9000,
+        net_kg=5000,
+        weigh_in_at=T,
+        weigh_out_at=T + timedelta(minutes=6),
+    )
     base.update(kw)
     return WeighTicket(**base)
 

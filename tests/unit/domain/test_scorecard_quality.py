@@ -114,8 +114,10 @@ def test_grid_clusters_equal_all_pairs_clustering(spots):
     from wastestream.domain.geo import Site, haversine_m
     from wastestream.schemas import Geofence
 
-    sites = [Site(f"P{i:03d}", "point", Geofence(lat=30.9998 + y * 5e-6, lon=121.0018 + x * 5e-6, radius_m=30), c)
-             for i, (x, y, c) in enumerate(spots)]  # fmt: skip
+    sites = [
+        Site(f"P{i:03d}", "point", Geofence(lat=30.9998 + y * 5e-6, lon=121.0018 + x * 5e-6, radius_m=30), c)
+        for i, (x, y, c) in enumerate(spots)
+    ]
     idx = SiteIndex(sites)
     parent = {s.id: s.id for s in sites}
 

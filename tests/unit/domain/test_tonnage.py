@@ -6,10 +6,18 @@ from wastestream.schemas import WeighTicket
 
 def ticket(serial="T1", station="S1", vehicle="V1", net=5000.0, hour=1, direction="in", stream="other"):
     return WeighTicket(
-        station_id=station, serial=serial, plate="沪A1", vehicle_id=vehicle, direction=direction,
-        waste_stream=stream, gross_kg=net + 9000, tare_kg=9000, net_kg=net,
-        weigh_in_at=datetime(2026, 11, 23, hour, 0, tzinfo=UTC), weigh_out_at=datetime(2026, 11, 23, hour, 5, tzinfo=UTC),
-    )  # fmt: skip
+        station_id=station,
+        serial=serial,
+        plate="沪A1",
+        vehicle_id=vehicle,
+        direction=direction,
+        waste_stream=stream,
+        gross_kg=net + 9000,
+        tare_kg=9000,
+        net_kg=net,
+        weigh_in_at=datetime(2026, 11, 23, hour, 0, tzinfo=UTC),
+        weigh_out_at=datetime(2026, 11, 23, hour, 5, tzinfo=UTC),
+    )
 
 
 def test_duplicate_ticket_counts_once():

@@ -26,7 +26,12 @@ def test_provisions_dispatch_and_contractor_orgs():
         ds = g.datasources[(1, DISPATCH_DS_UID)]
         assert ds["secureJsonData"]["token"] == "tok-city" and ds["jsonData"]["version"] == "Flux"
         assert {uid for (org, uid) in g.dashboards if org == 1} == {
-            "ws-dispatch", "ws-contractor", "ws-station", "ws-vehicle", "ws-quality"}  # fmt: skip
+            "ws-dispatch",
+            "ws-contractor",
+            "ws-station",
+            "ws-vehicle",
+            "ws-quality",
+        }
         assert set(g.rules) == {
             "ws-missed-clearance",
             "ws-station-not-cleared",

@@ -96,9 +96,14 @@ texts = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-", max_size=30)
 
 @given(
     st.sampled_from([(2011, None), (2013, None), (2019, 1)]),
-    st.integers(0, 65535), st.integers(0, 65535), texts, texts, texts,
-    st.sampled_from([1, 2, 3, 4, 5, 9]), st.text(alphabet="沪粤苏京ABCDE0123456789", min_size=2, max_size=9),
-)  # fmt: skip
+    st.integers(0, 65535),
+    st.integers(0, 65535),
+    texts,
+    texts,
+    texts,
+    st.sampled_from([1, 2, 3, 4, 5, 9]),
+    st.text(alphabet="沪粤苏京ABCDE0123456789", min_size=2, max_size=9),
+)
 def test_registration_round_trips_in_every_edition(edition, province, city, maker, model, tid, colour, plate):
     from wastestream.producers.jt808 import Register
     from wastestream.producers.jt808.codec import _REGISTER_SIZES
@@ -128,8 +133,12 @@ def test_whatever_follows_the_basic_block_the_fix_is_kept(loc, tail):
     """The basic block decodes whatever bytes follow it: parsed as items or kept raw as the tail."""
     from wastestream.producers.jt808.codec import decode_location, encode_location
 
-    raw = encode_location(Location(loc.alarm, loc.status, loc.lat, loc.lon, loc.altitude_m, loc.speed_kmh,
-                                   loc.heading, loc.time)) + tail  # fmt: skip
+    raw = (
+        encode_location(
+            Location(loc.alarm, loc.status, loc.lat, loc.lon, loc.altitude_m, loc.speed_kmh, loc.heading, loc.time)
+        )
+        + tail
+    )
     got = decode_location(raw)
     assert (got.lat, got.lon, got.time) == (_norm(loc).lat, _norm(loc).lon, loc.time)
     rebuilt = b"".join(bytes((k, len(v))) + v for k, v in got.extras.items()) + got.tail

@@ -24,10 +24,17 @@ def api():
 
 def good(**kw):
     t = {
-        "station_id": "S01", "serial": "S01-0001", "plate": "沪A10001", "direction": "in", "waste_stream": "other",
-        "gross_kg": 15500, "tare_kg": 9500, "net_kg": 6000,
-        "weigh_in_at": "2026-11-23T09:00:00+08:00", "weigh_out_at": "2026-11-23T09:12:00+08:00",
-    }  # fmt: skip
+        "station_id": "S01",
+        "serial": "S01-0001",
+        "plate": "沪A10001",
+        "direction": "in",
+        "waste_stream": "other",
+        "gross_kg": 15500,
+        "tare_kg": 9500,
+        "net_kg": 6000,
+        "weigh_in_at": "2026-11-23T09:00:00+08:00",
+        "weigh_out_at": "2026-11-23T09:12:00+08:00",
+    }
     t.update(kw)
     return t
 
@@ -194,8 +201,10 @@ def test_malformed_csv_matrix_each_gets_a_4xx_naming_where(api, body, where):
 def test_gbk_encoded_export_is_read(api):
     """Weighbridge software in China often exports GBK: it is decoded, not rejected."""
     client, sink = api
-    text = "站点,磅单号,车牌,方向,垃圾类别,毛重,皮重,净重,进站时间,出站时间\n" \
-           "S01,G-1,沪A10001,进,其他垃圾,15500,9500,6000,2026-11-23 09:00:00,2026-11-23 09:12:00\n"  # fmt: skip
+    text = (
+        "站点,磅单号,车牌,方向,垃圾类别,毛重,皮重,净重,进站时间,出站时间\n"
+        "S01,G-1,沪A10001,进,其他垃圾,15500,9500,6000,2026-11-23 09:00:00,2026-11-23 09:12:00\n"
+    )
     r = client.post("/v1/tickets/csv", content=text.encode("gbk"), headers={**AUTH, "content-type": "text/csv"})
     assert r.status_code == 200, r.text
     assert sink.values("weigh.tickets")[0].plate == "沪A10001"

@@ -113,9 +113,19 @@ def test_the_api_refuses_what_the_domain_refuses(change, field):
     from wastestream.producers.weighbridge import TicketIn
 
     a, sink = app(rules=InputRules())
-    t = {"station_id": "S01", "serial": "A-1", "plate": "沪A10001", "direction": "in", "waste_stream": "other",
-         "gross_kg": 15500, "tare_kg": 9500, "net_kg": 6000,
-         "weigh_in_at": "2026-11-23T09:00:00+08:00", "weigh_out_at": "2026-11-23T09:12:00+08:00", **change}  # fmt: skip
+    t = {
+        "station_id": "S01",
+        "serial": "A-1",
+        "plate": "沪A10001",
+        "direction": "in",
+        "waste_stream": "other",
+        "gross_kg": 15500,
+        "tare_kg": 9500,
+        "net_kg": 6000,
+        "weigh_in_at": "2026-11-23T09:00:00+08:00",
+        "weigh_out_at": "2026-11-23T09:12:00+08:00",
+        **change,
+    }
     r = TestClient(a).post("/v1/tickets", json=t, headers=AUTH)
     assert r.status_code == 422
     assert field in [e["field"] for e in r.json()["results"][0]["errors"]]
