@@ -13,8 +13,8 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from wastestream.domain.clearance import decide
 from wastestream.domain.geo import haversine_m
 from wastestream.domain.localtime import day_start
 from wastestream.producers.simulator.city import (
@@ -26,7 +26,7 @@ from wastestream.producers.simulator.city import (
     PlannedTrip,
     plan_route,
 )
-from wastestream.schemas import City, Clearance, Direction, FixSource, GpsFix, WeighTicket
+from wastestream.schemas import City, Clearance, CollectionPoint, Direction, FixSource, GpsFix, WeighTicket
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,40 @@ class Truth:
                 s.value: sum(1 for x in self.stops.values() if x["status"] == s.value) for s in Clearance
             },
         }
+
+
+def stated_outcome(
+    point: CollectionPoint, day: date, stood: tuple[datetime, datetime] | None, tz: str, choice: str
+) -> dict:
+    """The ground truth of one stop, stated from what the simulator made the truck do — not by the
+    pipeline's rule (``domain.clearance.decide``), so the end-to-end checks compare two independent
+    answers. ``stood``: the first and last fix of the truck standing at the stop, or None (driven
+    past at speed, ``choice`` says why). In the bureau's terms, on the stop's own local calendar day:
+    standing there at any moment of the service window is *cleared* (from the window's start, if it
+    was waiting before it); standing there only after the window but by the deadline is *late*;
+    anything else is *missed*."""
+    z = ZoneInfo(tz)
+
+    def clock(t: datetime) -> datetime:  # local wall-clock time on the stop's day
+        return t.astimezone(z).replace(tzinfo=None)
+
+    opens = datetime.combine(day, point.service_start)
+    closes = datetime.combine(day, point.service_end)
+    deadline = datetime.combine(day, point.deadline)
+    state: dict = {"status": "missed", "at": None, "vehicle": None, "contractor": point.contractor_id, "choice": choice}
+    if stood is None:
+        return state
+    came, left = clock(stood[0]), clock(stood[1])
+    if left < opens or came > deadline:
+        return {**state, "choice": f"{choice}, outside the day's window"}
+    at = max(came, opens)
+    status = "cleared" if at <= closes else "late"
+    return {
+        **state,
+        "status": status,
+        "at": at.replace(tzinfo=z).astimezone(stood[0].tzinfo).isoformat(),
+        "vehicle": None,
+    }
 
 
 FIX_INTERVAL_S = 30
@@ -283,18 +317,19 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             events.append(SimEvent(upload_at, "upload", v.id))
             truth.silent_terminals[v.id] = 1  # 40 minutes with nothing received, mid-route
         truth.fixes += len(fixes)
-        # ground truth of each stop: what the truck did — dwelt there (from its first dwell fix) or not
-        end_of_day = day_start(day + timedelta(days=1), tz)
+        # ground truth of each stop: what the truck was made to do there
         for stop_id in route.stops:
             p = points[stop_id]
-            visits = [(dwell_at[stop_id][0], dwell_at[stop_id][1], v.id)] if stop_id in dwell_at else []
-            d = decide(p, day, visits, end_of_day, tz)
-            truth.stops[stop_id] = {
-                "status": d.status.value,
-                "at": d.visit_at.isoformat() if d.visit_at else None,
-                "vehicle": d.vehicle_id,
-                "contractor": p.contractor_id,
-            }
+            if stop_id in missed:
+                choice = "driven past"
+            elif route.id in late_routes:
+                choice = "stopped, the truck 90 min late"
+            else:
+                choice = "stopped on schedule"
+            stated = stated_outcome(p, day, dwell_at.get(stop_id), tz, choice)
+            if stated["status"] != "missed":
+                stated["vehicle"] = v.id
+            truth.stops[stop_id] = stated
 
     # stations transfer the day's waste out in the evening
     for st in sorted(city.stations, key=lambda s: s.id):
