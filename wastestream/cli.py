@@ -539,7 +539,8 @@ def grafana_export() -> None:
     from wastestream.grafana.files import write_provisioning
     from wastestream.producers.simulator.city import build_city
 
-    for p in write_provisioning(_plan_t(build_city(808))):
+    city = build_city(808)
+    for p in write_provisioning(_plan_t(city), tz=city.timezone):
         out.print(str(p))
 
 

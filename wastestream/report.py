@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
 
+from wastestream.domain.scorecard import scorecard
+from wastestream.schemas import Clearance
 from wastestream.settings import Settings
 from wastestream.stream_processors import queries
 
@@ -41,29 +43,31 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
     if contractor:
         points = [p for p in points if p["contractor"] == contractor]
         ton = {k: v for k, v in ton.items() if k == contractor}
-    score: dict[str, Counter] = defaultdict(Counter)
+    by_contractor: dict[str, list[Clearance]] = defaultdict(list)
     for p in points:
-        score[p["contractor"]][p["status"]] += 1
-    scorecard = {
+        by_contractor[p["contractor"]].append(Clearance(p["status"]))
+    cards = {c: scorecard(c, statuses, ton.get(c, 0.0)) for c, statuses in sorted(by_contractor.items())}
+    scores = {
         c: {
-            "due": sum(n.values()),
-            "cleared": n["cleared"],
-            "late": n["late"],
-            "missed": n["missed"],
-            "pending": n["pending"],
-            "clearance_rate": round((n["cleared"] + n["late"]) / sum(n.values()), 4),
-            "tonnage_kg": ton.get(c, 0.0),
+            "due": sc.due,
+            "cleared": sc.cleared,
+            "late": sc.late,
+            "missed": sc.missed,
+            "pending": sc.pending,
+            "clearance_rate": round(sc.clearance_rate, 4),
+            "tonnage_kg": sc.tonnage_kg,
         }
-        for c, n in sorted(score.items())
+        for c, sc in cards.items()
     }
     return {
         "day": day.isoformat(),
+        "timezone": tz,
         "contractor": contractor,
         "tonnage_in_kg": round(sum(ton.values()), 3),
         "tonnage_by_contractor": dict(sorted(ton.items())),
         "tonnage_by_station": dict(sorted(by_station.items())) if not contractor else {},
         "status_counts": dict(Counter(p["status"] for p in points)),
-        "scorecard": scorecard,
+        "scorecard": scores,
         "missed": sorted(p["point"] for p in points if p["status"] == "missed"),
         "points": [(p["point"], p["lat"], p["lon"], p["status"]) for p in points],
     }
@@ -76,7 +80,7 @@ def render_png(fig_data: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     f = plt.figure(figsize=(14, 9), dpi=100)
-    title = f"wastestream daily report {fig_data['day']} (Asia/Shanghai)"
+    title = f"wastestream daily report {fig_data['day']} ({fig_data.get('timezone', 'Asia/Shanghai')})"
     if fig_data["contractor"]:
         title += f" - contractor {fig_data['contractor']}"
     f.suptitle(title, fontsize=14)

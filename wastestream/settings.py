@@ -23,6 +23,24 @@ DEFAULT_STATE_DIR = Path(".wastestream")
 LOCAL_ENV_NAME = "local.env"
 
 
+def city_timezone(path: Path) -> str:
+    """The ``timezone`` of a city file (cached per file version)."""
+    try:
+        st = path.stat()
+    except OSError:
+        from wastestream.schemas.reference import City
+
+        return str(City.model_fields["timezone"].default)
+    return _city_timezone(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _city_timezone(path: str, _mtime_ns: int, _size: int) -> str:
+    from wastestream.schemas.reference import load_city
+
+    return load_city(path).timezone
+
+
 def read_local_env(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a local env file ({} if it does not exist)."""
     out: dict[str, str] = {}
@@ -102,8 +120,7 @@ class Settings(BaseSettings):
     topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of every topic (acks=all)")
     table_standby_replicas: int = Field(0, ge=0, description="Faust standby copies of the worker's tables")
 
-    # domain
-    timezone: str = "Asia/Shanghai"
+    # domain (the time zone is the city's: see ``timezone``)
     topic_partitions: int = 6
     topic_prefix: str = Field("", description="prepended to every topic name (isolates test runs and tenants)")
 
@@ -129,6 +146,12 @@ class Settings(BaseSettings):
             area_margin_km=self.check_area_margin_km,
         )
         return {"input_rules": rules, "dark_after_s": self.dark_after_min * 60}
+
+    @property
+    def timezone(self) -> str:
+        """The city's time zone: its file is the one source (the City model's default, Asia/Shanghai,
+        when there is no city file yet)."""
+        return city_timezone(self.city_file)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

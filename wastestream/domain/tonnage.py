@@ -2,16 +2,17 @@
 
 Totals are kept at the finest grain a ticket has — local day × station × vehicle × contractor ×
 waste stream × direction — so every roll-up (per station, contractor, stream, vehicle) is a sum
-of them, and each station's totals have exactly one writer.
+of them, and each station's totals have exactly one writer. The counting itself (dedupe per
+station and serial, a conflicting copy refused) is ``Core.on_ticket``'s, over these keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from wastestream.domain.localtime import local_date
-from wastestream.schemas import City, WeighTicket
+from wastestream.schemas import WeighTicket
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,41 +57,3 @@ def tonnage_key(t: WeighTicket, contractor_of: dict[str, str], tz: str = "Asia/S
         t.waste_stream.value,
         t.direction.value,
     )
-
-
-@dataclass
-class Ledger:
-    """Deduplicated ticket totals. ``add`` is idempotent per (station, serial)."""
-
-    contractor_of: dict[str, str]
-    tz: str = "Asia/Shanghai"
-    seen: dict[tuple[str, str], str] = field(default_factory=dict)  # (station, serial) -> key
-    totals: dict[TonnageKey, list[float]] = field(default_factory=dict)  # key -> [net_kg, tickets]
-
-    @classmethod
-    def for_city(cls, city: City) -> Ledger:
-        return cls({v.id: v.contractor_id for v in city.vehicles}, city.timezone)
-
-    def add(self, t: WeighTicket) -> TonnageKey | None:
-        """Count a ticket; returns its key, or None for a duplicate."""
-        if t.key in self.seen:
-            return None
-        k = tonnage_key(t, self.contractor_of, self.tz)
-        self.seen[t.key] = k.as_str()
-        tot = self.totals.setdefault(k, [0.0, 0])
-        tot[0] += t.net_kg
-        tot[1] += 1
-        return k
-
-
-def roll_up(
-    totals: dict[TonnageKey, list[float]], dimension: str, direction: str = "in"
-) -> dict[tuple[date, str], float]:
-    """Sum net kg per (day, value of ``dimension``): station_id, contractor_id, waste_stream, vehicle_id."""
-    out: dict[tuple[date, str], float] = {}
-    for k, (net, _n) in totals.items():
-        if k.direction != direction:
-            continue
-        key = (k.day, getattr(k, dimension))
-        out[key] = out.get(key, 0.0) + net
-    return out

@@ -22,7 +22,12 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, Vari
 
 DS_TYPE = "influxdb"
 DISPATCH_DS_UID = "wastestream-influxdb"
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = "Asia/Shanghai"  # the default; every builder takes the city's
+
+
+def _daily(tz: str) -> str:
+    """Flux arguments for windows of one local calendar day (DST-safe: the zone, not an offset)."""
+    return f'every: 1d, location: timezone.location(name: "{tz}")'
 
 
 def contractor_ds_uid(contractor_id: str) -> str:
@@ -146,7 +151,7 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
     ]
 
 
-def contractor_panels(bucket: str) -> list[PanelSpec]:
+def contractor_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
     c = ' and r.contractor == "${contractor}"'
     status = _src(bucket, "clearance", ' and r._field == "status"' + c)
     return [
@@ -169,7 +174,7 @@ def contractor_panels(bucket: str) -> list[PanelSpec]:
             "c_rate_trend",
             "Clearance rate by day (%)",
             "timeseries",
-            f"{status}\n  |> group()\n  |> window(every: 1d, offset: -8h)\n"
+            f'import "timezone"\n{status}\n  |> group()\n  |> window({_daily(tz)})\n'
             '  |> reduce(identity: {due: 0.0, done: 0.0}, fn: (r, accumulator) => ({due: accumulator.due + 1.0, done: accumulator.done + (if r._value == "cleared" or r._value == "late" then 1.0 else 0.0)}))\n'
             "  |> map(fn: (r) => ({_time: r._start, _value: r.done / r.due * 100.0}))\n  |> group()",
             "percent",
@@ -179,23 +184,26 @@ def contractor_panels(bucket: str) -> list[PanelSpec]:
             "c_tonnage_trend",
             "Tonnage by day (kg)",
             "timeseries",
-            _src(bucket, "tonnage", ' and r._field == "net_kg" and r.direction == "in"' + c)
-            + '\n  |> group()\n  |> aggregateWindow(every: 1d, offset: -8h, fn: sum, createEmpty: false, timeSrc: "_start")',
+            'import "timezone"\n'
+            + _src(bucket, "tonnage", ' and r._field == "net_kg" and r.direction == "in"' + c)
+            + f'\n  |> group()\n  |> aggregateWindow({_daily(tz)}, fn: sum, createEmpty: false, timeSrc: "_start")',
             "kg",
             w=10,
         ),
     ]
 
 
-def station_panels(bucket: str) -> list[PanelSpec]:
+def station_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
     s = ' and r.station == "${station}"'
     return [
         PanelSpec(
             "s_in_out",
             "In / out by day (kg)",
             "barchart",
-            _src(bucket, "tonnage", ' and r._field == "net_kg"' + s)
-            + '\n  |> group(columns: ["direction"])\n  |> aggregateWindow(every: 1d, offset: -8h, fn: sum, createEmpty: false, timeSrc: "_start")',
+            'import "timezone"\n'
+            + _src(bucket, "tonnage", ' and r._field == "net_kg"' + s)
+            + '\n  |> group(columns: ["direction"])'
+            + f'\n  |> aggregateWindow({_daily(tz)}, fn: sum, createEmpty: false, timeSrc: "_start")',
             "kg",
             w=12,
         ),
@@ -376,8 +384,9 @@ def build(
     variables: list[tuple[str, str, str]],
     bucket: str,
     tags: list[str],
+    tz: str = TIMEZONE,
 ) -> BuiltDashboard:
-    d = dashboard.Dashboard(title).uid(uid).tags(tags).timezone(TIMEZONE).time("now/d", "now/d").refresh("1m")
+    d = dashboard.Dashboard(title).uid(uid).tags(tags).timezone(tz).time("now/d", "now/d").refresh("1m")
     if any("${datum}" in p.flux for p in panels):
         d = d.with_variable(_datum_variable())
     for name, label, measurement in variables:
@@ -393,19 +402,23 @@ def build(
     return BuiltDashboard(uid, title, panels, model)
 
 
-def all_dashboards(bucket: str, ds_uid: str, plan_t: float, contractor: str | None = None) -> list[BuiltDashboard]:
-    """The dispatch set (whole city) or, with ``contractor``, that contractor's set on its own bucket."""
+def all_dashboards(
+    bucket: str, ds_uid: str, plan_t: float, contractor: str | None = None, tz: str = TIMEZONE
+) -> list[BuiltDashboard]:
+    """The dispatch set (whole city) or, with ``contractor``, that contractor's set on its own bucket;
+    days are the city's local days (``tz``: its time zone)."""
     suffix = f"-{contractor.lower()}" if contractor else ""
     if contractor:
         return [
             build(
                 f"ws-contractor{suffix}",
                 f"承包商 Contractor {contractor}",
-                contractor_panels(bucket),
+                contractor_panels(bucket, tz),
                 ds_uid,
                 [("contractor", "Contractor", "clearance")],
                 bucket,
                 ["wastestream", "contractor"],
+                tz,
             ),
         ]
     return [
@@ -417,24 +430,27 @@ def all_dashboards(bucket: str, ds_uid: str, plan_t: float, contractor: str | No
             [],
             bucket,
             ["wastestream", "dispatch"],
+            tz,
         ),
         build(
             "ws-contractor",
             "承包商 Contractor",
-            contractor_panels(bucket),
+            contractor_panels(bucket, tz),
             ds_uid,
             [("contractor", "Contractor", "clearance")],
             bucket,
             ["wastestream", "contractor"],
+            tz,
         ),
         build(
             "ws-station",
             "转运站 Station",
-            station_panels(bucket),
+            station_panels(bucket, tz),
             ds_uid,
             [("station", "Station", "station_balance")],
             bucket,
             ["wastestream", "station"],
+            tz,
         ),
         build(
             "ws-vehicle",
@@ -444,6 +460,7 @@ def all_dashboards(bucket: str, ds_uid: str, plan_t: float, contractor: str | No
             [("vehicle", "Vehicle", "tonnage")],
             bucket,
             ["wastestream", "vehicle"],
+            tz,
         ),
         build(
             "ws-quality",
@@ -453,5 +470,6 @@ def all_dashboards(bucket: str, ds_uid: str, plan_t: float, contractor: str | No
             [],
             bucket,
             ["wastestream", "quality"],
+            tz,
         ),
     ]

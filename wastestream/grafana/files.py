@@ -8,13 +8,13 @@ from pathlib import Path
 import yaml
 
 from wastestream.grafana.alerts import CONTACT_POINT, GROUP, alert_rules, contact_point, notification_policy
-from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards
+from wastestream.grafana.dashboards import DISPATCH_DS_UID, TIMEZONE, all_dashboards
 
 PROVISIONING = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "provisioning"
 
 
 def provisioning_files(
-    plan_t: float, bucket: str = "wastestream", influx_url: str = "http://influxdb:8086"
+    plan_t: float, bucket: str = "wastestream", influx_url: str = "http://influxdb:8086", tz: str = TIMEZONE
 ) -> dict[str, str]:
     """Relative path → file text. Secrets are environment references, never values."""
     files: dict[str, str] = {}
@@ -55,7 +55,7 @@ def provisioning_files(
         },
         sort_keys=False,
     )
-    for d in all_dashboards(bucket, DISPATCH_DS_UID, plan_t):
+    for d in all_dashboards(bucket, DISPATCH_DS_UID, plan_t, tz=tz):
         files[f"dashboards/json/{d.uid}.json"] = (
             json.dumps(d.model, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
         )
@@ -91,9 +91,9 @@ def provisioning_files(
     return files
 
 
-def write_provisioning(plan_t: float, root: Path = PROVISIONING) -> list[Path]:
+def write_provisioning(plan_t: float, root: Path = PROVISIONING, tz: str = TIMEZONE) -> list[Path]:
     out = []
-    for rel, text in provisioning_files(plan_t).items():
+    for rel, text in provisioning_files(plan_t, tz=tz).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")

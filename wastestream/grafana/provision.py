@@ -115,7 +115,7 @@ def provision(
     _org_content(
         main,
         _datasource(DISPATCH_DS_UID, "wastestream (city)", city_bucket, city_token, target),
-        all_dashboards(city_bucket, DISPATCH_DS_UID, plan_t),
+        all_dashboards(city_bucket, DISPATCH_DS_UID, plan_t, tz=city.timezone),
         rep,
         "dispatch",
     )
@@ -153,7 +153,7 @@ def provision(
         _org_content(
             _api(target, org_id),
             _datasource(uid, f"wastestream ({c.id})", c.bucket_name, contractor_tokens[c.id], target),
-            all_dashboards(c.bucket_name, uid, plan_t, contractor=c.id),
+            all_dashboards(c.bucket_name, uid, plan_t, contractor=c.id, tz=city.timezone),
             rep,
             f"org {c.id}",
         )
