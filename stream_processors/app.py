@@ -25,12 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import sys
 import time
-import uuid
-from collections import deque
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -39,12 +36,12 @@ from kafka.partitioner.default import murmur2
 from pydantic import ValidationError
 
 from wastestream.domain.localtime import local_date
-from wastestream.domain.watermark import decision_time, evidence_until
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
 from wastestream.schemas.results import VisitSet
 from wastestream.settings import Settings
 from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
 from wastestream.stream_processors.core import Core, Output, Stores
+from wastestream.stream_processors.evidence import EvidenceClock
 from wastestream.stream_processors.sink import InfluxSink, Sink
 from wastestream.stream_processors.tables import FaustWriteBehind
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
@@ -52,12 +49,6 @@ from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS,
 log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
-PEER_TICK_TTL_S = 5.0  # a worker's evidence watermark counts while its ticks keep coming
-# a fix read has its visit set published (every 0.25 s) and applied (batches of 0.25 s) within this
-# many seconds: a worker reports how far it had read its fixes this long ago
-# (3 s was measured enough on an idle machine; with a second test suite running on the same 2 cores,
-# one point was paged falsely while a backlog was read: 10 s, which delays a live decision by as much)
-VISIT_HOP_S = 10.0
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -72,17 +63,14 @@ class Worker:
         city: City,
         sink: Sink | None = None,
         app_id: str = "wastestream-worker",
-        clock: str = "event",
-        commit_interval: float = 0.5,
-        tick_interval: float = 1.0,
-        visits_interval: float = 0.25,
-        batch_size: int = 5000,
+        clock: str | None = None,
     ):
+        """``clock``: ``settings.worker_clock`` unless given (tests and benchmarks replay: event)."""
         self.s = settings
         self.app_id = app_id
         self.city = city
         self.n = settings.topic_partitions
-        self.clock = clock
+        self.clock = clock or settings.worker_clock
         self.app = faust.App(
             app_id,
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
@@ -110,12 +98,6 @@ class Worker:
         # the evidence watermark (wastestream.domain.watermark): per fixes partition the next offset to
         # process and the newest device time processed; every worker's watermark, heard in its ticks;
         # the event time each partition's points were last decided at
-        self.instance = uuid.uuid4().hex[:12]
-        self._read_upto: dict = {}
-        self._progress: dict[int, float] = {}
-        self._until_samples: deque[tuple[float, float | None]] = deque(maxlen=64)  # (monotonic, until)
-        self._peers: dict[str, tuple[float, float | None]] = {}
-        self._decided_at: dict[int, float] = {}
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0}
         self._failed: list = []  # (event, exception) the core failed on, to dead-letter
         self._stats_written = 0.0
@@ -127,7 +109,10 @@ class Worker:
         self.stores = [*tables.values(), self.clock_table]
         # commit points: table changes and figures durable before Faust may commit the events' offsets
         self.checkpoint = Checkpoint(
-            self.stores, self.sinks, max_events=batch_size, rebalancing=lambda: not app.flow_control.is_active()
+            self.stores,
+            self.sinks,
+            max_events=settings.worker_commit_max_events,
+            rebalancing=lambda: not app.flow_control.is_active(),
         )
         # which points and stations (keys of visits/tickets) and vehicles (keys of fixes) a partition holds
         self.keys_by_partition: dict[int, set[str]] = {}
@@ -139,6 +124,8 @@ class Worker:
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         t = settings.topic
         self.t_fixes = app.topic(t(GPS_FIXES.name), **raw)
+        # the evidence watermark (wastestream.domain.watermark): how far this worker and its peers have read
+        self.evidence = EvidenceClock(set(self.t_fixes.topics))
         self.t_tickets = app.topic(t(WEIGH_TICKETS.name), **raw)
         self.t_visits = app.topic(t(VISITS.name), **raw)
         self.t_dead = app.topic(t(DEADLETTER.name), **raw)
@@ -153,10 +140,10 @@ class Worker:
         app.agent(self.t_tickets, name="tickets")(self._tickets)
         app.agent(self.t_dead, name="deadletters")(self._deadletters)
         app.agent(self.t_ticks, name="ticks")(self._ticks)
-        app.timer(tick_interval)(self._send_ticks)
-        self.commit_interval = commit_interval
+        app.timer(settings.worker_tick_interval_s)(self._send_ticks)
+        self.commit_interval = settings.worker_commit_interval_s
         app.task(self._commit_loop)  # a loop, not a timer: a commit point may take longer than the interval
-        app.timer(visits_interval)(self._send_visit_sets)
+        app.timer(settings.worker_visits_interval_s)(self._send_visit_sets)
         # mode's connect() is typed for plain functions (positional-only sender), not bound methods
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
@@ -291,7 +278,7 @@ class Worker:
     async def _fixes(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
             m = event.message
-            self._read_upto[m.tp] = m.offset + 1
+            self.evidence.read(m.tp, m.offset)
             fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
             if fix is None:
                 continue
@@ -299,9 +286,7 @@ class Worker:
             self.sinks.received(fix.received_at.timestamp())
             out = self._apply(event, self.core.on_fix, fix)
             if out is not None and out.event_time is not None:
-                t = out.event_time.timestamp()
-                if t > self._progress.get(m.partition, -math.inf):
-                    self._progress[m.partition] = t
+                self.evidence.progressed(m.partition, out.event_time.timestamp())
             self._accepted(event, out)
             await self._emit_event(event, out)
 
@@ -361,9 +346,7 @@ class Worker:
     async def _on_tick(self, event) -> None:  # noqa: ANN001
         tick = json.loads(event.value)
         partition = event.message.partition
-        if "from" in tick:  # every worker's ticks carry how far it has read its fixes
-            until = tick.get("until")
-            self._peers[tick["from"]] = (time.monotonic(), math.inf if until == "all" else until)
+        self.evidence.heard(tick)  # every worker's ticks carry how far it has read its fixes
         if not self.recovered:
             return
         if self.reemit_pending:
@@ -385,10 +368,7 @@ class Worker:
         if live:  # today counts even before anything of today was read (a fleet whose terminals are all dark)
             days = sorted({*days, wm_day})
         # deadlines are judged at the event time up to which every worker has read its fixes
-        heard = [u for at, u in self._peers.values() if time.monotonic() - at < PEER_TICK_TTL_S]
-        points_at = decision_time(now.timestamp(), heard, previous=self._decided_at.get(partition))
-        if points_at is not None:
-            self._decided_at[partition] = points_at
+        points_at = self.evidence.decision_time(partition, now.timestamp())
         parts = self.core.evaluate_in_parts(
             now,
             days,
@@ -456,40 +436,10 @@ class Worker:
             if not days and not self.reemit_pending:
                 return
             tick = {"now": now.isoformat(), "days": days}
-        until = await self._reported_until()
-        tick |= {"from": self.instance, "until": "all" if until == math.inf else until}
+        tick |= await self.evidence.mark(self.app.consumer)
         body = json.dumps(tick).encode()
         for p in range(self.n):
             await self.t_ticks.send(key=b"tick", value=body, partition=p)
-
-    async def _reported_until(self) -> float | None:
-        """How far this worker's fixes are reflected in the evidence, for its ticks: how far it had
-        read its fixes ``VISIT_HOP_S`` ago (their visit sets have been published and applied since:
-        a bound that holds while the visits agent keeps up, as it does with its small messages)."""
-        now = time.monotonic()
-        fixes = await self._fix_backlog()
-        self._until_samples.append((now, None if fixes is None else evidence_until(self._progress, fixes)))
-        return next((u for at, u in reversed(self._until_samples) if now - at >= VISIT_HOP_S), None)
-
-    async def _fix_backlog(self) -> dict[int, int | None] | None:
-        """Per fixes partition assigned to this worker, how many fixes are left to process (None:
-        not known yet); None while the assignment is not known."""
-        consumer = self.app.consumer
-        names = set(self.t_fixes.topics)
-        backlog: dict[int, int | None] = {}
-        try:
-            for tp in consumer.assignment():
-                if tp.topic not in names:
-                    continue
-                end = consumer.highwater(tp)
-                upto = self._read_upto.get(tp)
-                if upto is None:  # nothing processed since the assignment: from where it reads
-                    upto = await consumer.position(tp)
-                backlog[tp.partition] = None if end is None or upto is None else max(0, end - upto)
-        except Exception as e:  # noqa: BLE001 - e.g. in a rebalance: not known (nothing decided meanwhile)
-            log.debug("fix backlog not known (%s)", e)
-            return None
-        return backlog
 
     async def _commit_loop(self) -> None:
         while not self.app.should_stop:
@@ -543,9 +493,7 @@ class Worker:
         self.reemit_pending = True
         self.core.forget_cached_tracks()
         self.checkpoint.assigned()
-        self._read_upto.clear()
-        self._progress.clear()
-        self._until_samples.clear()
+        self.evidence.assigned()
 
     async def _on_recovered(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
@@ -584,7 +532,7 @@ def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
     """Create the ticks topic before Faust subscribes: a topic Faust creates itself right after
     subscribing can be missing from the consumer's first metadata ("Ignoring missing topic"), and
     then no tick ever arrives and nothing is decided (seen in the demo, which starts on a fresh broker)."""
-    from wastestream.stack import ensure_topics
+    from wastestream.admin import ensure_topics
     from wastestream.topics import TopicSpec
 
     ticks = TopicSpec(
@@ -594,7 +542,11 @@ def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
 
 
 def run_worker(
-    settings: Settings, city: City, clock: str = "event", loglevel: str = "warn", app_id: str = "wastestream-worker"
+    settings: Settings,
+    city: City,
+    clock: str | None = None,
+    loglevel: str = "warn",
+    app_id: str = "wastestream-worker",
 ) -> None:
     _ensure_ticks_topic(settings, app_id)
     sink = InfluxSink(settings, city)

@@ -164,7 +164,7 @@ def start_workers(s, group: str, workers: int) -> list:  # noqa: ANN001
     import subprocess
     import sys
 
-    from wastestream.stack import group_members
+    from wastestream.admin import group_members
 
     env = app_env(s)
     procs = [
@@ -201,10 +201,10 @@ def bench_latency(settings, rate: int, seconds: float, tmp: Path, report: Callab
 
     from kafka import KafkaProducer
 
+    from wastestream.admin import committed_offsets, ensure_topics
     from wastestream.producers.simulator.city import build_city
     from wastestream.producers.simulator.day import Faults
     from wastestream.producers.simulator.offline import write_offline
-    from wastestream.stack import committed_offsets, ensure_topics
     from wastestream.stream_processors.eventfiles import read_events
     from wastestream.topics import ALL_TOPICS
 
@@ -326,8 +326,8 @@ def bench_memory(
 
     from kafka import KafkaProducer
 
+    from wastestream.admin import committed_offsets, ensure_topics
     from wastestream.schemas import GpsFix
-    from wastestream.stack import committed_offsets, ensure_topics
     from wastestream.topics import ALL_TOPICS
 
     u = uuid.uuid4().hex[:6]
@@ -392,9 +392,9 @@ def bench_gateway(
     import sys
     import uuid
 
+    from wastestream.admin import ensure_topics
     from wastestream.producers.jt808 import Location
     from wastestream.producers.terminal import Terminal
-    from wastestream.stack import ensure_topics
     from wastestream.topics import ALL_TOPICS
 
     u = uuid.uuid4().hex[:6]
@@ -489,11 +489,11 @@ def bench_pipeline(
 
     from kafka import KafkaConsumer, TopicPartition
 
+    from wastestream.admin import committed_offsets, ensure_topics
     from wastestream.producers.replay import replay_files
     from wastestream.producers.simulator.city import build_city
     from wastestream.producers.simulator.day import Faults
     from wastestream.producers.simulator.offline import write_offline
-    from wastestream.stack import committed_offsets, ensure_topics
     from wastestream.topics import ALL_TOPICS
 
     u = uuid.uuid4().hex[:6]

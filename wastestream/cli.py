@@ -146,7 +146,7 @@ def topics(
 
     s = get_settings()
     if create:
-        from wastestream.stack import ensure_topics
+        from wastestream.admin import ensure_topics
 
         created = ensure_topics(s, ALL_TOPICS)
         _report(f"created: {', '.join(created) or 'none (all exist)'}")
@@ -387,7 +387,10 @@ def recompute_cmd(
 
 @app.command("worker")
 def worker(
-    clock: Annotated[str, typer.Option(help="event (newest event time; simulations) or wall (live)")] = "wall",
+    clock: Annotated[
+        str | None,
+        typer.Option(help="event (newest event time; replays) or wall (live); default WASTESTREAM_WORKER_CLOCK (wall)"),
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="crit | error | warn | info | debug")] = "warn",
     app_id: Annotated[
         str, typer.Option(help="Faust app id = consumer group and table changelog prefix")
@@ -396,7 +399,7 @@ def worker(
     """Run the Faust stream processors: gps.fixes + weigh.tickets → InfluxDB, clearance, alerts."""
     from wastestream.stream_processors.app import run_worker
 
-    if clock not in ("event", "wall"):
+    if clock is not None and clock not in ("event", "wall"):
         raise WastestreamError(f"--clock: {clock!r}; choose event or wall")
     s = get_settings()
     s.influx_token_value()

@@ -15,7 +15,7 @@ from wastestream.settings import Settings
 def wait_consumed(
     settings: Settings, group: str, topics: list[str], timeout: float, report: Callable[[str], None]
 ) -> None:
-    from wastestream.stack import end_offsets, group_lag
+    from wastestream.admin import end_offsets, group_lag
 
     ends = end_offsets(settings, topics)
     deadline = time.monotonic() + timeout
@@ -56,7 +56,7 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     started = time.monotonic()
     run_online(s, city, day, seed, Faults.demo(), speed, "00:00", "24:00", truth, report)
     wait_consumed(s, "wastestream-worker", [s.topic("gps.fixes"), s.topic("weigh.tickets")], 600, report)
-    from wastestream.stream_processors.app import VISIT_HOP_S
+    from wastestream.stream_processors.evidence import VISIT_HOP_S
 
     # the last deadlines are judged once the worker reports its fixes read (VISIT_HOP_S later), then flushed
     time.sleep(VISIT_HOP_S + 4)

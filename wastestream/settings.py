@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -119,6 +120,15 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, ge=1, description="every topic, Faust's changelogs and ticks included")
     topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of every topic (acks=all)")
     table_standby_replicas: int = Field(0, ge=0, description="Faust standby copies of the worker's tables")
+
+    # the worker (wastestream worker)
+    worker_clock: Literal["event", "wall"] = Field(
+        "wall", description="wall: live (the wall clock, or the newest event time if later); event: replays"
+    )
+    worker_commit_interval_s: float = Field(0.5, gt=0, description="a commit point at least this often")
+    worker_commit_max_events: int = Field(5000, gt=0, description="and once this many events wait")
+    worker_tick_interval_s: float = Field(1.0, gt=0, description="ticks: deadlines and terminals judged")
+    worker_visits_interval_s: float = Field(0.25, gt=0, description="changed visit sets published")
 
     # domain (the time zone is the city's: see ``timezone``)
     topic_partitions: int = 6

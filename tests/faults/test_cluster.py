@@ -17,7 +17,8 @@ from influxdb_client import InfluxDBClient
 from tests.faults.test_faults import DAY, prepare, settle_and_check, wait_fraction
 from tests.integration.helpers import cli_process
 from tests.integration.test_pipeline_e2e import day_range
-from wastestream.stack import Kafka, Stack, admin_client
+from wastestream.admin import admin_client
+from wastestream.stack import Kafka, Stack
 from wastestream.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.integration

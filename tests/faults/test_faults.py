@@ -14,11 +14,12 @@ import pytest
 
 from tests.integration.helpers import cli_process, stack_env
 from tests.integration.test_pipeline_e2e import figures, truth_tonnage_in, wait_for_truth, wait_until_consumed
+from wastestream.admin import committed_offsets, end_offsets, ensure_topics
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
-from wastestream.stack import InfluxDB, Kafka, committed_offsets, end_offsets, ensure_topics
+from wastestream.stack import InfluxDB, Kafka
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 

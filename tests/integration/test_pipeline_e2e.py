@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from influxdb_client import InfluxDBClient
 
+from wastestream.admin import committed_offsets, ensure_topics, group_lag
+from wastestream.admin import end_offsets as stack_end_offsets
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
-from wastestream.stack import committed_offsets, ensure_topics, group_lag
-from wastestream.stack import end_offsets as stack_end_offsets
 from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS

@@ -15,13 +15,13 @@ import pytest
 from influxdb_client import InfluxDBClient
 from kafka import KafkaProducer
 
+from wastestream.admin import ensure_topics
 from wastestream.producers.replay import replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
 from wastestream.schemas import Direction, GpsFix, WeighTicket
 from wastestream.schemas.results import SiteKind, VisitSet
-from wastestream.stack import ensure_topics
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 

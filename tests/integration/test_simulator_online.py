@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from wastestream.admin import ensure_topics
 from wastestream.domain.localtime import local_date
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.online import run_online
 from wastestream.schemas import dump_city
-from wastestream.stack import ensure_topics
 from wastestream.topics import ALL_TOPICS
 
 from .helpers import cli_process, end_offsets, free_port, read_topic, stack_env

@@ -14,7 +14,8 @@ import pytest
 from influxdb_client import InfluxDBClient
 from kafka import KafkaProducer
 
-from wastestream.stack import Stack, ensure_topics
+from wastestream.admin import ensure_topics
+from wastestream.stack import Stack
 from wastestream.topics import ALL_TOPICS, TopicSpec
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ APP = Path(__file__).parent / "apps" / "roundtrip_app.py"
 def test_stack_is_ready_and_topics_exist(stack):
     statuses = Stack(stack).status()
     assert [(x.name, x.running) for x in statuses] == [("kafka", True), ("influxdb", True)]
-    from wastestream.stack import admin_client
+    from wastestream.admin import admin_client
 
     with admin_client(stack) as admin:
         names = set(admin.list_topics())
