@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wastestream.errors import WastestreamError
-from wastestream.settings import get_settings
+from wastestream.settings import Settings, get_settings, get_stack_settings
 
 app = typer.Typer(
     help="wastestream: sanitation telemetry pipeline (JT/T 808 trucks, weighbridges, clearance, tonnage).",
@@ -52,7 +52,7 @@ def stack_up(
     """Install (cached) and start the local services; idempotent."""
     from wastestream.stack import Stack, write_local_env
 
-    s = get_settings()
+    s = get_stack_settings()
     if brokers is not None and brokers != s.kafka_brokers:
         if any(svc.pid() is not None for svc in Stack(s).kafka_nodes):
             raise WastestreamError(f"Kafka runs with {s.kafka_brokers} node(s): `wastestream stack reset` first")
@@ -61,12 +61,17 @@ def stack_up(
             s.local_env_file,
             {
                 "WASTESTREAM_KAFKA_BROKERS": str(brokers),
+                # what every runtime process bootstraps from (they know nothing of the local stack)
+                "WASTESTREAM_KAFKA_BOOTSTRAP_SERVERS": s.model_copy(update={"kafka_brokers": brokers}).local_brokers
+                if brokers > 1
+                else "",
                 "WASTESTREAM_TOPIC_REPLICATION_FACTOR": str(min(3, brokers)),
                 "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": str(2 if brokers >= 3 else 1),
             },
         )
         get_settings.cache_clear()
-        s = get_settings()
+        get_stack_settings.cache_clear()
+        s = get_stack_settings()
     started = time.monotonic()
     Stack(s).up(_report, services)
     _report(f"stack up in {time.monotonic() - started:.1f}s")
@@ -78,7 +83,7 @@ def stack_install(services: ServiceNames = None) -> None:
     """Fetch the Kafka jars and build influxd into the cache without starting anything."""
     from wastestream.stack import Stack
 
-    Stack(get_settings()).install(_report, services)
+    Stack(get_stack_settings()).install(_report, services)
 
 
 @stack_app.command("down")
@@ -86,7 +91,7 @@ def stack_down(services: ServiceNames = None) -> None:
     """Stop the local services (no process is left behind)."""
     from wastestream.stack import Stack
 
-    Stack(get_settings()).down(_report, services)
+    Stack(get_stack_settings()).down(_report, services)
 
 
 @stack_app.command("reset")
@@ -94,7 +99,7 @@ def stack_reset() -> None:
     """Stop the services and delete their local data and the onboarding token."""
     from wastestream.stack import Stack
 
-    Stack(get_settings()).reset(_report)
+    Stack(get_stack_settings()).reset(_report)
 
 
 @stack_app.command("status")
@@ -102,7 +107,7 @@ def stack_status() -> None:
     """Show whether each service runs and is ready; exit 1 if any is not."""
     from wastestream.stack import Stack
 
-    st = Stack(get_settings())
+    st = Stack(get_stack_settings())
     rows = st.status()
     rows += [r for r in st.status(["gateway", "weighbridge", "worker"]) if r.pid is not None]
     t = Table("service", "state", "pid", "address", "log")
@@ -122,7 +127,7 @@ def stack_logs(
     """Print the end of a service's log."""
     from wastestream.stack import Stack
 
-    svc = Stack(get_settings()).select([service])[0]
+    svc = Stack(get_stack_settings()).select([service])[0]
     if not svc.log_file.exists():
         raise WastestreamError(f"no log yet at {svc.log_file}")
     with open(svc.log_file, "rb") as f:
@@ -171,7 +176,7 @@ def init_cmd(
     write the seed city there (replace it with your own)."""
     from wastestream.stack import ensure_local_secrets
 
-    s = get_settings()
+    s = get_stack_settings()
     ensure_local_secrets(s)
     _report(f"secrets: {s.local_env_file}")
     if s.city_file.exists():
@@ -496,8 +501,8 @@ def bench(
     if pipeline:
         from wastestream.stack import Stack
 
-        Stack(get_settings()).up(_report)
-        s = type(get_settings())()  # re-read the onboarding token
+        Stack(get_stack_settings()).up(_report)
+        s = Settings()  # re-read the onboarding token
     run_benchmarks(out, pipeline_settings=s, report=_report)
 
 

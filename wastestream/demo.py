@@ -9,7 +9,7 @@ from datetime import date
 from rich.console import Console
 
 from wastestream.errors import WastestreamError
-from wastestream.settings import Settings
+from wastestream.settings import Settings, StackSettings
 
 
 def wait_consumed(
@@ -36,13 +36,14 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     from wastestream.stack import Stack
     from wastestream.stream_processors.summary import print_summary
 
+    settings = StackSettings(state_dir=settings.state_dir)
     stack = Stack(settings)
     report("demo: starting from empty local data (the demo's figures are compared with the simulator's truth)")
     stack.reset(report)
-    settings = Settings(state_dir=settings.state_dir)  # the reset removed the old secrets
+    settings = StackSettings(state_dir=settings.state_dir)  # the reset removed the old secrets
     stack = Stack(settings)
     stack.up(report)
-    s = Settings(state_dir=settings.state_dir)  # re-read: secrets written by the first `stack up`
+    s = StackSettings(state_dir=settings.state_dir)  # re-read: secrets written by the first `stack up`
     city = build_city(seed)
     s.city_file.parent.mkdir(parents=True, exist_ok=True)
     dump_city(city, s.city_file)

@@ -63,27 +63,17 @@ class Settings(BaseSettings):
 
     # where things live
     state_dir: Path = Field(DEFAULT_STATE_DIR, description="runtime data, pid files, logs (gitignored)")
-    cache_dir: Path = Field(
-        Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "wastestream",
-        description="downloaded jars and the influxd build, kept across clones",
-    )
 
     # Kafka
-    kafka_version: str = "4.1.1"
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 19092
-    kafka_controller_port: int = 19093
-    kafka_heap: str = "1g"
-    kafka_brokers: int = Field(1, ge=1, le=9, description="nodes of the local Kafka (`stack up --brokers 3`)")
 
     # InfluxDB 2
-    influxdb_version: str = "v2.9.1"
     influx_host: str = "127.0.0.1"
     influx_port: int = 18086
     influx_org: str = "wastestream"
     influx_bucket: str = "wastestream"
     influx_token: SecretStr | None = None
-    influx_admin_user: str = "wastestream-admin"
 
     # JT/T 808 gateway
     gateway_host: str = "127.0.0.1"
@@ -186,9 +176,11 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
+        """The brokers to bootstrap from: ``kafka_bootstrap_servers`` (a cluster; `stack up --brokers
+        3` writes its list to local.env), else the single local broker."""
         if self.kafka_bootstrap_servers:
             return self.kafka_bootstrap_servers
-        return ",".join(f"{self.kafka_host}:{self.kafka_port + 2 * i}" for i in range(self.kafka_brokers))
+        return f"{self.kafka_host}:{self.kafka_port}"
 
     @property
     def influx_url(self) -> str:
@@ -217,6 +209,36 @@ class Settings(BaseSettings):
         return self.influx_token.get_secret_value()
 
 
+class StackSettings(Settings):
+    """The runtime settings plus what only the local development stack (``wastestream stack``) needs:
+    what to install and how to run it on this machine. Runtime processes never read these."""
+
+    cache_dir: Path = Field(
+        Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "wastestream",
+        description="downloaded jars and the influxd build, kept across clones",
+    )
+    kafka_version: str = "4.1.1"
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "1g"
+    kafka_brokers: int = Field(1, ge=1, le=9, description="nodes of the local Kafka (`stack up --brokers 3`)")
+    influxdb_version: str = "v2.9.1"
+    influx_admin_user: str = "wastestream-admin"
+
+    @property
+    def local_brokers(self) -> str:
+        """host:port of every node of the local Kafka (each node takes two ports)."""
+        return ",".join(f"{self.kafka_host}:{self.kafka_port + 2 * i}" for i in range(self.kafka_brokers))
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers or self.local_brokers
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+@lru_cache(maxsize=1)
+def get_stack_settings() -> StackSettings:
+    return StackSettings()

@@ -27,7 +27,8 @@ import httpx
 
 from wastestream.admin import admin_client, ensure_topics
 from wastestream.errors import WastestreamError
-from wastestream.settings import Settings, read_local_env
+from wastestream.settings import StackSettings as Settings
+from wastestream.settings import read_local_env
 from wastestream.topics import ALL_TOPICS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -87,7 +87,6 @@ def test_leader_and_controller_killed_on_a_three_node_cluster(cluster, tmp_path)
     s, env, truth, group = prepare(s0, tmp_path)  # the seed day replayed onto the cluster's topics
     env |= {
         "WASTESTREAM_INFLUX_TOKEN": s.influx_token_value(),
-        "WASTESTREAM_KAFKA_BROKERS": "3",
         "WASTESTREAM_TOPIC_REPLICATION_FACTOR": "3",
         "WASTESTREAM_TOPIC_MIN_INSYNC_REPLICAS": "2",
         "WASTESTREAM_TABLE_STANDBY_REPLICAS": "1",

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from wastestream.settings import Settings
+from wastestream.settings import StackSettings
 from wastestream.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_settings(**overrides) -> Settings:
+def test_settings(**overrides) -> StackSettings:
     values = dict(
         state_dir=ROOT / ".wastestream-test",
         kafka_port=int(os.environ.get("WASTESTREAM_TEST_KAFKA_PORT", 29092)),
@@ -29,14 +29,14 @@ def test_settings(**overrides) -> Settings:
         topic_partitions=3,
     )
     values.update(overrides)
-    return Settings(**values)
+    return StackSettings(**values)
 
 
 test_settings.__test__ = False  # not a test
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Settings]:
+def stack() -> Iterator[StackSettings]:
     s = test_settings()
     st = Stack(s)
     already = all(x.running for x in st.status())

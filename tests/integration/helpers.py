@@ -30,7 +30,7 @@ def stack_env(s: Settings, **extra: str) -> dict[str, str]:
         **os.environ,
         "WASTESTREAM_STATE_DIR": str(s.state_dir),
         "WASTESTREAM_KAFKA_PORT": str(s.kafka_port),
-        "WASTESTREAM_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
+        "WASTESTREAM_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap,
         "WASTESTREAM_INFLUX_PORT": str(s.influx_port),
         "WASTESTREAM_TOPIC_PARTITIONS": str(s.topic_partitions),
         **extra,

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from wastestream.errors import WastestreamError
-from wastestream.settings import Settings
+from wastestream.settings import Settings, StackSettings
 
 
 def test_defaults_listen_on_loopback():
@@ -50,7 +50,7 @@ def test_dotenv_file(tmp_path, monkeypatch):
 def test_a_local_cluster_of_three_nodes_has_one_quorum_and_a_bootstrap_list(tmp_path):
     from wastestream.stack import Stack
 
-    s = Settings(
+    s = StackSettings(
         state_dir=tmp_path, kafka_port=29192, kafka_controller_port=29193, kafka_brokers=3, topic_min_insync_replicas=2
     )
     assert s.kafka_bootstrap == "127.0.0.1:29192,127.0.0.1:29194,127.0.0.1:29196"
@@ -72,3 +72,22 @@ def test_a_local_cluster_of_three_nodes_has_one_quorum_and_a_bootstrap_list(tmp_
         for p in props
     } == {("3", "2", "3")}
     assert Settings(state_dir=tmp_path).kafka_bootstrap == "127.0.0.1:19092"  # the single node as before
+
+
+def test_runtime_settings_know_nothing_of_the_local_stack(tmp_path):
+    s = Settings(state_dir=tmp_path, kafka_port=29192)
+    assert not hasattr(s, "kafka_version") and not hasattr(s, "cache_dir") and not hasattr(s, "kafka_brokers")
+    assert s.kafka_bootstrap == "127.0.0.1:29192"
+    cluster = Settings(state_dir=tmp_path, kafka_bootstrap_servers="k1:9092,k2:9092,k3:9092")
+    assert cluster.kafka_bootstrap == "k1:9092,k2:9092,k3:9092"
+    assert StackSettings(state_dir=tmp_path, kafka_port=29192, kafka_brokers=2).kafka_bootstrap == (
+        "127.0.0.1:29192,127.0.0.1:29194"
+    )
+
+
+def test_the_worker_defaults_are_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASTESTREAM_WORKER_CLOCK", "event")
+    monkeypatch.setenv("WASTESTREAM_WORKER_COMMIT_INTERVAL_S", "2")
+    s = Settings(state_dir=tmp_path)
+    assert s.worker_clock == "event" and s.worker_commit_interval_s == 2.0
+    assert Settings(state_dir=tmp_path, worker_clock="wall").worker_clock == "wall"
