@@ -38,10 +38,11 @@ event is applied in one :class:`~.state.Transaction`: all of its changes or none
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from wastestream.domain.balance import balance
 from wastestream.domain.checks import (
@@ -490,16 +491,7 @@ class Core:
         return out
 
     # -- clearance ------------------------------------------------------------------------------
-    def evaluate(
-        self,
-        now: datetime,
-        days: list[date],
-        owns=lambda key: True,
-        live: bool = False,  # noqa: ANN001
-        scope: object = None,
-        points_at: datetime | None = None,
-        decide_points: bool = True,
-    ) -> Output:
+    def evaluate(self, now: datetime, days: list[date], **options: Any) -> Output:
         """Decide every point's status for ``days`` at event time ``now``; emit what changed. Also the
         ticket ↔ station-dwell cross-checks of those days and, when ``live`` (the clock is current,
         not a replay catching up), terminals silent in their shift. ``owns(key)`` says which points,
@@ -509,11 +501,9 @@ class Core:
 
         ``points_at``: the event time at which the points' deadlines and the tickets' grace periods are
         judged, if not ``now`` (a worker reading a backlog: see :mod:`wastestream.domain.watermark`);
-        ``decide_points=False``: neither is judged this time."""
+        ``decide_points=False``: neither is judged this time. ``options``: :meth:`evaluate_in_parts`'s."""
         out = Output()
-        for part in self.evaluate_in_parts(
-            now, days, owns, live, scope, points_at=points_at, decide_points=decide_points
-        ):
+        for part in self.evaluate_in_parts(now, days, **options):
             out.extend(part)
         return out
 
@@ -521,8 +511,8 @@ class Core:
         self,
         now: datetime,
         days: list[date],
-        owns=lambda key: True,
-        live: bool = False,  # noqa: ANN001
+        owns: Callable[[str], bool] = lambda key: True,
+        live: bool = False,
         scope: object = None,
         part_size: int = 2000,
         points_at: datetime | None = None,

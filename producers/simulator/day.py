@@ -13,6 +13,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from wastestream.domain.geo import haversine_m
@@ -26,7 +27,7 @@ from wastestream.producers.simulator.city import (
     PlannedTrip,
     plan_route,
 )
-from wastestream.schemas import City, Clearance, CollectionPoint, Direction, FixSource, GpsFix, WeighTicket
+from wastestream.schemas import City, Clearance, CollectionPoint, Direction, FixSource, GpsFix, Vehicle, WeighTicket
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,35 @@ def stated_outcome(
 FIX_INTERVAL_S = 30
 
 
+def _ticket(
+    station_id: str,
+    serial: str,
+    v: Vehicle,
+    direction: Direction,
+    stream: Any,
+    tare: float,
+    net: float,
+    t_in: datetime,
+    weigh_s: float,
+    **extra: Any,
+) -> WeighTicket:
+    """A weighbridge ticket of ``v`` (gross = tare + net), weighed out ``weigh_s`` after it weighed in."""
+    return WeighTicket(
+        station_id=station_id,
+        serial=serial,
+        plate=v.plate,
+        vehicle_id=v.id,
+        direction=direction,
+        waste_stream=stream,
+        gross_kg=tare + net,
+        tare_kg=tare,
+        net_kg=net,
+        weigh_in_at=t_in,
+        weigh_out_at=t_in + timedelta(seconds=weigh_s),
+        **extra,
+    )
+
+
 def _bearing(a: tuple[float, float], b: tuple[float, float]) -> int:
     dy = b[0] - a[0]
     dx = (b[1] - a[1]) * math.cos(math.radians(a[0]))
@@ -261,19 +291,17 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             truck.drive(station_pos)
             arrive = truck.dwell(STATION_DWELL_S)
             net = round(load / 20) * 20
-            gross = tare + net
-            t = WeighTicket(
-                station_id=st.id,
-                serial=next_serial(st.id),
-                plate=v.plate,
-                vehicle_id=v.id,
-                direction=Direction.inbound,
-                waste_stream=v.waste_stream,
-                gross_kg=gross,
-                tare_kg=tare,
-                net_kg=net,
-                weigh_in_at=arrive + timedelta(seconds=WEIGH_IN_AFTER_S),
-                weigh_out_at=arrive + timedelta(seconds=WEIGH_OUT_AFTER_S),
+            t_in = arrive + timedelta(seconds=WEIGH_IN_AFTER_S)
+            t = _ticket(
+                st.id,
+                next_serial(st.id),
+                v,
+                Direction.inbound,
+                v.waste_stream,
+                tare,
+                net,
+                t_in,
+                WEIGH_OUT_AFTER_S - WEIGH_IN_AFTER_S,
             )
             tickets.append(t)
             received[st.id] += net
@@ -345,18 +373,16 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             sent += net
             t_in = midnight + timedelta(hours=19, minutes=30 + 20 * k)
             tickets.append(
-                WeighTicket(
-                    station_id=st.id,
-                    serial=next_serial(st.id),
-                    plate=transfer.plate,
-                    vehicle_id=transfer.id,
-                    direction=Direction.outbound,
-                    waste_stream="other",
-                    gross_kg=transfer.stored_tare_kg + net,
-                    tare_kg=transfer.stored_tare_kg,
-                    net_kg=net,
-                    weigh_in_at=t_in,
-                    weigh_out_at=t_in + timedelta(minutes=8),
+                _ticket(
+                    st.id,
+                    next_serial(st.id),
+                    transfer,
+                    Direction.outbound,
+                    "other",
+                    transfer.stored_tare_kg,
+                    net,
+                    t_in,
+                    8 * 60,
                     stored_tare=True,
                     destination=st.destination,
                 )
@@ -375,18 +401,16 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         st = ghosts.choice([s for s in sorted(city.stations, key=lambda s: s.id) if s.id != route.station_id])
         t_in = midnight + timedelta(hours=3, minutes=ghosts.randrange(60))  # no truck is out before 05:00
         tickets.append(
-            WeighTicket(
-                station_id=st.id,
-                serial=next_serial(st.id),
-                plate=v.plate,
-                vehicle_id=v.id,
-                direction=Direction.inbound,
-                waste_stream=v.waste_stream,
-                gross_kg=v.stored_tare_kg + 600,
-                tare_kg=v.stored_tare_kg,
-                net_kg=600,
-                weigh_in_at=t_in,
-                weigh_out_at=t_in + timedelta(minutes=4),
+            _ticket(
+                st.id,
+                next_serial(st.id),
+                v,
+                Direction.inbound,
+                v.waste_stream,
+                v.stored_tare_kg,
+                600,
+                t_in,
+                4 * 60,
                 stored_tare=True,
             )
         )

@@ -408,19 +408,18 @@ def all_dashboards(
     """The dispatch set (whole city) or, with ``contractor``, that contractor's set on its own bucket;
     days are the city's local days (``tz``: its time zone)."""
     suffix = f"-{contractor.lower()}" if contractor else ""
+    contractors = build(
+        f"ws-contractor{suffix}",
+        f"承包商 Contractor {contractor}" if contractor else "承包商 Contractor",
+        contractor_panels(bucket, tz),
+        ds_uid,
+        [("contractor", "Contractor", "clearance")],
+        bucket,
+        ["wastestream", "contractor"],
+        tz,
+    )
     if contractor:
-        return [
-            build(
-                f"ws-contractor{suffix}",
-                f"承包商 Contractor {contractor}",
-                contractor_panels(bucket, tz),
-                ds_uid,
-                [("contractor", "Contractor", "clearance")],
-                bucket,
-                ["wastestream", "contractor"],
-                tz,
-            ),
-        ]
+        return [contractors]
     return [
         build(
             "ws-dispatch",
@@ -432,16 +431,7 @@ def all_dashboards(
             ["wastestream", "dispatch"],
             tz,
         ),
-        build(
-            "ws-contractor",
-            "承包商 Contractor",
-            contractor_panels(bucket, tz),
-            ds_uid,
-            [("contractor", "Contractor", "clearance")],
-            bucket,
-            ["wastestream", "contractor"],
-            tz,
-        ),
+        contractors,
         build(
             "ws-station",
             "转运站 Station",
