@@ -542,11 +542,7 @@ def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
 
 
 def run_worker(
-    settings: Settings,
-    city: City,
-    clock: str | None = None,
-    loglevel: str = "warn",
-    app_id: str = "wastestream-worker",
+    settings: Settings, city: City, clock: str | None = None, loglevel: str = "warn", app_id: str = "wastestream-worker"
 ) -> None:
     _ensure_ticks_topic(settings, app_id)
     sink = InfluxSink(settings, city)

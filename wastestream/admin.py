@@ -16,9 +16,7 @@ def admin_client(settings: Settings, timeout_ms: int = 10000) -> Iterator:
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="wastestream-admin",
-        request_timeout_ms=timeout_ms,
+        bootstrap_servers=settings.kafka_bootstrap, client_id="wastestream-admin", request_timeout_ms=timeout_ms
     )
     try:
         yield admin

@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import (
-    BaseSettings,
-    DotEnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".wastestream")
 LOCAL_ENV_NAME = "local.env"
@@ -55,10 +50,7 @@ def read_local_env(path: Path) -> dict[str, str]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="WASTESTREAM_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
+        env_prefix="WASTESTREAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     # where things live

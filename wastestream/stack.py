@@ -421,10 +421,7 @@ class InfluxDB(Service):
         )
         env = {**os.environ, "INFLUXDB_VERSION": self.s.influxdb_version, "WASTESTREAM_CACHE": str(self.s.cache_dir)}
         proc = subprocess.Popen(
-            ["bash", str(DEPLOY_LOCAL / "build-influxd.sh")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            ["bash", str(DEPLOY_LOCAL / "build-influxd.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         started = time.monotonic()
         while proc.poll() is None:
@@ -493,13 +490,7 @@ def onboard(settings: Settings, report: Report = _quiet) -> str:
     r = httpx.post(f"{base}/api/v2/setup", json=body, timeout=30)
     if r.status_code >= 300:
         raise WastestreamError(f"InfluxDB onboarding failed: HTTP {r.status_code} {r.text[:200]}")
-    write_local_env(
-        env_file,
-        {
-            "WASTESTREAM_INFLUX_TOKEN": token,
-            "WASTESTREAM_INFLUX_ADMIN_PASSWORD": password,
-        },
-    )
+    write_local_env(env_file, {"WASTESTREAM_INFLUX_TOKEN": token, "WASTESTREAM_INFLUX_ADMIN_PASSWORD": password})
     report(f"influxdb: onboarded org '{settings.influx_org}', bucket '{settings.influx_bucket}'; token in {env_file}")
     return token
 

@@ -61,10 +61,7 @@ STREAM_PLAN = [WasteStream.other] * 40 + [WasteStream.kitchen] * 12 + [WasteStre
 
 
 def offset(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float, float]:
-    return (
-        lat + north_m / 111_320.0,
-        lon + east_m / (111_320.0 * math.cos(math.radians(lat))),
-    )
+    return (lat + north_m / 111_320.0, lon + east_m / (111_320.0 * math.cos(math.radians(lat))))
 
 
 @dataclass(frozen=True)

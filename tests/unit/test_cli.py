@@ -53,11 +53,7 @@ def test_port_taken_is_reported_with_port(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        env = {
-            **os.environ,
-            "WASTESTREAM_STATE_DIR": str(tmp_path),
-            "WASTESTREAM_INFLUX_PORT": str(port),
-        }
+        env = {**os.environ, "WASTESTREAM_STATE_DIR": str(tmp_path), "WASTESTREAM_INFLUX_PORT": str(port)}
         r = run("stack", "up", "influxdb", env=env)
     assert r.returncode == 1
     assert f"port {port}" in r.stderr and "taken" in r.stderr

@@ -132,6 +132,6 @@ def notification_policy() -> dict:
                 "object_matchers": [["severity", "=", "critical"]],
                 "group_wait": "10s",
                 "repeat_interval": "1h",
-            },
+            }
         ],
     }
