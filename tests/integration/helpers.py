@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from wastestream import stack
+from wastestream import admin
 from wastestream.settings import Settings
 
 
@@ -69,7 +69,7 @@ def cli_process(args: list[str], env: dict[str, str], log: Path, ready_port: int
 
 
 def end_offsets(s: Settings, topic: str) -> dict[TopicPartition, int]:
-    return stack.end_offsets(s, [topic])
+    return admin.end_offsets(s, [topic])
 
 
 def read_topic(
