@@ -45,7 +45,7 @@ from typing import Any
 
 from wastestream.stream_processors.records import Record
 from wastestream.stream_processors.sink import CoalescingBuffer, Sink
-from wastestream.stream_processors.tables import WriteBehind
+from wastestream.stream_processors.tables import WriteBehind, publish_changes, take_changes
 
 log = logging.getLogger("wastestream.worker")
 
@@ -133,21 +133,6 @@ def write_stats(path: Path, body: dict[str, Any]) -> None:
         log.warning("cannot write worker stats (%s)", e)
 
 
-def take_changes(stores: Iterable[WriteBehind]) -> list[tuple[WriteBehind, list[tuple[int | None, str, Any]]]]:
-    """Every store's pending changes, applied locally at once (no await: other agents never see half
-    of them); :func:`publish_changes` sends them to the changelogs."""
-    return [(s, s.take_pending()) for s in stores]
-
-
-async def publish_changes(taken: list[tuple[WriteBehind, list[tuple[int | None, str, Any]]]]) -> int:
-    n = 0
-    for store, changes in taken:
-        for partition, key, value in changes:
-            await store.publish(partition, key, value)
-            n += 1
-    return n
-
-
 class Checkpoint:
     """The events processed since the last commit point and what makes them durable (module doc)."""
 
@@ -171,7 +156,6 @@ class Checkpoint:
         self._held: list[tuple[Any, Any]] = []  # written back, not acknowledged (the sink failed)
         self._lock = asyncio.Lock()
         self._acking = False
-        self._guarded: set[int] = set()
         self._consumer: Any = None
         self._next: dict[Any, int] = {}  # per topic-partition, the offset to acknowledge next
         self.stats = {"commits": 0, "acked": 0, "refused_acks": 0, "gaps": 0, "handed_over": 0}
@@ -179,10 +163,9 @@ class Checkpoint:
     # -- the agents' side ----------------------------------------------------------------------
     def guard(self, consumer: Any) -> None:
         """Let acknowledgements reach ``consumer`` only from this checkpoint (module doc)."""
-        self._consumer = consumer
-        if id(consumer) in self._guarded:
+        if self._consumer is consumer:
             return
-        self._guarded.add(id(consumer))
+        self._consumer = consumer
         real_ack = consumer.ack
 
         def ack(message: Any) -> bool:

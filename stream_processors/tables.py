@@ -113,10 +113,7 @@ class WriteBehind(MutableMapping[str, Any]):
 
     async def write_back(self, partition: int) -> int:
         """Write the pending changes made under ``partition``; return how many."""
-        changes = self.take_pending([partition])
-        for p, k, v in changes:
-            await self.publish(p, k, v)
-        return len(changes)
+        return await publish_changes([(self, self.take_pending([partition]))])
 
     def keep_only(self, partitions: set[int]) -> int:
         """After a rebalance: forget the keys this process wrote for partitions it no longer owns,
@@ -151,11 +148,16 @@ class FaustWriteBehind(WriteBehind):
         )
 
 
-async def write_back_all(stores: Iterable[WriteBehind], partitions: Iterable[int]) -> int:
-    """Write every store's pending changes for these partitions (call before acknowledging the
-    events that made them)."""
+def take_changes(stores: Iterable[WriteBehind]) -> list[tuple[WriteBehind, list[tuple[int | None, str, Any]]]]:
+    """Every store's pending changes, applied locally at once (no await: other agents never see half
+    of them); :func:`publish_changes` sends them to the changelogs."""
+    return [(s, s.take_pending()) for s in stores]
+
+
+async def publish_changes(taken: list[tuple[WriteBehind, list[tuple[int | None, str, Any]]]]) -> int:
     n = 0
-    for partition in sorted(set(partitions)):
-        for s in stores:
-            n += await s.write_back(partition)
+    for store, changes in taken:
+        for partition, key, value in changes:
+            await store.publish(partition, key, value)
+            n += 1
     return n

@@ -3,7 +3,7 @@
 import asyncio
 from types import SimpleNamespace
 
-from wastestream.stream_processors.tables import FaustWriteBehind, WriteBehind, write_back_all
+from wastestream.stream_processors.tables import FaustWriteBehind, WriteBehind, publish_changes, take_changes
 
 
 class Recording(dict):
@@ -90,7 +90,7 @@ def test_faust_tables_get_values_in_the_store_and_one_awaited_changelog_send_per
     a["k"] = [1]
     a["k"] = [1, 2]
     del b["gone"]
-    assert run(write_back_all([a, b], [1, 1])) == 2
+    assert run(publish_changes(take_changes([a, b]))) == 2
     assert table.data == {"k": [1, 2]}
     assert [(m["key"], m["value"], m["partition"], m["value_serializer"], m["force"]) for m in sent] == [
         ("k", [1, 2], 1, "json", True),
