@@ -446,6 +446,15 @@ def weighbridge_token(station: Annotated[str, typer.Argument(help="station id, e
     out.print(tokens[station])
 
 
+@app.command("notify")
+def notify() -> None:
+    """Page alerts from the alerts topic to the dispatch robot (DingTalk / WeCom / webhook): each
+    raised and resolved alert once, retried until the robot takes it, offsets committed after."""
+    from wastestream.notify.service import run_notify
+
+    run_notify(get_settings(), _report)
+
+
 @app.command("summary")
 def summary(date_: Annotated[str | None, typer.Option("--date", help="local day (default today)")] = None) -> None:
     """Print a day's figures from InfluxDB: tonnage, clearance, station balance."""

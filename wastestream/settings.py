@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     weighbridge_port: int = 8088
     weighbridge_tokens: SecretStr | None = Field(None, description="station_id=token pairs, comma separated")
 
+    # paging (wastestream notify): the dispatch robot, and contractors' own robots
+    notify_url: SecretStr | None = Field(
+        None, description="the dispatch robot's webhook URL (DingTalk/WeCom robots carry their token in it)"
+    )
+    notify_format: Literal["dingtalk", "wecom", "webhook"] = Field(
+        "webhook", description="dingtalk / wecom robot markdown messages, or plain JSON"
+    )
+    notify_secret: SecretStr | None = Field(None, description="DingTalk robot 加签 secret (SEC...), if it has one")
+    notify_contractor_robots: SecretStr | None = Field(
+        None, description="CONTRACTOR=URL,... : each contractor's own robot also gets its alerts"
+    )
+    notify_group_wait_s: float = Field(2.0, ge=0, description="alerts arriving this close together page together")
+    notify_max_backoff_s: float = Field(60.0, gt=0, description="the longest wait between two tries of a page")
+    notify_group: str | None = Field(None, description="consumer group (default <topic_prefix>wastestream-notify)")
+
     # reference data
     city_file: Path = Field(Path(".wastestream/city.yaml"), description="the city: contractors, vehicles, sites")
 

@@ -37,6 +37,12 @@ DEADLETTER = TopicSpec(
 DRIVER_SHIFTS = TopicSpec(
     "driver.shifts", "vehicle id", "DriverShift: IC-card sign-in/out at a truck (0x0702)", retention_ms=35 * DAY_MS
 )
+NOTIFY_SENT = TopicSpec(
+    "notify.sent",
+    "destination|alert key",
+    "what `wastestream notify` paged: the state last paged per destination and alert (compacted)",
+    configs={"cleanup.policy": "compact"},
+)
 TERMINAL_DATA = TopicSpec("terminal.data", "vehicle id", "TerminalData: 0x0900 transparent data, kept with its type")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -48,4 +54,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DEADLETTER,
     DRIVER_SHIFTS,
     TERMINAL_DATA,
+    NOTIFY_SENT,
 )
