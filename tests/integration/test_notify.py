@@ -143,9 +143,7 @@ def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
     city = build_city(808)
     truth, counts = write_offline(city, DAY, 808, Faults.demo(), d)
     truth = truth.to_json()
-    s = stack.model_copy(
-        update={"topic_prefix": f"nt{u}.", "influx_bucket": f"nt-{u}", "city_file": d / "city.yaml"}
-    )
+    s = stack.model_copy(update={"topic_prefix": f"nt{u}.", "influx_bucket": f"nt-{u}", "city_file": d / "city.yaml"})
     ensure_topics(s, ALL_TOPICS)
     sink = InfluxSink(s, city)
     sink.ensure_buckets()
@@ -168,10 +166,7 @@ def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
     worker = ["worker", "--clock", "event", "--app-id", f"nt-{u}"]
     n1_log = tmp_path / "notify1.log"
     try:
-        with (
-            cli_process(worker, env, tmp_path / "worker.log"),
-            cli_process(["notify"], env, n1_log),
-        ):
+        with cli_process(worker, env, tmp_path / "worker.log"), cli_process(["notify"], env, n1_log):
             wait_for_truth(s, truth, tmp_path / "worker.log")
             wait(lambda: sorted(set(robot.paged("raised"))) == missed, 90, "every missed point paged", n1_log)
             time.sleep(6)  # anything more would arrive now
@@ -197,10 +192,7 @@ def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
             prod.send(s.topic("gps.fixes"), key=f.vehicle_id.encode(), value=f.to_json_bytes())
         prod.flush()
         prod.close()
-        with (
-            cli_process(worker, env, tmp_path / "worker2.log"),
-            cli_process(["notify"], env, tmp_path / "notify3.log"),
-        ):
+        with cli_process(worker, env, tmp_path / "worker2.log"), cli_process(["notify"], env, tmp_path / "notify3.log"):
             wait(lambda: robot.paged("resolved") == [served], 120, f"the resolve of {served}", tmp_path / "notify3.log")
             time.sleep(4)
         assert robot.paged("resolved") == [served]

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from wastestream.errors import WastestreamError
 from wastestream.notify.pages import (
     Format,
     Page,
@@ -34,7 +35,6 @@ from wastestream.notify.pages import (
     plan_pages,
     split_to_fit,
 )
-from wastestream.errors import WastestreamError
 from wastestream.schemas import Alert, DeadLetter
 from wastestream.settings import Settings
 from wastestream.topics import ALERTS, DEADLETTER, NOTIFY_SENT
