@@ -54,7 +54,7 @@ from wastestream.domain.checks import (
     ticket_problems,
     visit_set_problem,
 )
-from wastestream.domain.clearance import alert_transition, decide, window
+from wastestream.domain.clearance import alert_transition, decide, missed_severity, window
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import day_start, local_date, zone
@@ -575,7 +575,7 @@ class Core:
                 key=f"missed:{p.id}:{d_iso}",
                 kind="missed_clearance",
                 state=AlertState.raised if transition == "raise" else AlertState.resolved,
-                severity="critical" if p.timed_stop else "warning",
+                severity=missed_severity(p),
                 local_date=day,
                 subject=p.id,
                 contractor_id=p.contractor_id,
@@ -589,7 +589,9 @@ class Core:
             out.alerts.append(alert)
             snap.alert_active, snap.alert_message = (1 if transition == "raise" else 0), alert.message
             out.records.append(
-                self.rec.alert("missed_clearance", p.id, p.contractor_id, day, snap.alert_active, alert.message)
+                self.rec.alert(
+                    "missed_clearance", p.id, p.contractor_id, day, snap.alert_active, alert.message, alert.severity
+                )
             )
         self.s.statuses[key] = snap.to_state()
 
@@ -784,7 +786,13 @@ class Core:
             if snap.alert_active is not None:
                 recs.append(
                     self.rec.alert(
-                        "missed_clearance", point, p.contractor_id, day, snap.alert_active, snap.alert_message or ""
+                        "missed_clearance",
+                        point,
+                        p.contractor_id,
+                        day,
+                        snap.alert_active,
+                        snap.alert_message or "",
+                        missed_severity(p),
                     )
                 )
             yield recs

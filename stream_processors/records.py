@@ -144,12 +144,22 @@ class Records:
             p.contractor_id,
         )
 
-    def alert(self, kind: str, subject: str, contractor: str | None, day: date, active: int, message: str) -> Record:
+    def alert(
+        self,
+        kind: str,
+        subject: str,
+        contractor: str | None,
+        day: date,
+        active: int,
+        message: str,
+        severity: str = "warning",
+    ) -> Record:
         """An alert of a day (missed_clearance of a point; terminal_silent / terminal_dark of a vehicle):
-        1 while raised, 0 once resolved (Grafana's rules page on ``active``)."""
+        1 while raised, 0 once resolved (Grafana's rules page on ``active``). ``severity`` is the
+        alert's: critical only for a timed stop's missed clearance."""
         return record(
             "alerts",
-            {"kind": kind, "subject": subject, "contractor": contractor or ""},
+            {"kind": kind, "subject": subject, "contractor": contractor or "", "severity": severity},
             {"active": active, "message": message},
             day_start(day, self.tz),
             contractor,

@@ -550,14 +550,40 @@ def _plan_t(city) -> float:  # noqa: ANN001
     return round(sum(p.expected_kg for p in city.collection_points) / 1000, 1)
 
 
+ChannelOpt = Annotated[
+    str, typer.Option(help="the alert contact point: webhook, dingding (DingTalk robot) or wecom (WeCom robot)")
+]
+
+
+BasemapOpt = Annotated[
+    str, typer.Option(help="map base layer: osm (OpenStreetMap, WGS-84) or amap (高德 AutoNavi tiles, GCJ-02)")
+]
+
+
+def _basemap(value: str):  # noqa: ANN202
+    from wastestream.grafana.dashboards import BASEMAPS
+
+    if value not in BASEMAPS:
+        raise WastestreamError(f"--basemap: {value!r}; choose one of {', '.join(BASEMAPS)}")
+    return value
+
+
+def _channel(value: str):  # noqa: ANN202
+    from wastestream.grafana.alerts import CHANNELS
+
+    if value not in CHANNELS:
+        raise WastestreamError(f"--channel: {value!r}; choose one of {', '.join(CHANNELS)}")
+    return value
+
+
 @grafana_app.command("export")
-def grafana_export() -> None:
+def grafana_export(channel: ChannelOpt = "webhook", basemap: BasemapOpt = "osm") -> None:
     """Write deploy/grafana/provisioning (file-based provisioning for the compose stack)."""
     from wastestream.grafana.files import write_provisioning
     from wastestream.producers.simulator.city import build_city
 
     city = build_city(808)
-    for p in write_provisioning(_plan_t(city), tz=city.timezone):
+    for p in write_provisioning(_plan_t(city), tz=city.timezone, channel=_channel(channel), basemap=_basemap(basemap)):
         out.print(str(p))
 
 
@@ -568,7 +594,11 @@ def grafana_provision(
         str, typer.Option(help="Grafana admin user (password from WASTESTREAM_GRAFANA_PASSWORD)")
     ] = "admin",
     influx_url: Annotated[str | None, typer.Option(help="InfluxDB URL as Grafana reaches it")] = None,
-    webhook: Annotated[str, typer.Option(help="where alert notifications are POSTed")] = "http://127.0.0.1:9000/alerts",
+    webhook: Annotated[
+        str, typer.Option(help="where alert notifications are POSTed (the robot URL for dingding / wecom)")
+    ] = "http://127.0.0.1:9000/alerts",
+    channel: ChannelOpt = "webhook",
+    basemap: BasemapOpt = "osm",
 ) -> None:
     """Provision folders, datasources, dashboards, alert rules and contractor orgs (idempotent)."""
     from wastestream.grafana.isolation import contractor_read_tokens, read_token
@@ -580,7 +610,9 @@ def grafana_provision(
         raise WastestreamError("set WASTESTREAM_GRAFANA_PASSWORD (the Grafana admin password)")
     city = _load_city(s.city_file)
     tokens = contractor_read_tokens(s, city)
-    target = GrafanaTarget(url, (user, password), influx_url or s.influx_url, s.influx_org, webhook)
+    target = GrafanaTarget(
+        url, (user, password), influx_url or s.influx_url, s.influx_org, webhook, _channel(channel), _basemap(basemap)
+    )
     rep = provision(target, city, s.influx_bucket, read_token(s, s.influx_bucket), tokens, _plan_t(city))
     _report(f"grafana: created {len(rep.created)}, updated {len(rep.updated)}")
 

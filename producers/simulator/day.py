@@ -33,6 +33,7 @@ from wastestream.schemas import City, Clearance, CollectionPoint, Direction, Fix
 @dataclass(frozen=True)
 class Faults:
     missed_stops: int = 0  # stops a truck drives past without stopping
+    missed_timed_stops: int = 0  # of the timed stops (车到桶出), driven past too: the critical pages
     late_trucks: int = 0  # trucks leaving 90 min late (some stops become late)
     dropouts: int = 0  # terminals losing the network for 40 min, back-filled with 0x0704
     midnight_upload: int = 0  # of those, back-filled only after midnight (the next local day)
@@ -47,6 +48,7 @@ class Faults:
     def demo(cls) -> Faults:
         return cls(
             missed_stops=4,
+            missed_timed_stops=1,
             late_trucks=1,
             dropouts=3,
             midnight_upload=1,
@@ -245,6 +247,9 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
     alone = {p.id for p in city.collection_points} - clustered
     all_stops = [(r.id, s) for r in routes for s in r.stops if s in alone]
     missed = set(s for _, s in rnd.sample(all_stops, faults.missed_stops))
+    timed = sorted({s for _, s in all_stops if s not in missed and points[s].timed_stop})
+    # its own stream, so the other faults of a seeded day stay as they were
+    missed |= set(random.Random(f"timed:{seed}:{day}").sample(timed, min(faults.missed_timed_stops, len(timed))))
     late_routes = set(r.id for r in rnd.sample(routes, faults.late_trucks))
     drop_routes = [r.id for r in rnd.sample(routes, faults.dropouts)]
     midnight_routes = set(drop_routes[: faults.midnight_upload])

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from influxdb_client import InfluxDBClient
@@ -26,7 +27,7 @@ from wastestream.stream_processors.sink import InfluxSink
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 2)
-VARS = {"contractor": "C01", "station": "S01", "vehicle": "V001", "datum": "gcj02"}
+VARS = {"contractor": "C01", "station": "S01", "vehicle": "V001"}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,15 @@ def test_every_panel_returns_the_ground_truth(filled):
     track = sorted(truth["fixes_v001"])
     status_counts = {k: v for k, v in truth["status_counts"].items() if v}
     route_v001 = next(r for r in city.routes if r.vehicle_id == "V001")
+    visit_at = {
+        x["point"]: x["_value"]
+        for x in rows(
+            s,
+            f'from(bucket: "{s.influx_bucket}") |> range(start: v.timeRangeStart, stop: v.timeRangeStop)'
+            ' |> filter(fn: (r) => r._measurement == "clearance" and r._field == "visit_at")',
+        )
+    }
+    missed_timed = [p.id for p in city.collection_points if p.timed_stop and stops[p.id]["status"] == "missed"]
     expect = {
         "tonnage_in": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_total_kg"] / 1000),
         "tonnage_plan": lambda r: r[0]["_value"] == plan,
@@ -74,13 +84,13 @@ def test_every_panel_returns_the_ground_truth(filled):
             == pytest.approx((status_counts.get("cleared", 0) + status_counts.get("late", 0)) / len(stops) * 100)
         ),
         "status_counts": lambda r: {x["status"]: x["points"] for x in r} == status_counts,
-        "points_map": lambda r: (
-            len(r) == len(stops)
-            and all(
-                {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == stops[x["point"]]["status"]
-                and (x["lat"], x["lon"]) == pytest.approx(gcj02(*where[x["point"]]), abs=1e-6)
-                for x in r
-            )
+        "points_map": lambda r: points_shown(r, stops, where, city, gcj02, visit_at),
+        "c_points_map": lambda r: points_shown(
+            r, {p: v for p, v in stops.items() if v["contractor"] == "C01"}, where, city, gcj02, visit_at
+        ),
+        "points_map@osm": lambda r: points_shown(r, stops, where, city, wgs84, visit_at),
+        "c_points_map@osm": lambda r: points_shown(
+            r, {p: v for p, v in stops.items() if v["contractor"] == "C01"}, where, city, wgs84, visit_at
         ),
         "not_cleared": lambda r: (
             {(x["point"], x["status"]) for x in r}
@@ -92,7 +102,11 @@ def test_every_panel_returns_the_ground_truth(filled):
             and sum(not x["cleared_same_day"] for x in r) == 1
         ),
         "vehicles_seen": lambda r: r[0]["_value"] == len({v["vehicle"] for v in stops.values() if v["vehicle"]}),
-        "alerts_active": lambda r: r[0]["_value"] == status_counts.get("missed", 0),
+        "alerts_missed_timed": lambda r: r[0]["_value"] == len(missed_timed) == 1,
+        "alerts_missed": lambda r: r[0]["_value"] == status_counts.get("missed", 0) - len(missed_timed),
+        # a recompute of a past day is not live: no terminal alerts (and the stat shows no data)
+        "alerts_silent": lambda r: r == [],
+        "alerts_dark": lambda r: r == [],
         "c_tonnage": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_by_contractor"]["C01"] / 1000),
         "c_scorecard": lambda r: (
             {x["status"]: x["points"] for x in r}
@@ -120,6 +134,12 @@ def test_every_panel_returns_the_ground_truth(filled):
                 for x, (_, lat, lon) in zip(r, track, strict=True)
             )
         ),
+        "v_track@osm": lambda r: [(x["lat"], x["lon"]) for x in r] == [(lat, lon) for _, lat, lon in track],
+        "v_track:B": lambda r: (  # one marker per site the truck stood at: its route's stops served + station
+            {x["site"] for x in r}
+            == {p for p in route_v001.stops if stops[p]["status"] != "missed"} | {route_v001.station_id}
+        ),
+        "v_track:B@osm": lambda r: len(r) > 0,
         "v_visits": lambda r: (
             Counter(x["site_kind"] for x in r)
             == Counter({"point": sum(stops[p]["status"] != "missed" for p in route_v001.stops), "station": 3})
@@ -152,14 +172,49 @@ def test_every_panel_returns_the_ground_truth(filled):
             and all(x["source"] == "gateway" for x in r)
         ),
     }
-    panels = [p for d in all_dashboards(s.influx_bucket, DISPATCH_DS_UID, plan) for p in d.panels]
-    assert {p.key for p in panels} == set(expect), "every panel has an expectation"
+    queries = {}  # the AMap (GCJ-02) build, and the map panels of the OpenStreetMap (WGS-84) build
+    for basemap in ("amap", "osm"):
+        for d in all_dashboards(s.influx_bucket, DISPATCH_DS_UID, plan, basemap=basemap):
+            for p in d.panels:
+                if basemap == "amap" or p.kind == "geomap":
+                    for ref, flux in p.queries():
+                        key = p.key + ("" if ref == "A" else f":{ref}") + ("" if basemap == "amap" else "@osm")
+                        queries[key] = flux
+    assert set(queries) == set(expect), "every panel query has an expectation"
     failures = []
-    for p in panels:
-        result = rows(s, p.flux)
-        if not result or not expect[p.key](result):
-            failures.append(f"{p.key}: {result[:5]}")
+    for key, flux in queries.items():
+        result = rows(s, flux)
+        try:
+            ok = (bool(result) or key in ("alerts_silent", "alerts_dark")) and expect[key](result)
+        except (IndexError, KeyError) as e:
+            ok = f"{type(e).__name__} {e}"
+        if ok is not True:
+            failures.append(f"{key}: {ok} {result[:5]}")
     assert failures == [], "\n".join(failures)
+
+
+def wgs84(lat: float, lon: float) -> tuple[float, float]:
+    return lat, lon
+
+
+def points_shown(r, stops, where, city, datum, visit_at) -> bool:  # noqa: ANN001
+    """The map's points: every point once with its status, in the base map's datum, and a tooltip
+    with the local visit time and vehicle of each served point."""
+    tz = ZoneInfo(city.timezone)
+    ok = sorted(x["point"] for x in r) == sorted(stops)
+    for x in r:
+        truth = stops[x["point"]]
+        ok = ok and {0: "pending", 1: "cleared", 2: "late", 3: "missed"}[x["status_code"]] == truth["status"]
+        ok = ok and (x["lat"], x["lon"]) == pytest.approx(datum(*where[x["point"]]), abs=1e-6)
+        if truth["status"] in ("cleared", "late"):  # the tooltip's visit: the record's UTC visit_at, local
+            ok = ok and x["vehicle"] == truth["vehicle"]
+            ok = ok and x["visit"] == datetime.fromisoformat(visit_at[x["point"]]).astimezone(tz).strftime("%H:%M")
+        else:
+            ok = ok and not x["visit"] and not x["vehicle"]  # (the record has no such fields: null)
+        if not ok:
+            print("points_shown: first mismatch", x, truth)
+            return False
+    return bool(ok)
 
 
 def test_contractor_token_reads_only_its_bucket(filled):
@@ -229,7 +284,10 @@ def test_every_alert_rule_query_returns_what_the_ground_truth_says(filled):
         for st, kg in truth["tonnage_in_by_station"].items()
         if kg - truth["transferred_out"][st] > 1000
     }
-    assert missed and fires["ws-missed-clearance"] == missed
+    timed = {p.id for p in city.collection_points if p.timed_stop}
+    assert missed and {**fires["ws-missed-clearance"], **fires["ws-missed-timed-stop"]} == missed
+    assert set(fires["ws-missed-timed-stop"]) == set(missed) & timed  # critical: timed stops only
+    assert not set(fires["ws-missed-clearance"]) & timed
     assert backlog and fires["ws-station-not-cleared"] == pytest.approx(backlog)
     assert fires["ws-station-over-capacity"] == {}
-    assert fires["ws-terminal-silent"] == {}  # a recompute of a past day is not live: it pages nobody
+    assert fires["ws-terminal-silent"] == fires["ws-terminal-dark"] == {}  # a recompute of a past day is not live

@@ -64,3 +64,9 @@ def alert_transition(previous: Clearance | None, current: Clearance) -> str | No
     if previous == Clearance.missed and current in (Clearance.cleared, Clearance.late):
         return "resolve"
     return None
+
+
+def missed_severity(point: CollectionPoint) -> str:
+    """A missed timed stop (车到桶出: residents bring their bins at the set time) pages as critical;
+    any other missed point as a warning."""
+    return "critical" if point.timed_stop else "warning"

@@ -12,13 +12,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from grafana_foundation_sdk.builders import barchart, dashboard, geomap, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableOption, VariableRefresh
+from grafana_foundation_sdk.models.common import FrameGeometrySourceMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    FieldColorModeId,
+    GridPos,
+    Threshold,
+    ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
+    VariableRefresh,
+)
+from grafana_foundation_sdk.models.geomap import TooltipMode
 
 DS_TYPE = "influxdb"
 DISPATCH_DS_UID = "wastestream-influxdb"
@@ -63,6 +75,12 @@ class PanelSpec:
     unit: str = ""
     w: int = 6
     h: int = 5
+    layer: str = ""  # geomap panels: "points" (markers by status) or "track" (route line + visits)
+    more: tuple[str, ...] = ()  # further queries (refId B, C, ...), e.g. a map's second layer
+
+    def queries(self) -> list[tuple[str, str]]:
+        """(refId, Flux) of every query of the panel."""
+        return [(chr(ord("A") + i), q) for i, q in enumerate((self.flux, *self.more))]
 
 
 def _src(bucket: str, measurement: str, extra: str = "") -> str:
@@ -72,7 +90,7 @@ def _src(bucket: str, measurement: str, extra: str = "") -> str:
     )
 
 
-def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
+def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: str = TIMEZONE) -> list[PanelSpec]:
     ton_in = _src(bucket, "tonnage", ' and r._field == "net_kg" and r.direction == "in"')
     status = _src(bucket, "clearance", ' and r._field == "status"')
     return [
@@ -104,14 +122,12 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
         ),
         PanelSpec(
             "points_map",
-            "Collection points (status: 0 pending, 1 cleared, 2 late, 3 missed)",
+            "收集点清运状态 Collection points by status",
             "geomap",
-            _src(bucket, "clearance", ' and (r._field == "status_code" or r._field =~ /^(lat|lon)/)')
-            + '\n  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
-            + DATUM
-            + '\n  |> keep(columns: ["point", "contractor", "lat", "lon", "status_code"])',
+            points_map_flux(bucket, "", basemap, tz),
             w=12,
             h=12,
+            layer="points",
         ),
         PanelSpec(
             "not_cleared",
@@ -142,16 +158,62 @@ def dispatch_panels(bucket: str, plan_t: float) -> list[PanelSpec]:
             _src(bucket, "visits", ' and r._field == "dwell_s"')
             + '\n  |> group()\n  |> distinct(column: "vehicle")\n  |> count()',
         ),
-        PanelSpec(
-            "alerts_active",
-            "Active missed-clearance alerts",
-            "stat",
-            _src(bucket, "alerts", ' and r._field == "active"') + "\n  |> group()\n  |> sum()",
+        *(
+            PanelSpec(
+                f"alerts_{key}",
+                title,
+                "stat",
+                _src(bucket, "alerts", f' and r._field == "active" and {where}') + "\n  |> group()\n  |> sum()",
+                "none",
+                w=6,
+                h=4,
+            )
+            for key, title, where in ALERT_STATS
         ),
     ]
 
 
-def contractor_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
+# one stat per alert kind on the dispatch overview (a missed timed stop is the critical one)
+ALERT_STATS = (
+    (
+        "missed_timed",
+        "漏清定时点 Missed timed stops (critical)",
+        'r.kind == "missed_clearance" and r.severity == "critical"',
+    ),
+    ("missed", "漏清收集点 Missed points", 'r.kind == "missed_clearance" and r.severity == "warning"'),
+    ("silent", "终端离线 Terminals silent in shift", 'r.kind == "terminal_silent"'),
+    ("dark", "终端未上线 Vehicles due, not heard", 'r.kind == "terminal_dark"'),
+)
+
+
+def points_map_flux(bucket: str, extra: str, basemap: Basemap, tz: str) -> str:
+    """Each point's status on the day with what its tooltip shows: point, contractor, route, the
+    (local) visit time and the vehicle; coordinates in the base map's datum."""
+    return (
+        'import "date"\nimport "timezone"\n'
+        + _src(bucket, "clearance", extra)
+        + '\n  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+        + _coords(basemap)
+        + _local_hhmm("visit_at", tz)
+        + '\n  |> keep(columns: ["point", "contractor", "route", "status", "status_code", "visit", "vehicle", "lat", "lon"])'
+        + '\n  |> sort(columns: ["point"])'
+    )
+
+
+def _local_hhmm(column: str, tz: str) -> str:
+    """Flux: a map adding ``visit``, the local HH:MM of the RFC 3339 string ``column`` ("" stays "")."""
+    return (
+        "\n  |> map(fn: (r) => {\n"
+        f'    t = time(v: if r.{column} == "" then "1970-01-01T00:00:00Z" else r.{column})\n'
+        f'    loc = timezone.location(name: "{tz}")\n'
+        "    h = date.hour(t: t, location: loc)\n    m = date.minute(t: t, location: loc)\n"
+        '    hh = if h < 10 then "0" + string(v: h) else string(v: h)\n'
+        '    mm = if m < 10 then "0" + string(v: m) else string(v: m)\n'
+        f'    return {{r with visit: if r.{column} == "" then "" else hh + ":" + mm}}\n  }})'
+    )
+
+
+def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm") -> list[PanelSpec]:
     c = ' and r.contractor == "${contractor}"'
     status = _src(bucket, "clearance", ' and r._field == "status"' + c)
     return [
@@ -190,6 +252,15 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
             "kg",
             w=10,
         ),
+        PanelSpec(
+            "c_points_map",
+            "我的收集点 Points by status",
+            "geomap",
+            points_map_flux(bucket, c, basemap, tz),
+            w=24,
+            h=12,
+            layer="points",
+        ),
     ]
 
 
@@ -219,19 +290,28 @@ def station_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
     ]
 
 
-def vehicle_panels(bucket: str) -> list[PanelSpec]:
+def vehicle_panels(bucket: str, basemap: Basemap = "osm") -> list[PanelSpec]:
     v = ' and r.vehicle == "${vehicle}"'
     return [
         PanelSpec(
             "v_track",
-            "Track of the day (replay: narrow the time range; speed km/h)",
+            "行驶轨迹 Track of the day (narrow the time range to replay; visits marked)",
             "geomap",
-            _src(bucket, "positions", ' and r._field != "site"' + v)
+            _src(bucket, "positions", v)
             + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
-            + DATUM
-            + '\n  |> keep(columns: ["_time", "lat", "lon", "speed_kmh", "backfill"])\n  |> sort(columns: ["_time"])',
+            + _coords(basemap)
+            + '\n  |> keep(columns: ["_time", "lat", "lon", "speed_kmh", "backfill", "site"])\n  |> sort(columns: ["_time"])',
             w=24,
             h=12,
+            layer="track",
+            more=(  # B: a marker where the truck first stood at each site it visited
+                _src(bucket, "positions", v)
+                + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
+                + '\n  |> filter(fn: (r) => r.site != "")\n  |> group(columns: ["site"])\n  |> first(column: "_time")'
+                + "\n  |> group()"
+                + _coords(basemap)
+                + '\n  |> keep(columns: ["_time", "site", "lat", "lon"])\n  |> sort(columns: ["_time"])',
+            ),
         ),
         PanelSpec(
             "v_visits",
@@ -316,21 +396,108 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
     ]
 
 
-# Chinese base maps draw in GCJ-02: map panels follow the dashboard's ${datum} (coordinates are stored
-# WGS-84, and GCJ-02 beside them)
-DATUM = (
-    '\n  |> map(fn: (r) => ({r with lat: if "${datum}" == "gcj02" then r.lat_gcj02 else r.lat,'
-    ' lon: if "${datum}" == "gcj02" then r.lon_gcj02 else r.lon}))'
+# Base maps: OpenStreetMap draws in WGS-84 (what JT/T 808 terminals report); Chinese base maps
+# (AutoNavi/Gaode, Tencent) draw in GCJ-02, where WGS-84 points sit a few hundred metres off. Grafana
+# cannot switch a panel's base layer by a variable, so the base map is chosen when the dashboards are
+# built, and the map panels read the coordinates in its datum (both are stored).
+Basemap = Literal["osm", "amap"]
+BASEMAPS: tuple[Basemap, ...] = ("osm", "amap")
+AMAP_TILES = "https://webrd0{1-4}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+STATUS_STEPS = (  # status_code → colour and legend (0 pending, 1 cleared, 2 late, 3 missed)
+    (0, "#8e8e8e", "待清运 pending"),
+    (1, "green", "已清运 cleared"),
+    (2, "orange", "迟清运 late"),
+    (3, "red", "漏清运 missed"),
 )
 
 
-def _datum_variable() -> dashboard.CustomVariable:
-    return (
-        dashboard.CustomVariable("datum")
-        .label("Map datum")
-        .values("wgs84,gcj02")
-        .current(VariableOption(text="wgs84", value="wgs84", selected=True))
+def _coords(basemap: Basemap) -> str:
+    if basemap == "amap":
+        return "\n  |> map(fn: (r) => ({r with lat: r.lat_gcj02, lon: r.lon_gcj02}))"
+    return ""
+
+
+def _base_layer(basemap: Basemap) -> common_builders.MapLayerOptions:
+    if basemap == "amap":
+        return (
+            common_builders.MapLayerOptions()
+            .type("xyz")
+            .name("高德地图 AMap (GCJ-02)")
+            .config({"url": AMAP_TILES, "attribution": "© AutoNavi 高德地图"})
+        )
+    return common_builders.MapLayerOptions().type("osm-standard").name("OpenStreetMap").config({})
+
+
+def _coords_source() -> common_builders.FrameGeometrySource:
+    return common_builders.FrameGeometrySource().mode(FrameGeometrySourceMode.COORDS).latitude("lat").longitude("lon")
+
+
+def _marker_style(color: dict, size: int) -> dict:
+    return {
+        "color": color,
+        "size": {"fixed": size},
+        "symbol": {"fixed": "img/icons/marker/circle.svg", "mode": "fixed"},
+        "opacity": 0.9,
+    }
+
+
+def _map_layers(layer: str) -> list:
+    if layer == "points":
+        return [
+            common_builders.MapLayerOptions()
+            .type("markers")
+            .name("收集点 Points")
+            .location(_coords_source())
+            .tooltip(True)
+            .config({"showLegend": True, "style": _marker_style({"field": "status_code", "fixed": "dark-green"}, 7)})
+        ]
+    if layer == "track":
+        return [
+            common_builders.MapLayerOptions()
+            .type("route")
+            .name("轨迹 Track")
+            .location(_coords_source())
+            .tooltip(True)
+            .filter_data({"id": "byRefId", "options": "A"})
+            .config({"arrow": 1, "style": {"color": {"fixed": "blue"}, "lineWidth": 2, "opacity": 1}}),
+            common_builders.MapLayerOptions()
+            .type("markers")
+            .name("到点 Visits")
+            .location(_coords_source())
+            .tooltip(True)
+            .filter_data({"id": "byRefId", "options": "B"})
+            .config({"showLegend": False, "style": _marker_style({"fixed": "orange"}, 6)}),
+        ]
+    raise ValueError(f"map layer {layer!r}")
+
+
+def _geomap(p: geomap.Panel, spec: PanelSpec, basemap: Basemap) -> geomap.Panel:
+    p = (
+        p.basemap(_base_layer(basemap))
+        .layers(_map_layers(spec.layer))
+        .view(geomap.MapViewConfig().id("fit").all_layers(True).zoom(14))
+        .controls(
+            geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(True).show_attribution(True).show_scale(True)
+        )
+        .tooltip(geomap.TooltipOptions().mode(TooltipMode.DETAILS))
     )
+    if spec.layer == "points":
+        steps = [Threshold(value=None if code == 0 else float(code), color=color) for code, color, _ in STATUS_STEPS]
+        p = (
+            p.thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
+            .color_scheme(dashboard.FieldColor().mode(FieldColorModeId.THRESHOLDS))
+            .mappings(
+                [
+                    ValueMap(
+                        options={
+                            str(code): ValueMappingResult(text=text, color=color, index=code)
+                            for code, color, text in STATUS_STEPS
+                        }
+                    )
+                ]
+            )
+        )
+    return p
 
 
 def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: str) -> dashboard.QueryVariable:
@@ -347,7 +514,7 @@ def _tag_variable(name: str, label: str, bucket: str, measurement: str, ds_uid: 
     )
 
 
-def _panel(spec: PanelSpec, pid: int, x: int, y: int, ds_uid: str) -> cogbuilder.Builder:
+def _panel(spec: PanelSpec, pid: int, x: int, y: int, ds_uid: str, basemap: Basemap = "osm") -> cogbuilder.Builder:
     builders: dict[str, Any] = {
         "stat": stat.Panel,
         "table": table.Panel,
@@ -360,11 +527,13 @@ def _panel(spec: PanelSpec, pid: int, x: int, y: int, ds_uid: str) -> cogbuilder
         .id(pid)
         .title(spec.title)
         .datasource(DataSourceRef(type_val=DS_TYPE, uid=ds_uid))
-        .with_target(Flux(spec.flux, ds_uid))
+        .targets([Flux(q, ds_uid, ref) for ref, q in spec.queries()])
         .grid_pos(GridPos(h=spec.h, w=spec.w, x=x, y=y))
     )
     if spec.unit:
         p = p.unit(spec.unit)
+    if spec.kind == "geomap":
+        p = _geomap(p, spec, basemap)
     return p
 
 
@@ -385,17 +554,16 @@ def build(
     bucket: str,
     tags: list[str],
     tz: str = TIMEZONE,
+    basemap: Basemap = "osm",
 ) -> BuiltDashboard:
     d = dashboard.Dashboard(title).uid(uid).tags(tags).timezone(tz).time("now/d", "now/d").refresh("1m")
-    if any("${datum}" in p.flux for p in panels):
-        d = d.with_variable(_datum_variable())
     for name, label, measurement in variables:
         d = d.with_variable(_tag_variable(name, label, bucket, measurement, ds_uid))
     x = y = row_h = 0
     for i, spec in enumerate(panels, 1):
         if x + spec.w > 24:
             x, y, row_h = 0, y + row_h, 0
-        d = d.with_panel(_panel(spec, i, x, y, ds_uid))
+        d = d.with_panel(_panel(spec, i, x, y, ds_uid, basemap))
         x += spec.w
         row_h = max(row_h, spec.h)
     model = json.loads(JSONEncoder(sort_keys=True).encode(d.build()))
@@ -403,20 +571,21 @@ def build(
 
 
 def all_dashboards(
-    bucket: str, ds_uid: str, plan_t: float, contractor: str | None = None, tz: str = TIMEZONE
+    bucket: str, ds_uid: str, plan_t: float, contractor: str | None = None, tz: str = TIMEZONE, basemap: Basemap = "osm"
 ) -> list[BuiltDashboard]:
     """The dispatch set (whole city) or, with ``contractor``, that contractor's set on its own bucket;
-    days are the city's local days (``tz``: its time zone)."""
+    days are the city's local days (``tz``: its time zone); maps on ``basemap`` (osm or amap)."""
     suffix = f"-{contractor.lower()}" if contractor else ""
     contractors = build(
         f"ws-contractor{suffix}",
         f"承包商 Contractor {contractor}" if contractor else "承包商 Contractor",
-        contractor_panels(bucket, tz),
+        contractor_panels(bucket, tz, basemap),
         ds_uid,
         [("contractor", "Contractor", "clearance")],
         bucket,
         ["wastestream", "contractor"],
         tz,
+        basemap,
     )
     if contractor:
         return [contractors]
@@ -424,12 +593,13 @@ def all_dashboards(
         build(
             "ws-dispatch",
             "调度总览 Dispatch overview",
-            dispatch_panels(bucket, plan_t),
+            dispatch_panels(bucket, plan_t, basemap, tz),
             ds_uid,
             [],
             bucket,
             ["wastestream", "dispatch"],
             tz,
+            basemap,
         ),
         contractors,
         build(
@@ -441,16 +611,18 @@ def all_dashboards(
             bucket,
             ["wastestream", "station"],
             tz,
+            basemap,
         ),
         build(
             "ws-vehicle",
             "车辆 Vehicle",
-            vehicle_panels(bucket),
+            vehicle_panels(bucket, basemap),
             ds_uid,
-            [("vehicle", "Vehicle", "tonnage")],
+            [("vehicle", "Vehicle", "positions")],  # every vehicle that reported
             bucket,
             ["wastestream", "vehicle"],
             tz,
+            basemap,
         ),
         build(
             "ws-quality",
@@ -461,5 +633,6 @@ def all_dashboards(
             bucket,
             ["wastestream", "quality"],
             tz,
+            basemap,
         ),
     ]

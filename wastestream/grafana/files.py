@@ -7,14 +7,19 @@ from pathlib import Path
 
 import yaml
 
-from wastestream.grafana.alerts import CONTACT_POINT, GROUP, alert_rules, contact_point, notification_policy
-from wastestream.grafana.dashboards import DISPATCH_DS_UID, TIMEZONE, all_dashboards
+from wastestream.grafana.alerts import CONTACT_POINT, GROUP, Channel, alert_rules, contact_point, notification_policy
+from wastestream.grafana.dashboards import DISPATCH_DS_UID, TIMEZONE, Basemap, all_dashboards
 
 PROVISIONING = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "provisioning"
 
 
 def provisioning_files(
-    plan_t: float, bucket: str = "wastestream", influx_url: str = "http://influxdb:8086", tz: str = TIMEZONE
+    plan_t: float,
+    bucket: str = "wastestream",
+    influx_url: str = "http://influxdb:8086",
+    tz: str = TIMEZONE,
+    channel: Channel = "webhook",
+    basemap: Basemap = "osm",
 ) -> dict[str, str]:
     """Relative path → file text. Secrets are environment references, never values."""
     files: dict[str, str] = {}
@@ -55,11 +60,11 @@ def provisioning_files(
         },
         sort_keys=False,
     )
-    for d in all_dashboards(bucket, DISPATCH_DS_UID, plan_t, tz=tz):
+    for d in all_dashboards(bucket, DISPATCH_DS_UID, plan_t, tz=tz, basemap=basemap):
         files[f"dashboards/json/{d.uid}.json"] = (
             json.dumps(d.model, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
         )
-    cp = contact_point("${WASTESTREAM_ALERT_WEBHOOK}")
+    cp = contact_point("${WASTESTREAM_ALERT_WEBHOOK}", channel)
     policy = notification_policy()
     files["alerting/wastestream.yaml"] = yaml.safe_dump(
         {
@@ -71,7 +76,7 @@ def provisioning_files(
                     "folder": "wastestream alerts",
                     "interval": "1m",
                     "rules": [
-                        {k: v for k, v in r.items() if k not in ("ruleGroup", "folderUID")}
+                        {k: v for k, v in r.items() if k not in ("ruleGroup", "folderUID", "orgID")}
                         for r in alert_rules(bucket, DISPATCH_DS_UID)
                     ],
                 }
@@ -91,9 +96,11 @@ def provisioning_files(
     return files
 
 
-def write_provisioning(plan_t: float, root: Path = PROVISIONING, tz: str = TIMEZONE) -> list[Path]:
+def write_provisioning(
+    plan_t: float, root: Path = PROVISIONING, tz: str = TIMEZONE, channel: Channel = "webhook", basemap: Basemap = "osm"
+) -> list[Path]:
     out = []
-    for rel, text in provisioning_files(plan_t, tz=tz).items():
+    for rel, text in provisioning_files(plan_t, tz=tz, channel=channel, basemap=basemap).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")

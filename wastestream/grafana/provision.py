@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
-from wastestream.grafana.alerts import FOLDER_UID, alert_rules, contact_point, notification_policy
-from wastestream.grafana.dashboards import DISPATCH_DS_UID, all_dashboards, contractor_ds_uid
+from wastestream.grafana.alerts import FOLDER_UID, Channel, alert_rules, contact_point, notification_policy
+from wastestream.grafana.dashboards import DISPATCH_DS_UID, Basemap, all_dashboards, contractor_ds_uid
 from wastestream.schemas import City
 
 DASHBOARD_FOLDER_UID = "wastestream"
@@ -29,6 +29,8 @@ class GrafanaTarget:
     influx_url: str  # InfluxDB as Grafana reaches it
     influx_org: str
     webhook_url: str
+    channel: Channel = "webhook"  # webhook | dingding | wecom (the URL is then the robot's)
+    basemap: Basemap = "osm"  # osm (WGS-84) | amap (AutoNavi tiles, GCJ-02)
 
 
 @dataclass
@@ -115,14 +117,14 @@ def provision(
     _org_content(
         main,
         _datasource(DISPATCH_DS_UID, "wastestream (city)", city_bucket, city_token, target),
-        all_dashboards(city_bucket, DISPATCH_DS_UID, plan_t, tz=city.timezone),
+        all_dashboards(city_bucket, DISPATCH_DS_UID, plan_t, tz=city.timezone, basemap=target.basemap),
         rep,
         "dispatch",
     )
     if not _exists(lambda: main.folder.get_folder(FOLDER_UID)):
         main.folder.create_folder("wastestream alerts", uid=FOLDER_UID)
         rep.created.append(f"dispatch folder {FOLDER_UID}")
-    cp = contact_point(target.webhook_url)
+    cp = contact_point(target.webhook_url, target.channel)
     if any(c.get("uid") == cp["uid"] for c in main.alertingprovisioning.get_contactpoints()):
         main.alertingprovisioning.update_contactpoint(cp["uid"], cp)
         rep.updated.append(f"dispatch contact point {cp['uid']}")
@@ -153,7 +155,7 @@ def provision(
         _org_content(
             _api(target, org_id),
             _datasource(uid, f"wastestream ({c.id})", c.bucket_name, contractor_tokens[c.id], target),
-            all_dashboards(c.bucket_name, uid, plan_t, contractor=c.id, tz=city.timezone),
+            all_dashboards(c.bucket_name, uid, plan_t, contractor=c.id, tz=city.timezone, basemap=target.basemap),
             rep,
             f"org {c.id}",
         )

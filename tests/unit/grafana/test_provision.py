@@ -33,11 +33,15 @@ def test_provisions_dispatch_and_contractor_orgs():
             "ws-quality",
         }
         assert set(g.rules) == {
+            "ws-missed-timed-stop",
             "ws-missed-clearance",
             "ws-station-not-cleared",
             "ws-station-over-capacity",
             "ws-terminal-silent",
+            "ws-terminal-dark",
         }
+        assert g.rules["ws-missed-timed-stop"]["labels"]["severity"] == "critical"
+        assert g.rules["ws-missed-clearance"]["labels"]["severity"] == "warning"
         assert g.policy is not None and g.policy["group_by"] == ["alertname", "contractor"]
         assert list(g.contact_points.values())[0]["settings"]["url"] == "http://hooks/alerts"
         # one org per contractor; its only datasource reads its own bucket with its own token
