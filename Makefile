@@ -37,6 +37,7 @@ demo: $(STAMP) ## stack up, simulate part of a seed-city day, print where result
 
 test: $(STAMP) ## all tests (installs what it needs; brings the stack up and down)
 	$(WS) stack install
+	bash deploy/local/install-browser.sh
 	$(BIN)/pytest tests -q
 
 test-unit: $(STAMP) ## fast pure tests, no servers

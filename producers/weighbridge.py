@@ -46,6 +46,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wastestream.domain.checks import InputRules, ticket_problems
@@ -206,7 +207,9 @@ def create_app(
     plates = {normalise_plate(v.plate): v.id for v in city.vehicles}
     seen = Seen()
     bearer = HTTPBearer(auto_error=False)
-    app = FastAPI(
+    # the docs page (/docs, /redoc) serves Swagger UI and ReDoc from the fastapi-offline package,
+    # not a public CDN: a bureau's intranet has no internet
+    app = FastAPIOffline(
         title="wastestream weighbridge API",
         version="1",
         description="Transfer stations post weighbridge tickets; each station has its own bearer token.",

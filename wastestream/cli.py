@@ -34,7 +34,10 @@ out = Console(highlight=False, soft_wrap=True)
 
 ServiceNames = Annotated[
     list[str] | None,
-    typer.Argument(help="kafka, influxdb (default: both); gateway, weighbridge, worker run in the background"),
+    typer.Argument(
+        help="kafka, influxdb (default: both); gateway, weighbridge, worker, notify run in the background "
+        "(`up` starts what each needs first)"
+    ),
 ]
 
 

@@ -127,11 +127,53 @@ def render_png(fig_data: dict, path: Path) -> None:
     plt.close(f)
 
 
+STATUS_LABELS = {
+    "cleared": "已清运 cleared",
+    "late": "迟清运 late",
+    "missed": "漏清运 missed",
+    "pending": "待清运 pending",
+}
+
+
+def svg_map(points: list, width: int = 720, height: int = 520) -> str:
+    """The points coloured by status as inline SVG (no tiles, no script, no network): an
+    equirectangular projection of the points' own extent, north up, with a legend."""
+    if not points:
+        return '<p id="map-empty">no points</p>'
+    lats = [p[1] for p in points]
+    lons = [p[2] for p in points]
+    pad = 20
+    lat0, lat1, lon0, lon1 = min(lats), max(lats), min(lons), max(lons)
+    kx = (width - 2 * pad) / max(lon1 - lon0, 1e-9)
+    ky = (height - 2 * pad - 30) / max(lat1 - lat0, 1e-9)
+    k = min(kx, ky)  # one scale for both axes (the city's small extent: cos(lat) is left out)
+    order = {"cleared": 0, "pending": 1, "late": 2, "missed": 3}  # problems drawn last, on top
+    circles = "".join(
+        f'<circle cx="{pad + (lon - lon0) * k:.1f}" cy="{height - pad - (lat - lat0) * k:.1f}" '
+        f'r="{6 if status in ("missed", "late") else 3.5}" fill="{STATUS_COLOURS.get(status, "#000")}" '
+        f'data-point="{html.escape(point)}" data-status="{html.escape(status)}">'
+        f"<title>{html.escape(point)}: {html.escape(STATUS_LABELS.get(status, status))}</title></circle>"
+        for point, lat, lon, status in sorted(points, key=lambda p: (order.get(p[3], 9), p[0]))
+    )
+    counts = Counter(p[3] for p in points)
+    legend = "".join(
+        f'<g transform="translate({pad + i * 170},{pad - 4})"><circle r="6" fill="{colour}"/>'
+        f'<text x="10" y="4" font-size="13">{STATUS_LABELS[status]} ({counts.get(status, 0)})</text></g>'
+        for i, (status, colour) in enumerate(STATUS_COLOURS.items())
+    )
+    return (
+        f'<svg id="points-map" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="collection points by status">'
+        f'<rect width="100%" height="100%" fill="#f7f7f4" stroke="#ccc"/>{legend}{circles}</svg>'
+    )
+
+
 def render_html(fig_data: dict, png: Path) -> str:
     img = base64.b64encode(png.read_bytes()).decode()
     rows = "".join(
-        f"<tr><td>{html.escape(c)}</td><td>{s['due']}</td><td>{s['cleared']}</td><td>{s['late']}</td>"
-        f"<td>{s['missed']}</td><td>{s['clearance_rate']:.2%}</td><td>{s['tonnage_kg'] / 1000:,.3f}</td></tr>"
+        f'<tr data-contractor="{html.escape(c)}"><td>{html.escape(c)}</td><td>{s["due"]}</td><td>{s["cleared"]}</td>'
+        f"<td>{s['late']}</td><td>{s['missed']}</td><td>{s['clearance_rate']:.2%}</td>"
+        f"<td>{s['tonnage_kg'] / 1000:,.3f}</td></tr>"
         for c, s in fig_data["scorecard"].items()
     )
     missed = "".join(f"<li>{html.escape(p)}</li>" for p in fig_data["missed"]) or "<li>none</li>"
@@ -141,8 +183,11 @@ def render_html(fig_data: dict, png: Path) -> str:
 <h1>环卫日报 Daily report {fig_data["day"]}{" · " + html.escape(fig_data["contractor"]) if fig_data["contractor"] else ""}</h1>
 <p>进站量 In-tonnage: <b id="tonnage">{fig_data["tonnage_in_kg"] / 1000:,.3f}</b> t</p>
 <h2>考核 Scorecard</h2>
-<table><tr><th>作业单位 contractor</th><th>due</th><th>cleared</th><th>late</th><th>missed</th><th>清运率</th><th>t</th></tr>{rows}</table>
-<h2>未清运 Missed</h2><ul>{missed}</ul>
+<table id="scorecard"><tr><th>作业单位 contractor</th><th>due</th><th>cleared</th><th>late</th><th>missed</th><th>清运率</th><th>t</th></tr>{rows}</table>
+<h2>未清运 Missed</h2><ul id="missed">{missed}</ul>
+<h2>收集点地图 Points by status</h2>
+{svg_map(fig_data["points"])}
+<h2>图表 Charts</h2>
 <img alt="report" src="data:image/png;base64,{img}" style="max-width:100%">
 </html>
 """

@@ -558,7 +558,24 @@ class AppProcess(Service):
 
 
 SERVERS = ("kafka", "influxdb")
-APPS = ("gateway", "weighbridge", "worker")
+APPS = ("gateway", "weighbridge", "worker", "notify")
+# what each of wastestream's own processes needs running first (`stack up weighbridge` starts Kafka)
+DEPENDS: dict[str, tuple[str, ...]] = {
+    "gateway": ("kafka",),
+    "weighbridge": ("kafka",),
+    "worker": ("kafka", "influxdb"),
+    "notify": ("kafka",),
+}
+
+
+def with_dependencies(names: list[str]) -> list[str]:
+    """``names`` with what each needs, dependencies first, each once, in the order asked."""
+    out: list[str] = []
+    for n in names:
+        for d in (*DEPENDS.get(n, ()), n):
+            if d not in out:
+                out.append(d)
+    return out
 
 
 class Stack:
@@ -575,6 +592,7 @@ class Stack:
             "gateway": AppProcess(s, "gateway", ["gateway"], s.gateway_port),
             "weighbridge": AppProcess(s, "weighbridge", ["weighbridge"], s.weighbridge_port),
             "worker": AppProcess(s, "worker", ["worker", "--clock", worker_clock], None),
+            "notify": AppProcess(s, "notify", ["notify"], None),
         }
 
     def select(self, names: list[str] | None, default: tuple[str, ...] = SERVERS) -> list[Service]:
@@ -593,7 +611,7 @@ class Stack:
 
     def up(self, report: Report = _quiet, names: list[str] | None = None) -> None:
         ensure_local_secrets(self.settings)
-        selected = self.select(names)
+        selected = self.select(with_dependencies(list(names)) if names else None)
         nodes = [svc for svc in selected if isinstance(svc, Kafka)]
         if len(nodes) > 1:  # a quorum elects a leader only once a majority runs: start them all, then wait
             started = [(k, k.spawn(report)) for k in nodes if k.pid() is None]

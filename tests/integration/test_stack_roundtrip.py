@@ -84,3 +84,49 @@ from(bucket: "{stack.influx_bucket}")
         worker.terminate()
         worker.wait(30)
         log.close()
+
+
+def test_stack_up_a_service_starts_what_it_needs(tmp_path):
+    """`wastestream stack up weighbridge` on a stopped stack starts Kafka first, then the API."""
+    import httpx
+
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.schemas.reference import dump_city
+
+    from .helpers import free_port
+
+    state = tmp_path / "state"
+    dump_city(build_city(808), tmp_path / "city.yaml")
+    kafka_port = free_port()
+    env = {
+        **os.environ,
+        "WASTESTREAM_STATE_DIR": str(state),
+        "WASTESTREAM_CITY_FILE": str(tmp_path / "city.yaml"),
+        "WASTESTREAM_KAFKA_PORT": str(kafka_port),
+        "WASTESTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "WASTESTREAM_KAFKA_HEAP": "512m",
+        "WASTESTREAM_WEIGHBRIDGE_PORT": str(free_port()),
+        "WASTESTREAM_KAFKA_BOOTSTRAP_SERVERS": "",
+    }
+    ws = [sys.executable, "-m", "wastestream.cli", "stack"]
+    try:
+        up = subprocess.run([*ws, "up", "weighbridge"], env=env, capture_output=True, text=True, timeout=240)
+        assert up.returncode == 0, up.stderr[-2000:]
+        assert "kafka" in up.stderr and "weighbridge" in up.stderr
+        port = int(env["WASTESTREAM_WEIGHBRIDGE_PORT"])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+                break
+            except (httpx.HTTPError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        from wastestream.admin import admin_client
+        from wastestream.settings import Settings
+
+        with admin_client(Settings(kafka_port=kafka_port, kafka_bootstrap_servers=None)) as admin:
+            assert "weigh.tickets" in set(admin.list_topics())  # the topics it writes exist
+    finally:
+        subprocess.run([*ws, "down", "weighbridge", "kafka"], env=env, capture_output=True, timeout=120)

@@ -108,3 +108,12 @@ def test_recompute_counts_refused_inputs_and_stops_on_an_unreadable_line(tmp_pat
     assert r.returncode == 1 and "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]  # progress lines before it
     assert len(errors) == 1 and f"weigh.tickets.jsonl:{n + 1}: serial: Field required" in errors[0]
+
+
+def test_stack_up_starts_what_each_service_needs_first():
+    from wastestream.stack import with_dependencies
+
+    assert with_dependencies(["weighbridge"]) == ["kafka", "weighbridge"]
+    assert with_dependencies(["worker", "gateway"]) == ["kafka", "influxdb", "worker", "gateway"]
+    assert with_dependencies(["influxdb", "notify"]) == ["influxdb", "kafka", "notify"]
+    assert with_dependencies(["kafka"]) == ["kafka"]
