@@ -602,9 +602,12 @@ def grafana_provision(
     ] = "http://127.0.0.1:9000/alerts",
     channel: ChannelOpt = "webhook",
     basemap: BasemapOpt = "osm",
+    contractors_only: Annotated[
+        bool, typer.Option(help="only the contractor orgs and viewers (the main org is file-provisioned)")
+    ] = False,
 ) -> None:
     """Provision folders, datasources, dashboards, alert rules and contractor orgs (idempotent)."""
-    from wastestream.grafana.isolation import contractor_read_tokens, read_token
+    from wastestream.grafana.isolation import contractor_read_tokens, read_token, viewer_passwords
     from wastestream.grafana.provision import GrafanaTarget, provision
 
     s = get_settings()
@@ -614,10 +617,23 @@ def grafana_provision(
     city = _load_city(s.city_file)
     tokens = contractor_read_tokens(s, city)
     target = GrafanaTarget(
-        url, (user, password), influx_url or s.influx_url, s.influx_org, webhook, _channel(channel), _basemap(basemap)
+        url,
+        (user, password),
+        influx_url or s.influx_url,
+        s.influx_org,
+        webhook,
+        _channel(channel),
+        _basemap(basemap),
+        viewer_passwords(s, city),
     )
-    rep = provision(target, city, s.influx_bucket, read_token(s, s.influx_bucket), tokens, _plan_t(city))
+    rep = provision(
+        target, city, s.influx_bucket, read_token(s, s.influx_bucket), tokens, _plan_t(city), contractors_only
+    )
     _report(f"grafana: created {len(rep.created)}, updated {len(rep.updated)}")
+    _report(
+        "grafana: contractor viewers contractor-<id>, passwords in "
+        f"{s.state_dir / 'grafana-viewers.json'} (each sees only its own organisation)"
+    )
 
 
 @app.command("report")

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     notify_max_backoff_s: float = Field(60.0, gt=0, description="the longest wait between two tries of a page")
     notify_group: str | None = Field(None, description="consumer group (default <topic_prefix>wastestream-notify)")
 
+    # Grafana: each contractor's viewer user (`wastestream grafana provision`)
+    grafana_viewer_passwords: SecretStr | None = Field(
+        None, description="CONTRACTOR=password,... (default: generated once into <state_dir>/grafana-viewers.json)"
+    )
+
     # reference data
     city_file: Path = Field(Path(".wastestream/city.yaml"), description="the city: contractors, vehicles, sites")
 

@@ -7,6 +7,8 @@ serve (a station's token from the generated secret is accepted), the worker runs
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import subprocess
 import sys
@@ -72,8 +74,13 @@ def command(name: str, port: int | None = None) -> list[str]:
 
 def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_path):
     built = [n for n, svc in COMPOSE["services"].items() if "build" in svc]
-    assert set(built) == {"init", "topics", "gateway", "weighbridge", "worker"}
-    dotenv = {"WASTESTREAM_INFLUX_TOKEN": stack.influx_token_value(), "WASTESTREAM_WEIGHBRIDGE_TOKENS": ""}
+    assert set(built) == {"init", "topics", "gateway", "weighbridge", "worker", "notify", "grafana-orgs"}
+    dotenv = {
+        "WASTESTREAM_INFLUX_TOKEN": stack.influx_token_value(),
+        "WASTESTREAM_WEIGHBRIDGE_TOKENS": "",
+        "WASTESTREAM_NOTIFY_URL": f"http://127.0.0.1:{free_port()}/robot/send?access_token=t",
+        "GRAFANA_ADMIN_PASSWORD": "compose-test-admin",
+    }
     state = tmp_path / "state"
     prefix = f"compose{uuid.uuid4().hex[:6]}."
     run = {n: service_env(n, dotenv, stack, state, prefix) for n in built}
@@ -94,6 +101,7 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
         cli_process(command("gateway", gw), run["gateway"], tmp_path / "gateway.log", ready_port=gw),
         cli_process(command("weighbridge", wb), run["weighbridge"], tmp_path / "weighbridge.log", ready_port=wb),
         cli_process(command("worker"), run["worker"], tmp_path / "worker.log") as worker,
+        cli_process(command("notify"), run["notify"], tmp_path / "notify.log") as notify,
     ):
         token = subprocess.run(
             [sys.executable, "-m", "wastestream.cli", "weighbridge-token", "S01"],
@@ -112,3 +120,35 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
             time.sleep(1)
         assert (state / "worker.alive").exists() and worker.poll() is None
+        while not (state / "notify.alive").exists() and time.monotonic() < deadline:
+            assert notify.poll() is None, (tmp_path / "notify.log").read_text()[-2000:]
+            time.sleep(1)
+        assert (state / "notify.alive").exists() and notify.poll() is None
+
+    # grafana-orgs, against the stand-in of Grafana's API (Grafana cannot run here): each contractor
+    # gets its organisation and a viewer user that is a member of that organisation only
+    from ..unit.grafana.grafana_double import GrafanaDouble
+
+    with GrafanaDouble() as g:
+        args = [g.url if a == "http://grafana:3000" else a for a in command("grafana-orgs")]
+        r = subprocess.run(
+            [sys.executable, "-m", "wastestream.cli", *args],
+            env=run["grafana-orgs"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr[-1500:]
+        assert g.auth_seen == {"Basic " + base64.b64encode(b"admin:compose-test-admin").decode()}
+        orgs = {name: oid for oid, name in g.orgs.items()}
+        contractors = [n for n in orgs if n.startswith("contractor-")]
+        assert len(contractors) == 10
+        assert not [k for k in g.dashboards if k[0] == 1]  # the dispatch org is left to file provisioning
+        passwords = json.loads((state / "grafana-viewers.json").read_text())
+        for uid, user in g.users.items():
+            member_of = {o: role for (o, u), role in g.members.items() if u == uid}
+            assert member_of == {orgs[user["login"]]: "Viewer"}, (user["login"], member_of)
+            assert user["password"] == passwords[user["login"].removeprefix("contractor-").upper()]
+            (ds,) = [d for (o, _), d in g.datasources.items() if o == orgs[user["login"]]]
+            assert ds["jsonData"]["defaultBucket"] == user["login"]  # its own bucket, contractor-<id>
+        assert len(g.users) == 10

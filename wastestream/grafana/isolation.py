@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from wastestream.errors import WastestreamError
 from wastestream.schemas import City
 from wastestream.settings import Settings
 
@@ -59,4 +60,28 @@ def _read_tokens(settings: Settings, bucket_names: list[str]) -> dict[str, str]:
         known_file.parent.mkdir(parents=True, exist_ok=True)
         known_file.write_text(json.dumps(known))
         known_file.chmod(0o600)
+    return out
+
+
+def viewer_passwords(settings: Settings, city: City) -> dict[str, str]:
+    """Contractor id → the password of its Grafana viewer user: generated once, kept (mode 600) in
+    ``<state_dir>/grafana-viewers.json`` for the bureau to hand over — never in the repository."""
+    import secrets
+
+    given: dict[str, str] = {}
+    if settings.grafana_viewer_passwords is not None:  # from a secret store (k8s: the provisioning Job)
+        for part in settings.grafana_viewer_passwords.get_secret_value().split(","):
+            cid, sep, pw = part.strip().partition("=")
+            if part.strip() and (not sep or not pw):
+                raise WastestreamError("WASTESTREAM_GRAFANA_VIEWER_PASSWORDS: give CONTRACTOR=password,...")
+            if sep:
+                given[cid] = pw
+    path = settings.state_dir / "grafana-viewers.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    known |= given
+    out = {c.id: known.get(c.id) or secrets.token_urlsafe(18) for c in city.contractors}
+    if out != known:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=1))
+    path.chmod(0o600)
     return out

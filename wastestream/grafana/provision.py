@@ -31,6 +31,7 @@ class GrafanaTarget:
     webhook_url: str
     channel: Channel = "webhook"  # webhook | dingding | wecom (the URL is then the robot's)
     basemap: Basemap = "osm"  # osm (WGS-84) | amap (AutoNavi tiles, GCJ-02)
+    viewer_passwords: dict[str, str] = field(default_factory=dict)  # contractor → its viewer's password
 
 
 @dataclass
@@ -64,6 +65,34 @@ def _exists(call: Callable[[], object]) -> bool:
         if getattr(e, "status_code", None) == 404:
             return False
         raise
+
+
+def viewer_login(contractor_id: str) -> str:
+    return f"contractor-{contractor_id.lower()}"
+
+
+def _viewer(admin, org_id: int, c, password: str, rep: ProvisionReport) -> None:  # noqa: ANN001
+    """The contractor's Grafana user: a Viewer of its own organisation and a member of no other (a
+    new Grafana user also joins the main org, the dispatch center's, unless removed)."""
+    login = viewer_login(c.id)
+    if _exists(lambda: admin.users.find_user(login)):
+        user_id = admin.users.find_user(login)["id"]
+        admin.admin.change_user_password(user_id, password)
+        rep.updated.append(f"user {login}")
+    else:
+        user_id = admin.admin.create_user(
+            {"name": f"{c.name} ({c.id})", "login": login, "password": password, "OrgId": org_id}
+        )["id"]
+        rep.created.append(f"user {login}")
+    orgs = {o["orgId"]: o["role"] for o in admin.users.get_user_organisations(user_id)}
+    if org_id not in orgs:
+        admin.organizations.organization_user_add(org_id, {"loginOrEmail": login, "role": "Viewer"})
+    elif orgs[org_id] != "Viewer":
+        admin.organizations.organization_user_update(org_id, user_id, "Viewer")
+    for other in orgs:
+        if other != org_id:
+            admin.organizations.organization_user_delete(other, user_id)
+            rep.updated.append(f"user {login} removed from org {other}")
 
 
 def _datasource(uid: str, name: str, bucket: str, token: str, t: GrafanaTarget) -> dict:
@@ -110,9 +139,22 @@ def provision(
     city_token: str,
     contractor_tokens: dict[str, str],
     plan_t: float,
+    contractors_only: bool = False,
 ) -> ProvisionReport:
+    """Everything (idempotent); ``contractors_only`` leaves the main org to file provisioning (the
+    compose stack: Grafana refuses API changes to file-provisioned dashboards)."""
     rep = ProvisionReport()
-    # dispatch: the main organisation
+    if not contractors_only:
+        _dispatch(target, city, city_bucket, city_token, plan_t, rep)
+    _contractors(target, city, contractor_tokens, plan_t, rep)
+    return rep
+
+
+def _dispatch(
+    target: GrafanaTarget, city: City, city_bucket: str, city_token: str, plan_t: float, rep: ProvisionReport
+) -> None:
+    """The dispatch center: Grafana's main organisation, with the city's datasource, dashboards and
+    alerting."""
     main = _api(target, 1)
     _org_content(
         main,
@@ -139,7 +181,12 @@ def provision(
         else:
             main.alertingprovisioning.create_alertrule(rule)
             rep.created.append(f"alert rule {rule['uid']}")
-    # one organisation per contractor
+
+
+def _contractors(
+    target: GrafanaTarget, city: City, contractor_tokens: dict[str, str], plan_t: float, rep: ProvisionReport
+) -> None:
+    """One organisation per contractor, with its own datasource, dashboards and viewer user."""
     admin = _api(target)
     for c in city.contractors:
         org_name = f"contractor-{c.id.lower()}"  # ASCII: it travels in URL paths
@@ -151,6 +198,8 @@ def provision(
                 raise
             org_id = admin.organization.create_organization({"name": org_name})["orgId"]
             rep.created.append(f"org {c.id}")
+        if c.id in target.viewer_passwords:
+            _viewer(admin, org_id, c, target.viewer_passwords[c.id], rep)
         uid = contractor_ds_uid(c.id)
         _org_content(
             _api(target, org_id),
@@ -159,4 +208,3 @@ def provision(
             rep,
             f"org {c.id}",
         )
-    return rep

@@ -19,6 +19,9 @@ class GrafanaDouble:
         self.rules: dict[str, dict] = {}
         self.contact_points: dict[str, dict] = {}
         self.policy: dict | None = None
+        self.users: dict[int, dict] = {}  # id -> {login, name, password}
+        self.members: dict[tuple[int, int], str] = {}  # (org, user) -> role
+        self.auto_assign_org = True  # Grafana's default: a new user also joins the main org
         self.requests: list[tuple[str, str, int]] = []  # method, path, org
         self.auth_seen: set[str] = set()
         double = self
@@ -40,6 +43,8 @@ class GrafanaDouble:
                 body = json.loads(self.rfile.read(n)) if n else None
                 org = int(self.headers.get("X-Grafana-Org-Id") or 1)
                 path = unquote(self.path.split("?")[0])
+                if "?" in self.path:
+                    path += "?" + unquote(self.path.split("?", 1)[1])
                 double.requests.append((method, path, org))
                 double.auth_seen.add(self.headers.get("Authorization", ""))
                 code, out = double.route(method, path, org, body)
@@ -54,6 +59,12 @@ class GrafanaDouble:
             def do_PUT(self):  # noqa: N802
                 self._handle("PUT")
 
+            def do_PATCH(self):  # noqa: N802
+                self._handle("PATCH")
+
+            def do_DELETE(self):  # noqa: N802
+                self._handle("DELETE")
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -67,6 +78,46 @@ class GrafanaDouble:
 
     def route(self, method: str, path: str, org: int, body) -> tuple[int, object]:  # noqa: ANN001, C901
         nf = (404, {"message": "not found"})
+        if m := re.fullmatch(r"/api/users/lookup\?loginOrEmail=(.+)", path):
+            for uid, u in self.users.items():
+                if u["login"] == m[1]:
+                    return 200, {"id": uid, "login": u["login"], "name": u["name"]}
+            return nf
+        if path == "/api/admin/users" and method == "POST":
+            if any(u["login"] == body["login"] for u in self.users.values()):
+                return 412, {"message": "user already exists"}
+            uid = max(self.users, default=1) + 1
+            self.users[uid] = {"login": body["login"], "name": body["name"], "password": body["password"]}
+            self.members[(body.get("OrgId") or 1, uid)] = "Viewer"
+            if self.auto_assign_org:
+                self.members[(1, uid)] = "Viewer"
+            return 200, {"id": uid, "message": "User created"}
+        if m := re.fullmatch(r"/api/admin/users/(\d+)/password", path):
+            self.users[int(m[1])]["password"] = body["password"]
+            return 200, {"message": "User password updated"}
+        if m := re.fullmatch(r"/api/users/(\d+)/orgs", path):
+            uid = int(m[1])
+            return 200, [
+                {"orgId": o, "name": self.orgs[o], "role": r} for (o, u), r in sorted(self.members.items()) if u == uid
+            ]
+        if m := re.fullmatch(r"/api/orgs/(\d+)/users", path):
+            oid = int(m[1])
+            if method == "POST":
+                uid = next(i for i, u in self.users.items() if u["login"] == body["loginOrEmail"])
+                if (oid, uid) in self.members:
+                    return 409, {"message": "User is already member of this organization"}
+                self.members[(oid, uid)] = body["role"]
+                return 200, {"message": "User added to organization"}
+            return 200, [{"userId": u, "role": r} for (o, u), r in self.members.items() if o == oid]
+        if m := re.fullmatch(r"/api/orgs/(\d+)/users/(\d+)", path):
+            key = (int(m[1]), int(m[2]))
+            if key not in self.members:
+                return nf
+            if method == "DELETE":
+                del self.members[key]
+                return 200, {"message": "User removed from organization"}
+            self.members[key] = body["role"]
+            return 200, {"message": "Organization user updated"}
         if m := re.fullmatch(r"/api/orgs/name/(.+)", path):
             for oid, name in self.orgs.items():
                 if name == m[1]:

@@ -15,7 +15,14 @@ TOKENS = {"C01": "tok-c01", "C02": "tok-c02"}
 
 
 def run(g: GrafanaDouble):
-    target = GrafanaTarget(g.url, ("admin", "pw"), "http://influx:8086", "wastestream", "http://hooks/alerts")
+    target = GrafanaTarget(
+        g.url,
+        ("admin", "pw"),
+        "http://influx:8086",
+        "wastestream",
+        "http://hooks/alerts",
+        viewer_passwords={"C01": "pw-c01", "C02": "pw-c02"},
+    )
     return provision(target, CITY, "wastestream", "tok-city", TOKENS, 12.3)
 
 
@@ -58,16 +65,59 @@ def test_provisions_dispatch_and_contractor_orgs():
             buckets = set(re.findall(r'bucket: "([^"]+)"', json.dumps(dash["dashboard"]).replace('\\"', '"')))
             assert buckets == {f"contractor-{cid.lower()}"}
         assert rep.created and all(a.startswith("Basic ") for a in g.auth_seen)
+        # one viewer user per contractor: a Viewer of its own org and a member of no other
+        logins = {u["login"]: uid for uid, u in g.users.items()}
+        assert set(logins) == {"contractor-c01", "contractor-c02"}
+        for cid in ("C01", "C02"):
+            uid = logins[f"contractor-{cid.lower()}"]
+            assert {o: r for (o, u), r in g.members.items() if u == uid} == {
+                orgs[f"contractor-{cid.lower()}"]: "Viewer"
+            }
+            assert g.users[uid]["password"] == f"pw-{cid.lower()}"
 
 
 def test_rerun_is_idempotent():
     with GrafanaDouble() as g:
         run(g)
-        state = (dict(g.orgs), dict(g.datasources), set(g.dashboards), dict(g.rules), dict(g.contact_points))
+        state = (
+            dict(g.orgs),
+            dict(g.datasources),
+            set(g.dashboards),
+            dict(g.rules),
+            dict(g.contact_points),
+            dict(g.members),
+        )
         n = len(g.requests)
         rep = run(g)
         assert rep.created == []
-        assert (dict(g.orgs), dict(g.datasources), set(g.dashboards), dict(g.rules), dict(g.contact_points)) == state
+        assert (
+            dict(g.orgs),
+            dict(g.datasources),
+            set(g.dashboards),
+            dict(g.rules),
+            dict(g.contact_points),
+            dict(g.members),
+        ) == state
         assert not any(
             m == "POST" and p in ("/api/orgs", "/api/datasources", "/api/folders") for m, p, _ in g.requests[n:]
         )
+
+
+def test_viewer_passwords_are_generated_once_kept_private_or_given(tmp_path):
+    import stat
+
+    import pytest
+
+    from wastestream.errors import WastestreamError
+    from wastestream.grafana.isolation import viewer_passwords
+    from wastestream.settings import Settings
+
+    s = Settings(state_dir=tmp_path)
+    first = viewer_passwords(s, CITY)
+    assert set(first) == {"C01", "C02"} and len(set(first.values())) == 2 and all(len(p) >= 20 for p in first.values())
+    assert viewer_passwords(s, CITY) == first  # kept, not regenerated
+    assert stat.S_IMODE((tmp_path / "grafana-viewers.json").stat().st_mode) == 0o600
+    given = Settings(state_dir=tmp_path, grafana_viewer_passwords="C02=from-the-secret-store")
+    assert viewer_passwords(given, CITY) == {"C01": first["C01"], "C02": "from-the-secret-store"}
+    with pytest.raises(WastestreamError, match="CONTRACTOR=password"):
+        viewer_passwords(Settings(state_dir=tmp_path, grafana_viewer_passwords="C01"), CITY)
