@@ -32,6 +32,8 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.geomap import TooltipMode
 
+from wastestream.grafana.glossary import title
+
 DS_TYPE = "influxdb"
 DISPATCH_DS_UID = "wastestream-influxdb"
 TIMEZONE = "Asia/Shanghai"  # the default; every builder takes the city's
@@ -96,17 +98,21 @@ def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: st
     return [
         PanelSpec(
             "tonnage_in",
-            "In-tonnage (t)",
+            title("tonnage_in"),
             "stat",
             f"{ton_in}\n  |> group()\n  |> sum()\n  |> map(fn: (r) => ({{_value: r._value / 1000.0}}))",
             "t",
         ),
         PanelSpec(
-            "tonnage_plan", "Plan (t/day)", "stat", f'import "array"\narray.from(rows: [{{_value: {plan_t:.1f}}}])', "t"
+            "tonnage_plan",
+            title("tonnage_plan"),
+            "stat",
+            f'import "array"\narray.from(rows: [{{_value: {plan_t:.1f}}}])',
+            "t",
         ),
         PanelSpec(
             "clearance_rate",
-            "清运率 clearance rate",
+            title("clearance_rate"),
             "stat",
             f"{status}\n  |> group()\n  |> reduce(identity: {{due: 0.0, done: 0.0}}, fn: (r, accumulator) => ({{due: accumulator.due + 1.0,"
             f' done: accumulator.done + (if r._value == "cleared" or r._value == "late" then 1.0 else 0.0)}}))\n'
@@ -115,23 +121,25 @@ def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: st
         ),
         PanelSpec(
             "status_counts",
-            "Points by status",
+            title("status_counts"),
             "barchart",
             f'{status}\n  |> group(columns: ["_value"])\n  |> count(column: "point")\n  |> rename(columns: {{_value: "status", point: "points"}})\n  |> group()',
             w=6,
+            unit="none",
         ),
         PanelSpec(
             "points_map",
-            "收集点清运状态 Collection points by status",
+            title("points_map"),
             "geomap",
             points_map_flux(bucket, "", basemap, tz),
             w=12,
             h=12,
             layer="points",
+            unit="none",
         ),
         PanelSpec(
             "not_cleared",
-            "Missed and late",
+            title("not_cleared"),
             "table",
             _src(bucket, "clearance", ' and (r._field == "status" or r._field == "visit_at")')
             + '\n  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")'
@@ -139,10 +147,11 @@ def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: st
             '\n  |> keep(columns: ["point", "contractor", "route", "timed", "status", "visit_at"])\n  |> sort(columns: ["status", "point"])',
             w=12,
             h=12,
+            unit="none",
         ),
         PanelSpec(
             "station_balance",
-            "Stations: received, transferred, backlog (日产日清)",
+            title("station_balance"),
             "table",
             _src(bucket, "station_balance")
             + '\n  |> pivot(rowKey: ["_time", "station"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
@@ -150,39 +159,37 @@ def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: st
             '\n  |> sort(columns: ["station"])',
             w=12,
             h=10,
+            unit="kg",
         ),
         PanelSpec(
             "vehicles_seen",
-            "Vehicles seen at sites",
+            title("vehicles_seen"),
             "stat",
             _src(bucket, "visits", ' and r._field == "dwell_s"')
             + '\n  |> group()\n  |> distinct(column: "vehicle")\n  |> count()',
+            unit="none",
         ),
         *(
             PanelSpec(
                 f"alerts_{key}",
-                title,
+                title(f"alerts_{key}"),
                 "stat",
                 _src(bucket, "alerts", f' and r._field == "active" and {where}') + "\n  |> group()\n  |> sum()",
                 "none",
                 w=6,
                 h=4,
             )
-            for key, title, where in ALERT_STATS
+            for key, where in ALERT_STATS
         ),
     ]
 
 
 # one stat per alert kind on the dispatch overview (a missed timed stop is the critical one)
 ALERT_STATS = (
-    (
-        "missed_timed",
-        "漏清定时点 Missed timed stops (critical)",
-        'r.kind == "missed_clearance" and r.severity == "critical"',
-    ),
-    ("missed", "漏清收集点 Missed points", 'r.kind == "missed_clearance" and r.severity == "warning"'),
-    ("silent", "终端离线 Terminals silent in shift", 'r.kind == "terminal_silent"'),
-    ("dark", "终端未上线 Vehicles due, not heard", 'r.kind == "terminal_dark"'),
+    ("missed_timed", 'r.kind == "missed_clearance" and r.severity == "critical"'),
+    ("missed", 'r.kind == "missed_clearance" and r.severity == "warning"'),
+    ("silent", 'r.kind == "terminal_silent"'),
+    ("dark", 'r.kind == "terminal_dark"'),
 )
 
 
@@ -219,7 +226,7 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm")
     return [
         PanelSpec(
             "c_tonnage",
-            "Tonnage delivered (t)",
+            title("c_tonnage"),
             "stat",
             _src(bucket, "tonnage", ' and r._field == "net_kg" and r.direction == "in"' + c)
             + "\n  |> group()\n  |> sum()\n  |> map(fn: (r) => ({_value: r._value / 1000.0}))",
@@ -227,14 +234,15 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm")
         ),
         PanelSpec(
             "c_scorecard",
-            "Scorecard: points by status",
+            title("c_scorecard"),
             "table",
             f'{status}\n  |> group(columns: ["_value"])\n  |> count(column: "point")\n  |> rename(columns: {{_value: "status", point: "points"}})\n  |> group()\n  |> sort(columns: ["status"])',
             w=8,
+            unit="none",
         ),
         PanelSpec(
             "c_rate_trend",
-            "Clearance rate by day (%)",
+            title("c_rate_trend"),
             "timeseries",
             f'import "timezone"\n{status}\n  |> group()\n  |> window({_daily(tz)})\n'
             '  |> reduce(identity: {due: 0.0, done: 0.0}, fn: (r, accumulator) => ({due: accumulator.due + 1.0, done: accumulator.done + (if r._value == "cleared" or r._value == "late" then 1.0 else 0.0)}))\n'
@@ -244,7 +252,7 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm")
         ),
         PanelSpec(
             "c_tonnage_trend",
-            "Tonnage by day (kg)",
+            title("c_tonnage_trend"),
             "timeseries",
             'import "timezone"\n'
             + _src(bucket, "tonnage", ' and r._field == "net_kg" and r.direction == "in"' + c)
@@ -254,12 +262,13 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm")
         ),
         PanelSpec(
             "c_points_map",
-            "我的收集点 Points by status",
+            title("c_points_map"),
             "geomap",
             points_map_flux(bucket, c, basemap, tz),
             w=24,
             h=12,
             layer="points",
+            unit="none",
         ),
     ]
 
@@ -269,7 +278,7 @@ def station_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
     return [
         PanelSpec(
             "s_in_out",
-            "In / out by day (kg)",
+            title("s_in_out"),
             "barchart",
             'import "timezone"\n'
             + _src(bucket, "tonnage", ' and r._field == "net_kg"' + s)
@@ -280,12 +289,13 @@ def station_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
         ),
         PanelSpec(
             "s_balance",
-            "Balance, 日产日清 and capacity",
+            title("s_balance"),
             "table",
             _src(bucket, "station_balance", s)
             + '\n  |> pivot(rowKey: ["_time", "station"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
             '\n  |> keep(columns: ["_time", "received_kg", "transferred_kg", "carried_in_kg", "backlog_kg", "cleared_same_day", "over_capacity"])',
             w=12,
+            unit="kg",
         ),
     ]
 
@@ -295,7 +305,7 @@ def vehicle_panels(bucket: str, basemap: Basemap = "osm") -> list[PanelSpec]:
     return [
         PanelSpec(
             "v_track",
-            "行驶轨迹 Track of the day (narrow the time range to replay; visits marked)",
+            title("v_track"),
             "geomap",
             _src(bucket, "positions", v)
             + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
@@ -312,37 +322,41 @@ def vehicle_panels(bucket: str, basemap: Basemap = "osm") -> list[PanelSpec]:
                 + _coords(basemap)
                 + '\n  |> keep(columns: ["_time", "site", "lat", "lon"])\n  |> sort(columns: ["_time"])',
             ),
+            unit="velocitykmh",
         ),
         PanelSpec(
             "v_visits",
-            "Visits (enter time, site, dwell)",
+            title("v_visits"),
             "table",
             _src(bucket, "visits", ' and r._field == "dwell_s"' + v)
             + '\n  |> group()\n  |> keep(columns: ["_time", "site", "site_kind", "_value"])\n  |> sort(columns: ["_time"])',
             w=12,
             h=10,
+            unit="s",
         ),
         PanelSpec(
             "v_tonnage",
-            "Delivered (kg) and tickets",
+            title("v_tonnage"),
             "table",
             _src(bucket, "tonnage", v)
             + '\n  |> pivot(rowKey: ["_time", "station", "direction"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
             '\n  |> keep(columns: ["_time", "station", "direction", "net_kg", "tickets"])',
             w=12,
+            unit="kg",
         ),
     ]
 
 
-def _per_vehicle(bucket: str, key: str, title: str, kind: str) -> PanelSpec:
+def _per_vehicle(bucket: str, key: str, kind: str) -> PanelSpec:
     """A table of one data-quality kind counted per vehicle over the time range."""
     return PanelSpec(
         key,
-        title,
+        title(key),
         "table",
         _src(bucket, "data_quality", f' and r._field == "count" and r.kind == "{kind}"')
         + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> rename(columns: {detail: "vehicle"})'
         '\n  |> sort(columns: ["vehicle"])',
+        unit="none",
         w=12,
     )
 
@@ -351,47 +365,44 @@ def quality_panels(bucket: str) -> list[PanelSpec]:
     return [
         PanelSpec(
             "q_by_kind",
-            "Data quality events by kind",
+            title("q_by_kind"),
             "table",
             _src(bucket, "data_quality", ' and r._field == "count"')
             + '\n  |> group(columns: ["kind"])\n  |> sum()\n  |> group()\n  |> sort(columns: ["kind"])',
             w=12,
+            unit="none",
         ),
         PanelSpec(
             "q_dead_letters",
-            "Dead letters by reason",
+            title("q_dead_letters"),
             "table",
             _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "dead_letter"')
             + '\n  |> group(columns: ["detail"])\n  |> sum()\n  |> group()\n  |> sort(columns: ["detail"])',
             w=12,
+            unit="none",
         ),
-        _per_vehicle(
-            bucket, "q_silent", "Terminals silent in shift (episodes > 30 min, ignition on)", "silent_terminal"
-        ),
-        _per_vehicle(
-            bucket,
-            "q_dark",
-            "Dark terminals: due on a route, not heard 30 min after its start 未按时上线车辆",
-            "dark_terminal",
-        ),
+        _per_vehicle(bucket, "q_silent", "silent_terminal"),
+        _per_vehicle(bucket, "q_dark", "dark_terminal"),
         PanelSpec(
             "q_unknown_terminals",
-            "Unregistered terminals (register them) 未登记终端",
+            title("q_unknown_terminals"),
             "table",
             _src(bucket, "unknown_terminals")
             + '\n  |> pivot(rowKey: ["_time", "terminal", "source"], columnKey: ["_field"], valueColumn: "_value")'
             '\n  |> group()\n  |> keep(columns: ["terminal", "source", "first_seen", "last_seen", "count"])'
             '\n  |> sort(columns: ["count"], desc: true)',
             w=12,
+            unit="none",
         ),
         PanelSpec(
             "q_no_dwell",
-            "Inbound tickets with no GPS dwell of the truck at the station",
+            title("q_no_dwell"),
             "table",
             _src(bucket, "data_quality", ' and r._field == "count" and r.kind == "ticket_no_station_dwell"')
             + '\n  |> group(columns: ["detail"])\n  |> last()\n  |> group()\n  |> filter(fn: (r) => r._value > 0)'
             '\n  |> rename(columns: {detail: "station"})\n  |> sort(columns: ["station"])',
             w=12,
+            unit="none",
         ),
     ]
 
