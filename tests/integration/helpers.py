@@ -97,3 +97,27 @@ def read_topic(
         return msgs
     finally:
         c.close()
+
+
+def seed_day(stack: Settings, day, tag: str, directory: Path):  # noqa: ANN001, ANN201
+    """The seed city's simulated ``day`` (demo faults) replayed onto topics and a bucket of its own:
+    (settings for them, the events folder, the city, the truth as JSON)."""
+    from wastestream.admin import ensure_topics
+    from wastestream.producers.replay import replay_files
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.producers.simulator.day import Faults
+    from wastestream.producers.simulator.offline import write_offline
+    from wastestream.stream_processors.sink import InfluxSink
+    from wastestream.topics import ALL_TOPICS
+
+    city = build_city(808)
+    truth, counts = write_offline(city, day, 808, Faults.demo(), directory)
+    s = stack.model_copy(
+        update={"topic_prefix": f"{tag}.", "influx_bucket": tag.replace(".", "-"), "city_file": directory / "city.yaml"}
+    )
+    ensure_topics(s, ALL_TOPICS)
+    sink = InfluxSink(s, city)
+    sink.ensure_buckets()
+    sink.close()
+    assert replay_files(s, directory) == counts
+    return s, directory, city, truth.to_json()

@@ -20,18 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kafka import KafkaProducer
 
-from wastestream.admin import ensure_topics
 from wastestream.domain.clearance import window
-from wastestream.producers.replay import replay_files
-from wastestream.producers.simulator.city import build_city
-from wastestream.producers.simulator.day import Faults
-from wastestream.producers.simulator.offline import write_offline
 from wastestream.schemas import FixSource, GpsFix
 from wastestream.stream_processors.eventfiles import read_events
-from wastestream.stream_processors.sink import InfluxSink
-from wastestream.topics import ALL_TOPICS
 
-from .helpers import cli_process, free_port, stack_env
+from .helpers import cli_process, free_port, seed_day, stack_env
 from .test_pipeline_e2e import DAY, wait_for_truth
 
 pytestmark = pytest.mark.integration
@@ -139,16 +132,7 @@ def backfill_for(city, d, point_id: str) -> list[GpsFix]:
 
 def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
     u = uuid.uuid4().hex[:8]
-    d = tmp_path / "day"
-    city = build_city(808)
-    truth, counts = write_offline(city, DAY, 808, Faults.demo(), d)
-    truth = truth.to_json()
-    s = stack.model_copy(update={"topic_prefix": f"nt{u}.", "influx_bucket": f"nt-{u}", "city_file": d / "city.yaml"})
-    ensure_topics(s, ALL_TOPICS)
-    sink = InfluxSink(s, city)
-    sink.ensure_buckets()
-    sink.close()
-    assert replay_files(s, d) == counts
+    s, d, city, truth = seed_day(stack, DAY, f"nt{u}", tmp_path / "day")
     missed = sorted(p for p, v in truth["stops"].items() if v["status"] == "missed")
     assert missed, "the demo faults plant missed stops"
 

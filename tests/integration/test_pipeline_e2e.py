@@ -12,17 +12,11 @@ from pathlib import Path
 import pytest
 from influxdb_client import InfluxDBClient
 
-from wastestream.admin import committed_offsets, ensure_topics, group_lag
+from wastestream.admin import committed_offsets, group_lag
 from wastestream.admin import end_offsets as stack_end_offsets
-from wastestream.producers.replay import replay_files
-from wastestream.producers.simulator.city import build_city
-from wastestream.producers.simulator.day import Faults
-from wastestream.producers.simulator.offline import write_offline
 from wastestream.stream_processors.recompute import recompute
-from wastestream.stream_processors.sink import InfluxSink
-from wastestream.topics import ALL_TOPICS
 
-from .helpers import cli_process, end_offsets, read_topic, stack_env
+from .helpers import cli_process, end_offsets, read_topic, seed_day, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 16)
@@ -33,16 +27,8 @@ def run(stack, tmp_path_factory):
     import uuid
 
     u = uuid.uuid4().hex[:8]
-    d = tmp_path_factory.mktemp("e2e")
-    city = build_city(808)
-    truth, counts = write_offline(city, DAY, 808, Faults.demo(), d)
-    s = stack.model_copy(update={"topic_prefix": f"e2e{u}.", "influx_bucket": f"e2e-{u}", "city_file": d / "city.yaml"})
-    ensure_topics(s, ALL_TOPICS)
-    sink = InfluxSink(s, city)
-    sink.ensure_buckets()
-    sink.close()
-    assert replay_files(s, d) == counts
-    return s, d, city, truth.to_json(), u
+    s, d, city, truth = seed_day(stack, DAY, f"e2e{u}", tmp_path_factory.mktemp("e2e"))
+    return s, d, city, truth, u
 
 
 def env_for(s, u: str) -> dict[str, str]:

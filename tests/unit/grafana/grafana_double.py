@@ -69,6 +69,17 @@ class GrafanaDouble:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def snapshot(self) -> tuple:
+        """What provisioning leaves behind (to compare two runs)."""
+        return (
+            dict(self.orgs),
+            dict(self.datasources),
+            set(self.dashboards),
+            dict(self.rules),
+            dict(self.contact_points),
+            dict(self.members),
+        )
+
     def __enter__(self) -> GrafanaDouble:
         self.thread.start()
         return self

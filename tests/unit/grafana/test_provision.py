@@ -79,25 +79,11 @@ def test_provisions_dispatch_and_contractor_orgs():
 def test_rerun_is_idempotent():
     with GrafanaDouble() as g:
         run(g)
-        state = (
-            dict(g.orgs),
-            dict(g.datasources),
-            set(g.dashboards),
-            dict(g.rules),
-            dict(g.contact_points),
-            dict(g.members),
-        )
+        state = g.snapshot()
         n = len(g.requests)
         rep = run(g)
         assert rep.created == []
-        assert (
-            dict(g.orgs),
-            dict(g.datasources),
-            set(g.dashboards),
-            dict(g.rules),
-            dict(g.contact_points),
-            dict(g.members),
-        ) == state
+        assert g.snapshot() == state
         assert not any(
             m == "POST" and p in ("/api/orgs", "/api/datasources", "/api/folders") for m, p, _ in g.requests[n:]
         )
