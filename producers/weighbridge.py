@@ -49,11 +49,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from wastestream.domain.checks import InputRules, ticket_problems
+from wastestream.domain.checks import DEFAULT_INPUT_RULES, InputRules, ticket_problems
 from wastestream.domain.localtime import zone
 from wastestream.domain.plates import normalise_plate
+from wastestream.producers.complaints import complaints_router
 from wastestream.producers.sinks import EventSink
 from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
+from wastestream.topics import COMPLAINTS
 
 
 def station_token(secret: bytes, station_id: str) -> str:
@@ -198,6 +200,8 @@ def create_app(
     clock=lambda: datetime.now(UTC),
     max_body_bytes: int = 5 * 1024 * 1024,
     max_rows: int = 5000,
+    dispatch_tokens: dict[str, str] | None = None,
+    known_cases: dict[str, dict] | None = None,
 ) -> FastAPI:  # noqa: ANN001
     """``tokens``: bearer token → station id. A request body over ``max_body_bytes`` or with more
     than ``max_rows`` tickets is answered 413 (settings ``WASTESTREAM_WEIGHBRIDGE_MAX_*``). Parsing
@@ -310,6 +314,17 @@ def create_app(
         status = 422 if counts["rejected"] else 200
         return JSONResponse({"counts": counts, "results": results}, status_code=status)
 
+    if dispatch_tokens:  # the dispatch center forwards citizens' complaints here
+
+        async def publish_case(case_id: str, c) -> None:  # noqa: ANN001
+            await sink.publish(sink.prefix + COMPLAINTS.name, [(case_id, c)])
+
+        app.include_router(
+            complaints_router(
+                city, publish_case, sink.dead_letter, dispatch_tokens, rules or DEFAULT_INPUT_RULES, known_cases, clock
+            )
+        )
+
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "stations": len(stations)}
@@ -400,15 +415,34 @@ def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN00
     return {station_token(secret, s.id): s.id for s in city.stations}
 
 
+def dispatch_tokens_from_settings(settings) -> dict[str, str]:  # noqa: ANN001
+    """Explicit ``WASTESTREAM_DISPATCH_TOKENS`` (dispatcher=token,...) or one derived from the secret."""
+    from wastestream.errors import WastestreamError
+
+    if settings.dispatch_tokens is not None and settings.dispatch_tokens.get_secret_value().strip():
+        out = {}
+        for pair in settings.dispatch_tokens.get_secret_value().split(","):
+            who, sep, token = pair.strip().partition("=")
+            if not sep or not token:
+                raise WastestreamError("WASTESTREAM_DISPATCH_TOKENS: expected dispatcher=token pairs, comma separated")
+            out[token] = who
+        return out
+    if settings.gateway_secret is None:
+        raise WastestreamError("no dispatcher tokens: set WASTESTREAM_DISPATCH_TOKENS or run `wastestream stack up`")
+    return {station_token(settings.gateway_secret.get_secret_value().encode(), "dispatch:dispatch"): "dispatch"}
+
+
 def run_weighbridge(settings, city: City, host: str | None, port: int | None, report) -> None:  # noqa: ANN001
     import asyncio
 
     import uvicorn
 
+    from wastestream.producers.complaints import read_cases
     from wastestream.producers.sinks import KafkaSink
 
     tokens = tokens_from_settings(settings, city)
     sink = KafkaSink(settings, client_id="wastestream-weighbridge")
+    known = {k: c.content() for k, c in read_cases(settings).items()}  # case ids already used
     app = create_app(
         city,
         sink,
@@ -416,6 +450,8 @@ def run_weighbridge(settings, city: City, host: str | None, port: int | None, re
         settings.core_options()["input_rules"],
         max_body_bytes=settings.weighbridge_max_body_bytes,
         max_rows=settings.weighbridge_max_rows,
+        dispatch_tokens=dispatch_tokens_from_settings(settings),
+        known_cases=known,
     )
     host = host or settings.weighbridge_host
     port = port or settings.weighbridge_port

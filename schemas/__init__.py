@@ -47,6 +47,8 @@ from wastestream.schemas.results import (
 JSON_DIR = Path(__file__).parent / "json"
 
 #: every model that has a JSON Schema file under schemas/json/
+from wastestream.schemas.complaints import Complaint  # noqa: E402 - after events, which it builds on
+
 DOCUMENTED: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
@@ -61,6 +63,7 @@ DOCUMENTED: dict[str, type[BaseModel]] = {
         DailyTonnage,
         StationBalance,
         Alert,
+        Complaint,
         City,
     )
 }

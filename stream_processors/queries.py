@@ -59,3 +59,25 @@ def unknown_terminals(bucket: str, day: date, tz: str) -> str:
   |> group()
   |> keep(columns: ["terminal", "source", "first_seen", "last_seen", "count"])
   |> sort(columns: ["count"], desc: true)'''
+
+
+def visits_at(bucket: str, site: str, day: date, tz: str) -> str:
+    """Every vehicle's visits at a site on the day (visits sit at their enter time)."""
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "visits" and r.site == "{site}")
+  |> pivot(rowKey: ["_time", "vehicle"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> keep(columns: ["_time", "vehicle", "exit", "dwell_s"])
+  |> sort(columns: ["_time"])'''
+
+
+def positions_of(bucket: str, contractor: str, day: date, tz: str) -> str:
+    """The day's fixes of a contractor's vehicles."""
+    return f'''from(bucket: "{bucket}")
+  |> {day_range(day, tz)}
+  |> filter(fn: (r) => r._measurement == "positions" and r.contractor == "{contractor}"
+      and (r._field == "lat" or r._field == "lon" or r._field == "speed_kmh"))
+  |> pivot(rowKey: ["_time", "vehicle"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> keep(columns: ["_time", "vehicle", "lat", "lon", "speed_kmh"])'''

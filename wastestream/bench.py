@@ -123,6 +123,7 @@ def run_benchmarks(
         results.append(bench_recompute(Path(tmp)))
     if pipeline_settings is not None:
         results += run_pipeline_benchmarks(pipeline_settings, out, report)
+    warnings = early_warning_quality(out)
     t = Table("benchmark", "value", "unit", "baseline (same run)", "value / baseline", "goal")
     for r in results:
         t.add_row(r.name, f"{r.value:,.1f}", r.unit, f"{r.baseline:,.1f} ({r.baseline_name})", f"{r.ratio:.2f}", r.goal)
@@ -137,12 +138,29 @@ def run_benchmarks(
                 "machine": platform.platform(),
                 "python": platform.python_version(),
                 "results": [asdict(r) | {"ratio": r.ratio} for r in results],
+                "early_warning": warnings,
             },
             indent=1,
         )
     )
     out.print(f"written to {path}")
     return results
+
+
+def early_warning_quality(out: Console) -> dict:
+    """The early warning on a simulated day with a late truck, a breakdown and stops driven past
+    (quality, not speed: counts against the simulator's truth; no baseline)."""
+    from datetime import date
+
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.stream_processors.early_warning import measure
+
+    summary = measure(build_city(808), date(2026, 11, 16)).summary()
+    t = Table("early warning (at_risk)", "value")
+    for k, v in summary.items():
+        t.add_row(k, str(v))
+    out.print(t)
+    return summary
 
 
 def app_env(s) -> dict[str, str]:  # noqa: ANN001

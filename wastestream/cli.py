@@ -449,6 +449,68 @@ def weighbridge_token(station: Annotated[str, typer.Argument(help="station id, e
     out.print(tokens[station])
 
 
+@app.command("evidence")
+def evidence(
+    point: Annotated[str, typer.Option(help="collection point id, e.g. P0146")],
+    date_: Annotated[str | None, typer.Option("--date", help="local day (default yesterday)")] = "yesterday",
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the JSON, GeoJSON, PNG and HTML")] = Path("out"),
+) -> None:
+    """Proof of service of a point on a day: the service visit with its fixes, catch-up visits, and
+    each of its contractor's trucks' closest approach (from InfluxDB)."""
+    from wastestream.proof import read_evidence, write_evidence
+
+    s = get_settings()
+    proof, fixes = read_evidence(s, _load_city(s.city_file), point, _date(date_))
+    sv = proof["service"]
+    out.print(f"[bold]{proof['point']}[/bold] {proof['name']} {proof['day']}: [bold]{proof['status']}[/bold]")
+    if sv:
+        out.print(f"  service: {sv['vehicle']} {sv['arrival']} → {sv['departure']} ({sv['dwell_s']:.0f} s)")
+    for c in proof["catch_up"]:
+        out.print(f"  catch-up (补收): {c['vehicle']} {c['arrival']}")
+    for v, c in list(proof["closest_approach"].items())[:5]:
+        out.print(f"  closest: {v} {c['distance_m']:.0f} m at {c['at']}")
+    paths = write_evidence(proof, fixes, out_dir)
+    _report(f"evidence: {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command("complaints")
+def complaints(
+    once: Annotated[bool, typer.Option(help="judge every case once and exit (else every interval)")] = False,
+) -> None:
+    """Judge citizens' complaints against the evidence: served before / not served / no point here;
+    track catch-up orders until a visit clears them (outcomes → InfluxDB ``complaints``)."""
+    import signal
+
+    from wastestream.stream_processors.complaints import Tracker
+
+    s = get_settings()
+    s.influx_token_value()
+    tracker = Tracker(s, _load_city(s.city_file), _report)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if once:
+            tracker.cycle()
+        else:
+            tracker.run(s.complaints_interval_s, lambda: stopping)
+    finally:
+        tracker.close()
+
+
+@app.command("dispatch-token")
+def dispatch_token() -> None:
+    """Print the bearer token the dispatch center's system sends with complaints (POST /v1/complaints)."""
+    from wastestream.producers.weighbridge import dispatch_tokens_from_settings
+
+    tokens = dispatch_tokens_from_settings(get_settings())
+    out.print(next(iter(tokens)))
+
+
 @app.command("notify")
 def notify() -> None:
     """Page alerts from the alerts topic to the dispatch robot (DingTalk / WeCom / webhook): each
@@ -645,7 +707,8 @@ def report(
     """A day's report as PNG + HTML: tonnage, clearance map, scorecard (for contractors without a login)."""
     from wastestream.report import write_report
 
-    png, page, data = write_report(get_settings(), _date(date_), out_dir, contractor)
+    s = get_settings()
+    png, page, data = write_report(s, _date(date_), out_dir, contractor, city=_load_city(s.city_file))
     _report(f"report: {png} and {page} ({data['tonnage_in_kg'] / 1000:,.1f} t, {data['status_counts']})")
 
 

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from wastestream.domain.scorecard import scorecard
-from wastestream.schemas import Clearance
+from wastestream.schemas import City, Clearance
 from wastestream.settings import Settings
 from wastestream.stream_processors import queries
 
@@ -40,7 +40,16 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
                 '  |> pivot(rowKey: ["_time", "point"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
             )
         ]
+        complaints = [
+            r.values
+            for r in q.query_stream(
+                f'from(bucket: "{bucket}") |> {rng}\n'
+                '  |> filter(fn: (r) => r._measurement == "complaints" and (r._field == "valid" or r._field == "open"))\n'
+                '  |> pivot(rowKey: ["_time", "case"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+            )
+        ]
     if contractor:
+        complaints = [c for c in complaints if c["contractor"] == contractor]
         points = [p for p in points if p["contractor"] == contractor]
         ton = {k: v for k, v in ton.items() if k == contractor}
     by_contractor: dict[str, list[Clearance]] = defaultdict(list)
@@ -69,6 +78,14 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
         "status_counts": dict(Counter(p["status"] for p in points)),
         "scorecard": scores,
         "missed": sorted(p["point"] for p in points if p["status"] == "missed"),
+        "complaints": {
+            c: {
+                "cases": sum(1 for x in complaints if x["contractor"] == c),
+                "valid": sum(1 for x in complaints if x["contractor"] == c and x["valid"]),
+                "open": sum(1 for x in complaints if x["contractor"] == c and x["open"]),
+            }
+            for c in sorted({x["contractor"] for x in complaints})
+        },
         "points": [(p["point"], p["lat"], p["lon"], p["status"]) for p in points],
     }
 
@@ -176,7 +193,21 @@ def render_html(fig_data: dict, png: Path) -> str:
         f"<td>{s['tonnage_kg'] / 1000:,.3f}</td></tr>"
         for c, s in fig_data["scorecard"].items()
     )
-    missed = "".join(f"<li>{html.escape(p)}</li>" for p in fig_data["missed"]) or "<li>none</li>"
+    evidence = fig_data.get("evidence", {})
+    missed = (
+        "".join(
+            f'<li><a href="{html.escape(evidence[p])}">{html.escape(p)}</a></li>'
+            if p in evidence
+            else f"<li>{html.escape(p)}</li>"
+            for p in fig_data["missed"]
+        )
+        or "<li>none</li>"
+    )
+    complaints = "".join(
+        f'<tr data-contractor="{html.escape(c)}"><td>{html.escape(c)}</td><td>{v["cases"]}</td>'
+        f"<td>{v['valid']}</td><td>{v['open']}</td></tr>"
+        for c, v in fig_data.get("complaints", {}).items()
+    )
     return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8">
 <title>环卫日报 {fig_data["day"]}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:right}}</style>
@@ -184,7 +215,9 @@ def render_html(fig_data: dict, png: Path) -> str:
 <p>进站量 In-tonnage: <b id="tonnage">{fig_data["tonnage_in_kg"] / 1000:,.3f}</b> t</p>
 <h2>考核 Scorecard</h2>
 <table id="scorecard"><tr><th>作业单位 contractor</th><th>due</th><th>cleared</th><th>late</th><th>missed</th><th>清运率</th><th>t</th></tr>{rows}</table>
-<h2>未清运 Missed</h2><ul id="missed">{missed}</ul>
+<h2>未清运 Missed (作业证据 proof of service linked)</h2><ul id="missed">{missed}</ul>
+<h2>投诉 Complaints</h2>
+<table id="complaints"><tr><th>作业单位 contractor</th><th>件数 cases</th><th>有效 valid</th><th>待补收 open</th></tr>{complaints}</table>
 <h2>收集点地图 Points by status</h2>
 {svg_map(fig_data["points"])}
 <h2>图表 Charts</h2>
@@ -194,9 +227,23 @@ def render_html(fig_data: dict, png: Path) -> str:
 
 
 def write_report(
-    settings: Settings, day: date, out_dir: Path, contractor: str | None = None, token: str | None = None
+    settings: Settings,
+    day: date,
+    out_dir: Path,
+    contractor: str | None = None,
+    token: str | None = None,
+    city: City | None = None,
 ) -> tuple[Path, Path, dict]:
+    """With ``city``: a proof-of-service page for each missed point, linked from the report."""
     data = report_figures(settings, day, contractor, token)
+    if city is not None:
+        from wastestream.proof import read_evidence, write_evidence
+
+        bucket = f"contractor-{contractor.lower()}" if contractor else None
+        data["evidence"] = {}
+        for pid in data["missed"]:
+            proof, fixes = read_evidence(settings, city, pid, day, token, bucket)
+            data["evidence"][pid] = write_evidence(proof, fixes, out_dir)["html"].name
     stem = f"report-{day}" + (f"-{contractor}" if contractor else "")
     png = out_dir / f"{stem}.png"
     render_png(data, png)

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     weighbridge_port: int = 8088
     weighbridge_tokens: SecretStr | None = Field(None, description="station_id=token pairs, comma separated")
 
+    # complaints (POST /v1/complaints on the weighbridge API; wastestream complaints)
+    dispatch_tokens: SecretStr | None = Field(
+        None, description="dispatcher=token,... for the complaints API (default: one derived from the gateway secret)"
+    )
+    complaints_interval_s: float = Field(60.0, gt=0, description="how often open cases are judged again")
+
     # paging (wastestream notify): the dispatch robot, and contractors' own robots
     notify_url: SecretStr | None = Field(
         None, description="the dispatch robot's webhook URL (DingTalk/WeCom robots carry their token in it)"

@@ -558,13 +558,14 @@ class AppProcess(Service):
 
 
 SERVERS = ("kafka", "influxdb")
-APPS = ("gateway", "weighbridge", "worker", "notify")
+APPS = ("gateway", "weighbridge", "worker", "notify", "complaints")
 # what each of wastestream's own processes needs running first (`stack up weighbridge` starts Kafka)
 DEPENDS: dict[str, tuple[str, ...]] = {
     "gateway": ("kafka",),
     "weighbridge": ("kafka",),
     "worker": ("kafka", "influxdb"),
     "notify": ("kafka",),
+    "complaints": ("kafka", "influxdb"),
 }
 
 
@@ -593,6 +594,7 @@ class Stack:
             "weighbridge": AppProcess(s, "weighbridge", ["weighbridge"], s.weighbridge_port),
             "worker": AppProcess(s, "worker", ["worker", "--clock", worker_clock], None),
             "notify": AppProcess(s, "notify", ["notify"], None),
+            "complaints": AppProcess(s, "complaints", ["complaints"], None),
         }
 
     def select(self, names: list[str] | None, default: tuple[str, ...] = SERVERS) -> list[Service]:

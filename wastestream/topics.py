@@ -43,6 +43,12 @@ NOTIFY_SENT = TopicSpec(
     "what `wastestream notify` paged: the state last paged per destination and alert (compacted)",
     configs={"cleanup.policy": "compact"},
 )
+COMPLAINTS = TopicSpec(
+    "complaints",
+    "case id",
+    "Complaint: a citizen's case (12345 / 数字城管) forwarded by the dispatch center (compacted)",
+    configs={"cleanup.policy": "compact"},
+)
 TERMINAL_DATA = TopicSpec("terminal.data", "vehicle id", "TerminalData: 0x0900 transparent data, kept with its type")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -55,4 +61,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DRIVER_SHIFTS,
     TERMINAL_DATA,
     NOTIFY_SENT,
+    COMPLAINTS,
 )

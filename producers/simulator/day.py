@@ -29,12 +29,15 @@ from wastestream.producers.simulator.city import (
 )
 from wastestream.schemas import City, Clearance, CollectionPoint, Direction, FixSource, GpsFix, Vehicle, WeighTicket
 
+BREAKDOWN_S = 2 * 3600
+
 
 @dataclass(frozen=True)
 class Faults:
     missed_stops: int = 0  # stops a truck drives past without stopping
     missed_timed_stops: int = 0  # of the timed stops (车到桶出), driven past too: the critical pages
     late_trucks: int = 0  # trucks leaving 90 min late (some stops become late)
+    breakdowns: int = 0  # trucks standing 2 h on the road after their third stop (later stops late/missed)
     dropouts: int = 0  # terminals losing the network for 40 min, back-filled with 0x0704
     midnight_upload: int = 0  # of those, back-filled only after midnight (the next local day)
     duplicate_tickets: int = 0
@@ -251,6 +254,13 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
     # its own stream, so the other faults of a seeded day stay as they were
     missed |= set(random.Random(f"timed:{seed}:{day}").sample(timed, min(faults.missed_timed_stops, len(timed))))
     late_routes = set(r.id for r in rnd.sample(routes, faults.late_trucks))
+    # its own stream, so the other faults of a seeded day stay as they were
+    broken_routes = set(
+        r.id
+        for r in random.Random(f"breakdown:{seed}:{day}").sample(
+            [r for r in routes if r.id not in late_routes], faults.breakdowns
+        )
+    )
     drop_routes = [r.id for r in rnd.sample(routes, faults.dropouts)]
     midnight_routes = set(drop_routes[: faults.midnight_upload])
     backlog_stations = set(s.id for s in rnd.sample(sorted(city.stations, key=lambda s: s.id), faults.station_backlog))
@@ -281,11 +291,17 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         truck.pos = station_pos
         tare = v.stored_tare_kg + rr.choice([-40, -20, 0, 20, 40])
         dwell_at: dict[str, tuple[datetime, datetime]] = {}
+        served_n = 0
         for trip in trips:
             load = 0.0
             for stop in trip.stops:
                 p = points[stop.point_id]
                 pos = (p.geofence.lat, p.geofence.lon)
+                if route.id in broken_routes and served_n == 3:
+                    # broken down halfway to the next stop, away from every site: 2 h standing, terminal on
+                    truck.drive(((truck.pos[0] + pos[0]) / 2, (truck.pos[1] + pos[1]) / 2))
+                    truck.dwell(BREAKDOWN_S)
+                served_n += 1
                 if stop.point_id in missed:
                     truck.drive(pos)  # drives past at speed: no dwell, not a visit
                     continue
@@ -357,6 +373,8 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                 choice = "driven past"
             elif route.id in late_routes:
                 choice = "stopped, the truck 90 min late"
+            elif route.id in broken_routes:
+                choice = "stopped, the truck broken down for 2 h after its third stop"
             else:
                 choice = "stopped on schedule"
             stated = stated_outcome(p, day, dwell_at.get(stop_id), tz, choice)

@@ -72,7 +72,7 @@ def offline_page(browser):  # noqa: ANN001
 
 def test_daily_report_renders_its_figures_and_map_offline(filled, browser, tmp_path):  # noqa: F811
     s, city, truth, _ = filled
-    _, html_path, data = write_report(s, DAY, tmp_path)
+    _, html_path, data = write_report(s, DAY, tmp_path, city=city)
     ctx, page, outside = offline_page(browser)
     page.goto(html_path.as_uri())
     page.wait_for_selector("#points-map circle")
@@ -104,6 +104,22 @@ def test_daily_report_renders_its_figures_and_map_offline(filled, browser, tmp_p
     assert box and box["width"] > 600 and box["height"] > 400
     assert outside == []  # nothing asked of the internet
     assert shot.stat().st_size > 20_000
+
+    # each missed point links its proof of service: no service, and how near its contractor's trucks came
+    first = missed[0]
+    page.click(f"#missed a:text-is('{first}')")
+    page.wait_for_selector("#status")
+    assert page.inner_text("#status") == "missed"
+    assert "no service" in page.inner_text("#service")
+    trucks = {v.id for v in city.vehicles if v.contractor_id == truth["stops"][first]["contractor"]}
+    closest = [
+        row.query_selector("td").inner_text()
+        for row in page.query_selector_all("#closest tr")
+        if row.query_selector("td")
+    ]
+    assert closest and set(closest) <= trucks
+    page.screenshot(path=str(SHOTS / f"evidence-{first}-{DAY}.png"), full_page=True)
+    assert outside == []
     ctx.close()
 
 

@@ -74,7 +74,7 @@ def command(name: str, port: int | None = None) -> list[str]:
 
 def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_path):
     built = [n for n, svc in COMPOSE["services"].items() if "build" in svc]
-    assert set(built) == {"init", "topics", "gateway", "weighbridge", "worker", "notify", "grafana-orgs"}
+    assert set(built) == {"init", "topics", "gateway", "weighbridge", "worker", "notify", "grafana-orgs", "complaints"}
     dotenv = {
         "WASTESTREAM_INFLUX_TOKEN": stack.influx_token_value(),
         "WASTESTREAM_WEIGHBRIDGE_TOKENS": "",
@@ -102,6 +102,7 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
         cli_process(command("weighbridge", wb), run["weighbridge"], tmp_path / "weighbridge.log", ready_port=wb),
         cli_process(command("worker"), run["worker"], tmp_path / "worker.log") as worker,
         cli_process(command("notify"), run["notify"], tmp_path / "notify.log") as notify,
+        cli_process(command("complaints"), run["complaints"], tmp_path / "complaints.log") as judge,
     ):
         token = subprocess.run(
             [sys.executable, "-m", "wastestream.cli", "weighbridge-token", "S01"],
@@ -124,6 +125,10 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
             assert notify.poll() is None, (tmp_path / "notify.log").read_text()[-2000:]
             time.sleep(1)
         assert (state / "notify.alive").exists() and notify.poll() is None
+        while not (state / "complaints.alive").exists() and time.monotonic() < deadline:
+            assert judge.poll() is None, (tmp_path / "complaints.log").read_text()[-2000:]
+            time.sleep(1)
+        assert (state / "complaints.alive").exists() and judge.poll() is None
 
     # grafana-orgs, against the stand-in of Grafana's API (Grafana cannot run here): each contractor
     # gets its organisation and a viewer user that is a member of that organisation only

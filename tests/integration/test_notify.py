@@ -159,12 +159,15 @@ def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
         assert robot.refused == 2 and robot.bad_sign == 0
         assert "did not take the page" in n1_log.read_text()
 
-        # a restart: the ledger topic says what was paged, so nothing is paged again
+        # a restart that lost its offsets (a new consumer group reads every alert again): the ledger
+        # topic says what was paged, so nothing is paged again
         before = len(robot.messages)
-        with cli_process(["notify"], env, tmp_path / "notify2.log"):
-            wait(lambda: "ledger read" in (tmp_path / "notify2.log").read_text(), 60, "notify restarted")
+        env2 = {**env, "WASTESTREAM_NOTIFY_GROUP": f"nt{u}-offsets-lost"}
+        with cli_process(["notify"], env2, tmp_path / "notify2.log"):
+            wait(lambda: f"ledger read, {len(missed)} subject" in (tmp_path / "notify2.log").read_text(), 60, "ledger")
             time.sleep(6)
         assert len(robot.messages) == before
+        assert f"alerts': {len(missed)}" in (tmp_path / "notify2.log").read_text()  # all read again
 
         # a late blind-area upload proves one missed point served: the worker resolves, notify pages it
         served = missed[0]

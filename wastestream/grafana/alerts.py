@@ -113,6 +113,15 @@ def rule_specs(bucket: str) -> list[RuleSpec]:
             "warning",
         ),
         RuleSpec(
+            "ws-at-risk",
+            "Stop at risk of not being cleared in time 清运预警",
+            _alerts(src, 'r.kind == "at_risk"'),
+            "{{ $labels.subject }} ({{ $labels.contractor }}) is predicted to be served after its window: "
+            "send help or tell the crew",
+            "warning",
+            for_="0s",
+        ),
+        RuleSpec(
             "ws-terminal-silent",
             "Terminal silent in shift 终端离线",
             _alerts(src, 'r.kind == "terminal_silent"'),

@@ -162,6 +162,19 @@ def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: st
             unit="kg",
         ),
         PanelSpec(
+            "complaints_open",
+            title("complaints_open"),
+            "table",
+            _src(bucket, "complaints", ' and (r._field == "open" or r._field == "reported_at")')
+            + '\n  |> pivot(rowKey: ["_time", "case"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+            "\n  |> filter(fn: (r) => r.open)"
+            '\n  |> keep(columns: ["case", "point", "contractor", "category", "source", "reported_at"])'
+            '\n  |> sort(columns: ["reported_at"])',
+            unit="none",
+            w=12,
+            h=8,
+        ),
+        PanelSpec(
             "vehicles_seen",
             title("vehicles_seen"),
             "stat",
@@ -190,6 +203,7 @@ ALERT_STATS = (
     ("missed", 'r.kind == "missed_clearance" and r.severity == "warning"'),
     ("silent", 'r.kind == "terminal_silent"'),
     ("dark", 'r.kind == "terminal_dark"'),
+    ("at_risk", 'r.kind == "at_risk"'),
 )
 
 
@@ -259,6 +273,28 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm")
             + f'\n  |> group()\n  |> aggregateWindow({_daily(tz)}, fn: sum, createEmpty: false, timeSrc: "_start")',
             "kg",
             w=10,
+        ),
+        PanelSpec(
+            "c_complaints",
+            title("c_complaints"),
+            "table",
+            _src(
+                bucket,
+                "complaints",
+                ' and r.contractor == "${contractor}" and (r._field == "valid" or r._field == "open"'
+                ' or r._field == "minutes_to_resolve")',
+            )
+            + '\n  |> pivot(rowKey: ["_time", "case"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+            "\n  |> reduce(identity: {cases: 0, valid: 0, open: 0, resolved: 0, minutes: 0.0}, fn: (r, accumulator) => ({"
+            "\n      cases: accumulator.cases + 1,"
+            "\n      valid: accumulator.valid + (if r.valid then 1 else 0),"
+            "\n      open: accumulator.open + (if r.open then 1 else 0),"
+            "\n      resolved: accumulator.resolved + (if exists r.minutes_to_resolve then 1 else 0),"
+            "\n      minutes: accumulator.minutes + (if exists r.minutes_to_resolve then r.minutes_to_resolve else 0.0)}))"
+            "\n  |> map(fn: (r) => ({cases: r.cases, valid: r.valid, open: r.open,"
+            " mean_minutes_to_resolve: if r.resolved > 0 then r.minutes / float(v: r.resolved) else 0.0}))",
+            unit="none",
+            w=8,
         ),
         PanelSpec(
             "c_points_map",

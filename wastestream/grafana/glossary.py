@@ -35,6 +35,9 @@ TERMS: dict[str, tuple[str, str, str]] = {
     "data_quality": ("数据质量", "data quality", "counts of inputs that were wrong or doubtful"),
     "alert": ("告警", "alert", "raised when a rule is broken, resolved when it is mended"),
     "scorecard": ("考核", "scorecard", "a contractor's points by status and its clearance rate"),
+    "complaint": ("投诉", "complaint", "a citizen's case (12345 hotline, 数字城管) about a point"),
+    "catch_up": ("补收", "catch-up collection", "a collection after the deadline or after a valid complaint"),
+    "at_risk": ("清运预警", "at risk", "a stop predicted to be served after its window: warn while there is time"),
 }
 
 # panel key → (中文, English)
@@ -51,11 +54,17 @@ TITLES: dict[str, tuple[str, str]] = {
     "alerts_missed": ("漏清收集点", "Missed points"),
     "alerts_silent": ("终端离线", "Terminals silent in shift"),
     "alerts_dark": ("终端未上线", "Vehicles due, not heard"),
+    "alerts_at_risk": ("清运预警", "Stops at risk of a late or missed clearance"),
     "c_tonnage": ("进站量 (吨)", "Tonnage delivered (t)"),
     "c_scorecard": ("考核: 收集点状态", "Scorecard: points by status"),
     "c_rate_trend": ("每日清运率 (%)", "Clearance rate by day (%)"),
     "c_tonnage_trend": ("每日进站量 (公斤)", "Tonnage by day (kg)"),
     "c_points_map": ("我的收集点", "My points by status"),
+    "c_complaints": (
+        "投诉: 件数、有效、待补收、平均处置时长",
+        "Complaints: cases, valid, open, mean minutes to resolve",
+    ),
+    "complaints_open": ("待补收投诉", "Complaints awaiting catch-up collection"),
     "s_in_out": ("每日进出站量 (公斤)", "In / out by day (kg)"),
     "s_balance": ("收支、日产日清与设计规模", "Balance, same-day clearance and capacity"),
     "v_track": ("行驶轨迹与到点", "Track of the day and its visits (narrow the time range to replay)"),

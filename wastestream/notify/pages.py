@@ -34,6 +34,7 @@ KIND_LABELS = {
     "missed_clearance": ("未清运", "not cleared"),
     "terminal_silent": ("终端离线", "terminal silent"),
     "terminal_dark": ("终端未上线", "terminal not heard"),
+    "at_risk": ("清运预警", "at risk"),
 }
 STATE_LABELS = {AlertState.raised: ("告警", "RAISED"), AlertState.resolved: ("恢复", "RESOLVED")}
 SEVERITY_LABELS = {"critical": "紧急 critical", "warning": "警告 warning", "info": "提示 info"}

@@ -92,8 +92,11 @@ class Notifier:
                 pass
 
             def on_partitions_assigned(self, assigned):  # noqa: ANN001
-                notifier.load_ledger()
+                # read again before the next batch is planned — not here, inside the consumer's poll
+                notifier.ledger_stale = True
+                notifier.report(f"notify: assigned {sorted(tp.partition for tp in assigned)}")
 
+        self.ledger_stale = True
         self.consumer.subscribe([self.alerts_topic], listener=_Reload())
 
     # -- the ledger -------------------------------------------------------------------------------
@@ -105,6 +108,8 @@ class Notifier:
         c = KafkaConsumer(bootstrap_servers=self.s.kafka_bootstrap, enable_auto_commit=False)
         try:
             parts = [TopicPartition(self.ledger_topic, p) for p in c.partitions_for_topic(self.ledger_topic) or ()]
+            if not parts:
+                raise WastestreamError(f"no topic {self.ledger_topic}: run `wastestream topics --create`")
             c.assign(parts)
             c.seek_to_beginning(*parts)
             ends = c.end_offsets(parts)
@@ -213,6 +218,9 @@ class Notifier:
         alerts, offsets = self.poll_batch()
         if not offsets:
             return not self.stopping.is_set()
+        if self.ledger_stale:  # (re)assigned: what another instance paged is on the ledger
+            self.load_ledger()
+            self.ledger_stale = False
         self.stats["alerts"] += len(alerts)
         robots = [k for k in self.urls if k != "dispatch"]
         pages = plan_pages(alerts, self.sent, robots)

@@ -46,6 +46,7 @@ def test_provisions_dispatch_and_contractor_orgs():
             "ws-station-over-capacity",
             "ws-terminal-silent",
             "ws-terminal-dark",
+            "ws-at-risk",
         }
         assert g.rules["ws-missed-timed-stop"]["labels"]["severity"] == "critical"
         assert g.rules["ws-missed-clearance"]["labels"]["severity"] == "warning"

@@ -1,0 +1,114 @@
+"""Early warning (``at_risk``): will a route's open stops be served in their windows?
+
+A route is a truck and its stops in driving order, with a planned start. From what the truck has
+done so far — the stops it served, where it is now — each open stop's arrival is predicted by
+driving on through the remaining stops in order at ``speed_kmh`` (straight-line distance × the
+``detour`` factor of streets over crow-flight), standing ``service_s`` at each:
+
+* before the truck reports a position (or before its planned start), it is at its station at
+  ``max(now, start)``;
+* it goes to its station to unload (``unload_s``) whenever the next stop would load it past
+  ``fill`` × its rated load (``load_kg``: what it carries now);
+* a stop before the last one it served that it has not served was driven past: it is *skipped*,
+  predicted never (the truck would have to go back);
+* a stop is **at risk** while it is open (not served, ``now`` before its deadline) and its predicted
+  arrival is later than the end of its service window minus ``margin_s`` — so a dispatcher is
+  warned while there is still time to send help; the warning ends when the stop is served, when the
+  truck catches up, or at the deadline (then it is missed or late, and the missed-clearance alert
+  takes over).
+
+Pure: no clock, no I/O. The worker runs it on each vehicle's partition once a minute, live only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from wastestream.domain.geo import haversine_m
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRule:
+    speed_kmh: float = 18.0  # a garbage truck's average speed between stops in town
+    detour: float = 1.3  # streets are longer than straight lines
+    service_s: float = 180.0  # standing at a stop
+    margin_s: float = 15 * 60.0  # warn when the predicted arrival is this close to the window's end
+    fill: float = 0.8  # a truck goes to unload when the next stop would load it past this of its rating
+    unload_s: float = 15 * 60.0  # at the station: weigh in, tip, weigh out
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStop:
+    point_id: str
+    lat: float
+    lon: float
+    window_end: datetime  # served by then: on time
+    deadline: datetime  # not served by then: missed
+    expected_kg: float = 0.0  # what the truck picks up there
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    point_id: str
+    arrival: datetime | None  # None: driven past (skipped)
+    at_risk: bool
+    reason: str
+
+
+def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two WGS-84 (lat, lon) points."""
+    return haversine_m(a[0], a[1], b[0], b[1])
+
+
+def predict(
+    stops: list[PlannedStop],
+    served: Iterable[str],
+    now: datetime,
+    start: datetime,
+    depot: tuple[float, float],
+    position: tuple[float, float] | None,
+    rule: RiskRule = RiskRule(),
+    capacity_kg: float | None = None,
+    load_kg: float = 0.0,
+) -> list[Prediction]:
+    """A prediction for each open stop of the route (served and closed ones are left out)."""
+    done = set(served)
+    last_served = max((i for i, s in enumerate(stops) if s.point_id in done), default=-1)
+    speed_ms = rule.speed_kmh / 3.6
+    if position is None or now < start:
+        t, here = max(now, start), depot
+    else:
+        t, here = now, position
+    out = []
+    for i, s in enumerate(stops):
+        if s.point_id in done or now >= s.deadline:
+            continue
+        if i < last_served:
+            out.append(Prediction(s.point_id, None, True, "driven past without service"))
+            continue
+        if capacity_kg is not None and load_kg > 0 and load_kg + s.expected_kg > rule.fill * capacity_kg:
+            t = t + timedelta(seconds=distance_m(here, depot) * rule.detour / speed_ms + rule.unload_s)
+            here, load_kg = depot, 0.0
+        t = t + timedelta(seconds=distance_m(here, (s.lat, s.lon)) * rule.detour / speed_ms)
+        load_kg += s.expected_kg
+        late = t > s.window_end - timedelta(seconds=rule.margin_s)
+        why = f"predicted {t:%H:%M}Z, window ends {s.window_end:%H:%M}Z" if late else "on time"
+        out.append(Prediction(s.point_id, t, late, why))
+        here = (s.lat, s.lon)
+        t = t + timedelta(seconds=rule.service_s)
+    return out
+
+
+def transitions(raised: Iterable[str], predictions: list[Prediction]) -> tuple[list[str], list[str]]:
+    """(to raise, to resolve): stops newly at risk, and raised stops no longer at risk — served,
+    caught up, or closed (deadline passed: no longer predicted). ``raised``: the open warnings."""
+    was = set(raised)
+    now_risk = {p.point_id for p in predictions if p.at_risk}
+    return sorted(now_risk - was), sorted(was - now_risk)
+
+
+def lead_times(warned_at: Mapping[str, datetime], deadlines: Mapping[str, datetime]) -> dict[str, float]:
+    """Minutes of warning before each warned stop's deadline (for the measurement)."""
+    return {p: (deadlines[p] - t).total_seconds() / 60 for p, t in warned_at.items() if p in deadlines}
