@@ -27,6 +27,8 @@ station_days        station|day                  [received_kg, transferred_kg]
 quality             day|kind|detail              count (and seen|<position> for dead letters counted)
 heard               vehicle|day                  :class:`~.state.Heard`: first heard that day; dark counted / alerted
 unknown_terminals   day|source|terminal          [first seen, last seen, count] of an unregistered terminal
+risk                vehicle|day, pace|route      {point: [active, message]}: the at_risk warnings of its routes;
+                                                 a route's pace over its past days
 ==================  ===========================  =====================================================
 
 Every input is checked first (:mod:`wastestream.domain.checks`): an event with a problem is
@@ -57,8 +59,9 @@ from wastestream.domain.checks import (
 from wastestream.domain.clearance import alert_transition, decide, missed_severity, window
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.geo import SiteIndex
-from wastestream.domain.localtime import day_start, local_date, zone
+from wastestream.domain.localtime import at_local, day_start, local_date, zone
 from wastestream.domain.quality import dark_at, is_late, silence_in_shift, silent, speed_jump
+from wastestream.domain.risk import DEFAULT_RISK_RULE, PlannedStop, RiskRule, learned_pace, predict, transitions
 from wastestream.domain.tonnage import TonnageKey, tonnage_key
 from wastestream.domain.visits import DEFAULT_RULES, Track
 from wastestream.schemas import (
@@ -138,6 +141,8 @@ class Core:
         station_tolerance_kg: float = 1000,
         input_rules: InputRules = DEFAULT_INPUT_RULES,
         dark_after_s: float = DARK_AFTER_S,
+        risk_rule: RiskRule = DEFAULT_RISK_RULE,
+        risk_every_s: float = 60.0,
     ):
         self.city = city
         self.tz = city.timezone
@@ -158,6 +163,14 @@ class Core:
             start = r.start or SHIFT_START
             if r.vehicle_id not in self.due_at or start < self.due_at[r.vehicle_id]:
                 self.due_at[r.vehicle_id] = start
+        # early warning (wastestream.domain.risk): each vehicle's routes, in order of their start
+        self.risk_rule = risk_rule
+        self.risk_every_s = risk_every_s
+        self.routes_of: dict[str, list] = {}
+        for r in sorted(city.routes, key=lambda r: (r.start or SHIFT_START, r.id)):
+            self.routes_of.setdefault(r.vehicle_id, []).append(r)
+        self._risk_checked: dict[str, datetime] = {}  # vehicle|day → when last looked at (working copy)
+        self._planned_stops: dict[tuple[str, date], list[PlannedStop]] = {}
         self.rules = rules or DEFAULT_RULES
         self.index = SiteIndex.for_city(city)
         # site id → kind for the stations; every other site is a point (no 200,000-entry map of "point")
@@ -459,6 +472,107 @@ class Core:
             if h.to_state() != (raw_h or Heard().to_state()):
                 self.s.heard[key] = h.to_state()
 
+    def _route_risk(self, vehicle: str, day: date, now: datetime, out: Output) -> None:
+        """Warn of the open stops of the vehicle's routes predicted to be served after their windows
+        (:mod:`wastestream.domain.risk`); at most once every ``risk_every_s`` of event time."""
+        routes = self.routes_of.get(vehicle)
+        if not routes:
+            return
+        key = f"{vehicle}|{day.isoformat()}"
+        last = self._risk_checked.get(key)
+        if last is not None and last <= now < last + timedelta(seconds=self.risk_every_s):
+            return
+        self._risk_checked[key] = now
+        vmap = self._track(vehicle, day)[1]  # site → the vehicle's visit spans there today
+        served = set(vmap)
+        capacity = self.vehicles[vehicle].rated_load_kg
+        lf = LastFix.from_state(self.s.last_fix.get(vehicle))
+        position = (lf.lat, lf.lon) if lf is not None and local_date(_dt(lf.t), self.tz) == day else None
+        predictions = []
+        for r in routes:
+            depot = self.stations[r.station_id].geofence
+            start = at_local(day, r.start or SHIFT_START, self.tz)
+            stops = self._planned(r, day)
+            unloaded = max((span[1] for span in vmap.get(r.station_id, [])), default=None)
+            load = sum(  # picked up since it last stood at its station
+                s.expected_kg
+                for s in stops
+                if s.point_id in vmap and (unloaded is None or vmap[s.point_id][0][0] > unloaded)
+            )
+            seen = {pid: (_dt(spans[0][0]), _dt(spans[0][1])) for pid, spans in vmap.items() if spans}
+            pace = self._pace(r.id, day, learned_pace(stops, seen, self.risk_rule))
+            predictions += predict(
+                stops, served, now, start, (depot.lat, depot.lon), position, self.risk_rule, capacity, load, pace
+            )
+        state = dict(self.s.risk.get(key) or {})
+        up, down = transitions([p for p, (active, _) in state.items() if active], predictions)
+        reasons = {p.point_id: p.reason for p in predictions}
+        for pid in up:
+            self._risk_alert(pid, day, now, True, reasons[pid], state, out)
+        for pid in down:
+            p = self.points[pid]
+            why = (
+                "served"
+                if pid in served
+                else "deadline passed"
+                if now >= window(p, day, self.tz)[2]
+                else "back on schedule"
+            )
+            self._risk_alert(pid, day, now, False, why, state, out)
+        if up or down:
+            self.s.risk[key] = state
+
+    def _pace(self, route_id: str, day: date, today: float | None) -> float:
+        """Today's pace once two stops in a row are served; until then the route's own history (the
+        average of its past days), else the rule's. ``risk[pace|route]``: [day, its pace, the past's]."""
+        key = f"pace|{route_id}"
+        d_iso = day.isoformat()
+        held = self.s.risk.get(key)
+        last_day, last, past = held if held is not None else (None, None, None)
+        if last_day is not None and last_day < d_iso and last is not None:  # a new day: yesterday joins the past
+            past = last if past is None else round(0.7 * past + 0.3 * last, 4)
+            last_day, last = d_iso, None
+        if today is not None and (last_day != d_iso or last != today):
+            last_day, last = d_iso, today
+        if [last_day, last, past] != (list(held) if held is not None else None):
+            self.s.risk[key] = [last_day, last, past]
+        if today is not None:
+            return today
+        return past if past is not None else 1.0
+
+    def _planned(self, route, day: date) -> list[PlannedStop]:  # noqa: ANN001
+        key = (route.id, day)
+        if key not in self._planned_stops:
+            stops = []
+            for pid in route.stops:
+                p = self.points[pid]
+                begin, end, deadline = window(p, day, self.tz)
+                stops.append(PlannedStop(pid, p.geofence.lat, p.geofence.lon, end, deadline, p.expected_kg, begin))
+            self._planned_stops[key] = stops
+        return self._planned_stops[key]
+
+    def _risk_alert(
+        self, pid: str, day: date, now: datetime, raise_: bool, reason: str, state: dict, out: Output
+    ) -> None:
+        p = self.points[pid]
+        message = f"{p.name} ({pid}) at risk: {reason}" if raise_ else f"{p.name} ({pid}) no longer at risk: {reason}"
+        alert = Alert(
+            key=f"risk:{pid}:{day.isoformat()}",
+            kind="at_risk",
+            state=AlertState.raised if raise_ else AlertState.resolved,
+            severity=missed_severity(p),
+            local_date=day,
+            subject=pid,
+            contractor_id=p.contractor_id,
+            message=message,
+            at=now,
+        )
+        out.alerts.append(alert)
+        state[pid] = [1 if raise_ else 0, message]
+        out.records.append(
+            self.rec.alert("at_risk", pid, p.contractor_id, day, state[pid][0], message, missed_severity(p))
+        )
+
     def _count(self, day: date, kind: str, detail: str, out: Output, n: int = 1) -> None:
         key = f"{day.isoformat()}|{kind}|{detail}"
         value = self.s.quality.get(key, 0) + n
@@ -530,6 +644,9 @@ class Core:
         for v in self.city.vehicles if decide_points else ():  # silences and dark terminals: judged at ``at``
             if owns(v.id):
                 self._terminal_checks(v.id, days, now, at, live, out)
+                if live:  # an early warning is for now: a replay or a recompute warns nobody
+                    for day in days:
+                        self._route_risk(v.id, day, now, out)
         yield out
         if not decide_points:
             return
@@ -796,6 +913,22 @@ class Core:
                     )
                 )
             yield recs
+        for key, warnings in list(s.risk.items()):
+            if key.startswith("pace|"):
+                continue
+            day = date.fromisoformat(key.split("|")[1])
+            yield [
+                self.rec.alert(
+                    "at_risk",
+                    pid,
+                    self.points[pid].contractor_id,
+                    day,
+                    active,
+                    message,
+                    missed_severity(self.points[pid]),
+                )
+                for pid, (active, message) in sorted(warnings.items())
+            ]
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):
                 d, kind, detail = k.split("|", 2)

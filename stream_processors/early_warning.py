@@ -54,20 +54,40 @@ class WarningReport:
         }
 
 
-def measure(city: City, day: date, seed: int = 808, faults: Faults = FAULTS, step_s: int = 60) -> WarningReport:
+def measure(
+    city: City, day: date, seed: int = 808, faults: Faults = FAULTS, step_s: int = 60, history_days: int = 1
+) -> WarningReport:
+    """``history_days``: honest days the core follows first, so each route's pace has a history."""
+    core = Core(city)
+    for k in range(history_days, 0, -1):
+        _follow(core, city, day - timedelta(days=k), seed, Faults(), step_s, None)
     events, truth = simulate_day(city, day, seed, faults)
     t = truth.to_json()
-    core = Core(city)
     points = {p.id: p for p in city.collection_points}
     ended = {p: v["status"] for p, v in t["stops"].items() if v["status"] in ("late", "missed")}
     report = WarningReport(day, ended)
+    _follow(core, city, day, seed, faults, step_s, report, events)
+    for p, at in report.warned_at.items():
+        deadline = window(points[p], day, city.timezone)[2]
+        if p in ended and at < deadline:
+            report.lead_min[p] = (deadline - at).total_seconds() / 60
+        elif t["stops"][p]["status"] == "cleared":
+            report.false_warnings.append(p)
+    report.false_warnings.sort()
+    return report
+
+
+def _follow(core, city, day, seed, faults, step_s, report, events=None) -> None:  # noqa: ANN001
+    """Feed a simulated day to the core in arrival order, evaluating it live every ``step_s``."""
+    if events is None:
+        events, _ = simulate_day(city, day, seed, faults)
     clock: datetime | None = None
 
     def step(now: datetime) -> None:
         for vs in core.take_visit_sets():
             core.on_visit_set(vs)
         out = core.evaluate(now, [day], live=True)
-        for a in out.alerts:
+        for a in out.alerts if report is not None else ():
             if a.kind != "at_risk":
                 continue
             if a.state == AlertState.raised:
@@ -91,11 +111,3 @@ def measure(city: City, day: date, seed: int = 808, faults: Faults = FAULTS, ste
             core.on_dead_letter(value)  # type: ignore[arg-type]
     assert clock is not None
     step(clock + timedelta(seconds=step_s))
-    for p, at in report.warned_at.items():
-        deadline = window(points[p], day, city.timezone)[2]
-        if p in ended and at < deadline:
-            report.lead_min[p] = (deadline - at).total_seconds() / 60
-        elif t["stops"][p]["status"] == "cleared":
-            report.false_warnings.append(p)
-    report.false_warnings.sort()
-    return report

@@ -31,6 +31,7 @@ class Stores:
         "ticket_checks",
         "heard",
         "unknown_terminals",
+        "risk",
     )
 
     def __init__(self, **mappings: MutableMapping[str, Any]):
@@ -49,6 +50,7 @@ class Stores:
     ticket_checks: MutableMapping[str, Any]
     heard: MutableMapping[str, Any]
     unknown_terminals: MutableMapping[str, Any]
+    risk: MutableMapping[str, Any]
 
 
 class _Journaled(MutableMapping[str, Any]):

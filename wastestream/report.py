@@ -49,7 +49,7 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
             )
         ]
     if contractor:
-        complaints = [c for c in complaints if c["contractor"] == contractor]
+        complaints = [c for c in complaints if c.get("contractor") == contractor]
         points = [p for p in points if p["contractor"] == contractor]
         ton = {k: v for k, v in ton.items() if k == contractor}
     by_contractor: dict[str, list[Clearance]] = defaultdict(list)
@@ -80,11 +80,11 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
         "missed": sorted(p["point"] for p in points if p["status"] == "missed"),
         "complaints": {
             c: {
-                "cases": sum(1 for x in complaints if x["contractor"] == c),
-                "valid": sum(1 for x in complaints if x["contractor"] == c and x["valid"]),
-                "open": sum(1 for x in complaints if x["contractor"] == c and x["open"]),
+                "cases": sum(1 for x in complaints if x.get("contractor") == c),
+                "valid": sum(1 for x in complaints if x.get("contractor") == c and x["valid"]),
+                "open": sum(1 for x in complaints if x.get("contractor") == c and x["open"]),
             }
-            for c in sorted({x["contractor"] for x in complaints})
+            for c in sorted({x["contractor"] for x in complaints if x.get("contractor")})  # (no point: no contractor)
         },
         "points": [(p["point"], p["lat"], p["lon"], p["status"]) for p in points],
     }

@@ -11,8 +11,11 @@ driving on through the remaining stops in order at ``speed_kmh`` (straight-line 
   ``fill`` × its rated load (``load_kg``: what it carries now);
 * a stop before the last one it served that it has not served was driven past: it is *skipped*,
   predicted never (the truck would have to go back);
+* the truck's *pace* is learned from the route's own progress today (:func:`learned_pace`): how
+  long it took between the stops it served, against the rule;
 * a stop is **at risk** while it is open (not served, ``now`` before its deadline) and its predicted
-  arrival is later than the end of its service window minus ``margin_s`` — so a dispatcher is
+  arrival is later than the end of its service window minus ``margin_s`` (a quarter of the window at
+  most) — so a dispatcher is
   warned while there is still time to send help; the warning ends when the stop is served, when the
   truck catches up, or at the deadline (then it is missed or late, and the missed-clearance alert
   takes over).
@@ -25,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import median
 
 from wastestream.domain.geo import haversine_m
 
@@ -39,6 +43,9 @@ class RiskRule:
     unload_s: float = 15 * 60.0  # at the station: weigh in, tip, weigh out
 
 
+DEFAULT_RISK_RULE = RiskRule()
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedStop:
     point_id: str
@@ -47,6 +54,7 @@ class PlannedStop:
     window_end: datetime  # served by then: on time
     deadline: datetime  # not served by then: missed
     expected_kg: float = 0.0  # what the truck picks up there
+    window_start: datetime | None = None  # (a short window gets a proportionally short margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +80,12 @@ def predict(
     rule: RiskRule = RiskRule(),
     capacity_kg: float | None = None,
     load_kg: float = 0.0,
+    pace: float = 1.0,
 ) -> list[Prediction]:
     """A prediction for each open stop of the route (served and closed ones are left out)."""
     done = set(served)
     last_served = max((i for i, s in enumerate(stops) if s.point_id in done), default=-1)
-    speed_ms = rule.speed_kmh / 3.6
+    speed_ms = rule.speed_kmh / 3.6 / pace  # ``pace``: how much slower than the rule the truck drives today
     if position is None or now < start:
         t, here = max(now, start), depot
     else:
@@ -93,12 +102,36 @@ def predict(
             here, load_kg = depot, 0.0
         t = t + timedelta(seconds=distance_m(here, (s.lat, s.lon)) * rule.detour / speed_ms)
         load_kg += s.expected_kg
-        late = t > s.window_end - timedelta(seconds=rule.margin_s)
+        margin = rule.margin_s
+        if s.window_start is not None:  # a 15-minute timed stop is not at risk the moment it opens
+            margin = min(margin, (s.window_end - s.window_start).total_seconds() / 4)
+        late = t > s.window_end - timedelta(seconds=margin)
         why = f"predicted {t:%H:%M}Z, window ends {s.window_end:%H:%M}Z" if late else "on time"
         out.append(Prediction(s.point_id, t, late, why))
         here = (s.lat, s.lon)
         t = t + timedelta(seconds=rule.service_s)
     return out
+
+
+def learned_pace(
+    stops: list[PlannedStop],
+    visits: Mapping[str, tuple[datetime, datetime]],
+    rule: RiskRule = RiskRule(),
+    min_pairs: int = 4,
+) -> float | None:
+    """How the truck drives today against the rule: the median, over consecutive stops of the route
+    it has served, of the time it took from one to the next over the rule's driving and standing
+    time (None until ``min_pairs`` such legs are seen; held to [0.3, 3])."""
+    ratios = []
+    for a, b in zip(stops, stops[1:], strict=False):
+        if a.point_id in visits and b.point_id in visits:
+            model = distance_m((a.lat, a.lon), (b.lat, b.lon)) * rule.detour / (rule.speed_kmh / 3.6)
+            took = (visits[b.point_id][0] - visits[a.point_id][1]).total_seconds()  # exit → next arrival
+            if model > 30 and took > 0:  # stops side by side say nothing of the speed
+                ratios.append(took / model)
+    if len(ratios) < min_pairs:  # a stop or two say little: the caller falls back on the route's history
+        return None
+    return min(3.0, max(0.3, median(ratios)))
 
 
 def transitions(raised: Iterable[str], predictions: list[Prediction]) -> tuple[list[str], list[str]]:
