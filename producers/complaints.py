@@ -9,17 +9,16 @@ case id already used for another case (409). The same case sent again is a 200 `
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from wastestream.domain.checks import Area, InputRules
+from wastestream.producers.httpauth import bearer_of
 from wastestream.schemas import City, DeadLetter
 from wastestream.schemas.complaints import Complaint
 from wastestream.topics import COMPLAINTS
@@ -39,7 +38,6 @@ def complaints_router(
     """``tokens``: bearer token → dispatcher name. ``known``: case id → content of the cases on the
     topic already (read at start), so a reused case id is refused across restarts."""
     router = APIRouter()
-    bearer = HTTPBearer(auto_error=False)
     points = {p.id for p in city.collection_points}
     area = Area.around(
         [(p.geofence.lat, p.geofence.lon) for p in city.collection_points]
@@ -48,13 +46,7 @@ def complaints_router(
     )
     cases: dict[str, dict] = known if known is not None else {}
 
-    def dispatcher_of(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
-        if cred is None or cred.scheme.lower() != "bearer":
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        for token, who in tokens.items():
-            if hmac.compare_digest(token, cred.credentials):
-                return who
-        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    dispatcher_of = bearer_of(tokens)
 
     async def refuse(raw: bytes, status: int, errors: list[dict], who: str) -> JSONResponse:
         await dead_letter(
@@ -116,26 +108,8 @@ def complaints_router(
 
 
 def read_cases(settings) -> dict[str, Complaint]:  # noqa: ANN001
-    """Every case on the compacted ``complaints`` topic (the latest value per case id)."""
-    from kafka import KafkaConsumer, TopicPartition
+    """Every case on the compacted ``complaints`` topic (none before the topic is created)."""
+    from wastestream.admin import read_compacted
 
-    topic = settings.topic(COMPLAINTS.name)
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        if not parts:  # no such topic yet (created by `wastestream topics` / `stack up`): no cases
-            return {}
-        c.assign(parts)
-        c.seek_to_beginning(*parts)
-        ends = c.end_offsets(parts)
-        out: dict[str, Complaint] = {}
-        while any(c.position(tp) < end for tp, end in ends.items()):
-            for recs in c.poll(timeout_ms=500).values():
-                for r in recs:
-                    if r.value is None:
-                        out.pop(r.key.decode(), None)
-                    else:
-                        out[r.key.decode()] = Complaint.model_validate_json(r.value)
-        return out
-    finally:
-        c.close()
+    raw = read_compacted(settings, settings.topic(COMPLAINTS.name)) or {}
+    return {k: Complaint.model_validate_json(v) for k, v in raw.items()}

@@ -45,7 +45,6 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -53,6 +52,7 @@ from wastestream.domain.checks import DEFAULT_INPUT_RULES, InputRules, ticket_pr
 from wastestream.domain.localtime import zone
 from wastestream.domain.plates import normalise_plate
 from wastestream.producers.complaints import complaints_router
+from wastestream.producers.httpauth import bearer_of
 from wastestream.producers.sinks import EventSink
 from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
 from wastestream.topics import COMPLAINTS
@@ -210,7 +210,6 @@ def create_app(
     stations = {s.id for s in city.stations}
     plates = {normalise_plate(v.plate): v.id for v in city.vehicles}
     seen = Seen()
-    bearer = HTTPBearer(auto_error=False)
     # the docs page (/docs, /redoc) serves Swagger UI and ReDoc from the fastapi-offline package,
     # not a public CDN: a bureau's intranet has no internet
     app = FastAPIOffline(
@@ -219,13 +218,7 @@ def create_app(
         description="Transfer stations post weighbridge tickets; each station has its own bearer token.",
     )
 
-    def station_of(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
-        if cred is None or cred.scheme.lower() != "bearer":
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        for token, station in tokens.items():
-            if hmac.compare_digest(token, cred.credentials):
-                return station
-        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    station_of = bearer_of(tokens)
 
     def too_large(what: str) -> JSONResponse:
         return JSONResponse({"detail": [{"field": "(body)", "msg": what}]}, status_code=413)
@@ -395,41 +388,46 @@ def _receive_once(body: bytes):  # noqa: ANN202
     return receive
 
 
-def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN001
-    """Explicit ``WASTESTREAM_WEIGHBRIDGE_TOKENS`` (station=token,...) or per-station HMAC tokens."""
+def _explicit_tokens(value, env: str, who: str) -> dict[str, str] | None:  # noqa: ANN001
+    """``name=token,...`` from a secret setting → {token: name}; None when it is not set."""
     from wastestream.errors import WastestreamError
 
-    if settings.weighbridge_tokens is not None and settings.weighbridge_tokens.get_secret_value().strip():
-        out = {}
-        for pair in settings.weighbridge_tokens.get_secret_value().split(","):
-            station, sep, token = pair.strip().partition("=")
-            if not sep or not token:
-                raise WastestreamError("WASTESTREAM_WEIGHBRIDGE_TOKENS: expected station=token pairs, comma separated")
-            out[token] = station
-        return out
+    if value is None or not value.get_secret_value().strip():
+        return None
+    out = {}
+    for pair in value.get_secret_value().split(","):
+        name, sep, token = pair.strip().partition("=")
+        if not sep or not token:
+            raise WastestreamError(f"{env}: expected {who}=token pairs, comma separated")
+        out[token] = name
+    return out
+
+
+def _secret(settings, env: str) -> bytes:  # noqa: ANN001
+    from wastestream.errors import WastestreamError
+
     if settings.gateway_secret is None:
-        raise WastestreamError(
-            "no weighbridge tokens: set WASTESTREAM_WEIGHBRIDGE_TOKENS or run `wastestream stack up`"
-        )
-    secret = settings.gateway_secret.get_secret_value().encode()
+        raise WastestreamError(f"no tokens: set {env} or run `wastestream stack up`")
+    return settings.gateway_secret.get_secret_value().encode()
+
+
+def tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN001
+    """Explicit ``WASTESTREAM_WEIGHBRIDGE_TOKENS`` (station=token,...) or per-station HMAC tokens."""
+    env = "WASTESTREAM_WEIGHBRIDGE_TOKENS"
+    explicit = _explicit_tokens(settings.weighbridge_tokens, env, "station")
+    if explicit is not None:
+        return explicit
+    secret = _secret(settings, env)
     return {station_token(secret, s.id): s.id for s in city.stations}
 
 
 def dispatch_tokens_from_settings(settings) -> dict[str, str]:  # noqa: ANN001
     """Explicit ``WASTESTREAM_DISPATCH_TOKENS`` (dispatcher=token,...) or one derived from the secret."""
-    from wastestream.errors import WastestreamError
-
-    if settings.dispatch_tokens is not None and settings.dispatch_tokens.get_secret_value().strip():
-        out = {}
-        for pair in settings.dispatch_tokens.get_secret_value().split(","):
-            who, sep, token = pair.strip().partition("=")
-            if not sep or not token:
-                raise WastestreamError("WASTESTREAM_DISPATCH_TOKENS: expected dispatcher=token pairs, comma separated")
-            out[token] = who
-        return out
-    if settings.gateway_secret is None:
-        raise WastestreamError("no dispatcher tokens: set WASTESTREAM_DISPATCH_TOKENS or run `wastestream stack up`")
-    return {station_token(settings.gateway_secret.get_secret_value().encode(), "dispatch:dispatch"): "dispatch"}
+    env = "WASTESTREAM_DISPATCH_TOKENS"
+    explicit = _explicit_tokens(settings.dispatch_tokens, env, "dispatcher")
+    if explicit is not None:
+        return explicit
+    return {station_token(_secret(settings, env), "dispatch:dispatch"): "dispatch"}
 
 
 def run_weighbridge(settings, city: City, host: str | None, port: int | None, report) -> None:  # noqa: ANN001

@@ -97,3 +97,29 @@ def group_lag(settings: Settings, group: str, ends: dict) -> int:
     """Messages of ``ends`` (from :func:`end_offsets`) that ``group`` has not committed yet."""
     got = committed_offsets(settings, group)
     return sum(max(0, end - got.get(tp, 0)) for tp, end in ends.items())
+
+
+def read_compacted(settings: Settings, topic: str) -> dict[str, bytes] | None:
+    """The latest value per key of a (compacted) topic, read from its start to its end now; a key
+    whose latest record is a tombstone is left out. None when there is no such topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+        if not parts:
+            return None
+        c.assign(parts)
+        c.seek_to_beginning(*parts)
+        ends = c.end_offsets(parts)
+        out: dict[str, bytes] = {}
+        while any(c.position(tp) < end for tp, end in ends.items()):
+            for recs in c.poll(timeout_ms=500).values():
+                for r in recs:
+                    if r.value is None:
+                        out.pop(r.key.decode(), None)
+                    else:
+                        out[r.key.decode()] = r.value
+        return out
+    finally:
+        c.close()

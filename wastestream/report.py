@@ -44,7 +44,8 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
             r.values
             for r in q.query_stream(
                 f'from(bucket: "{bucket}") |> {rng}\n'
-                '  |> filter(fn: (r) => r._measurement == "complaints" and (r._field == "valid" or r._field == "open"))\n'
+                '  |> filter(fn: (r) => r._measurement == "complaints"'
+                ' and (r._field == "valid" or r._field == "open" or r._field == "minutes_to_resolve"))\n'
                 '  |> pivot(rowKey: ["_time", "case"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
             )
         ]
@@ -83,11 +84,26 @@ def report_figures(settings: Settings, day: date, contractor: str | None = None,
                 "cases": sum(1 for x in complaints if x.get("contractor") == c),
                 "valid": sum(1 for x in complaints if x.get("contractor") == c and x["valid"]),
                 "open": sum(1 for x in complaints if x.get("contractor") == c and x["open"]),
+                "mean_minutes_to_resolve": _mean(
+                    [
+                        x["minutes_to_resolve"]
+                        for x in complaints
+                        if x.get("contractor") == c and x.get("minutes_to_resolve") is not None
+                    ]
+                ),
             }
             for c in sorted({x["contractor"] for x in complaints if x.get("contractor")})  # (no point: no contractor)
         },
         "points": [(p["point"], p["lat"], p["lon"], p["status"]) for p in points],
     }
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def _minutes(m: float | None) -> str:
+    return "" if m is None else f"{m:.0f}"
 
 
 def render_png(fig_data: dict, path: Path) -> None:
@@ -205,7 +221,7 @@ def render_html(fig_data: dict, png: Path) -> str:
     )
     complaints = "".join(
         f'<tr data-contractor="{html.escape(c)}"><td>{html.escape(c)}</td><td>{v["cases"]}</td>'
-        f"<td>{v['valid']}</td><td>{v['open']}</td></tr>"
+        f"<td>{v['valid']}</td><td>{v['open']}</td><td>{_minutes(v['mean_minutes_to_resolve'])}</td></tr>"
         for c, v in fig_data.get("complaints", {}).items()
     )
     return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8">
@@ -217,7 +233,7 @@ def render_html(fig_data: dict, png: Path) -> str:
 <table id="scorecard"><tr><th>作业单位 contractor</th><th>due</th><th>cleared</th><th>late</th><th>missed</th><th>清运率</th><th>t</th></tr>{rows}</table>
 <h2>未清运 Missed (作业证据 proof of service linked)</h2><ul id="missed">{missed}</ul>
 <h2>投诉 Complaints</h2>
-<table id="complaints"><tr><th>作业单位 contractor</th><th>件数 cases</th><th>有效 valid</th><th>待补收 open</th></tr>{complaints}</table>
+<table id="complaints"><tr><th>作业单位 contractor</th><th>件数 cases</th><th>有效 valid</th><th>待补收 open</th><th>平均处置 (分钟) mean minutes to resolve</th></tr>{complaints}</table>
 <h2>收集点地图 Points by status</h2>
 {svg_map(fig_data["points"])}
 <h2>图表 Charts</h2>

@@ -138,4 +138,9 @@ def test_planted_complaints_get_their_verdicts_and_a_catch_up_clears_one(stack, 
     from wastestream.report import write_report
 
     _, _, data = write_report(s, day, tmp_path / "report")
-    assert data["complaints"][p.contractor_id] == {"cases": row["cases"], "valid": row["valid"], "open": row["open"]}
+    assert data["complaints"][p.contractor_id] == {
+        "cases": row["cases"],
+        "valid": row["valid"],
+        "open": row["open"],
+        "mean_minutes_to_resolve": 40.0,  # the one catch-up above
+    }

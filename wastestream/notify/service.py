@@ -103,28 +103,13 @@ class Notifier:
 
     def load_ledger(self) -> None:
         """Read the ledger topic from its start to its end (the state last paged per subject)."""
-        from kafka import KafkaConsumer, TopicPartition
+        from wastestream.admin import read_compacted
 
-        c = KafkaConsumer(bootstrap_servers=self.s.kafka_bootstrap, enable_auto_commit=False)
-        try:
-            parts = [TopicPartition(self.ledger_topic, p) for p in c.partitions_for_topic(self.ledger_topic) or ()]
-            if not parts:
-                raise WastestreamError(f"no topic {self.ledger_topic}: run `wastestream topics --create`")
-            c.assign(parts)
-            c.seek_to_beginning(*parts)
-            ends = c.end_offsets(parts)
-            sent: dict[str, str] = {}
-            while any(c.position(tp) < end for tp, end in ends.items()):
-                for recs in c.poll(timeout_ms=500).values():
-                    for r in recs:
-                        if r.value is None:
-                            sent.pop(r.key.decode(), None)
-                        else:
-                            sent[r.key.decode()] = json.loads(r.value)["state"]
-            self.sent = sent
-            self.report(f"notify: ledger read, {len(sent):,} subject(s) paged before")
-        finally:
-            c.close()
+        raw = read_compacted(self.s, self.ledger_topic)
+        if raw is None:
+            raise WastestreamError(f"no topic {self.ledger_topic}: run `wastestream topics --create`")
+        self.sent = {k: json.loads(v)["state"] for k, v in raw.items()}
+        self.report(f"notify: ledger read, {len(self.sent):,} subject(s) paged before")
 
     def _record(self, page: Page) -> None:
         at = datetime.now(UTC).isoformat()
