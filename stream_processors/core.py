@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from statistics import median
 from typing import Any
 
 from wastestream.domain.balance import balance
@@ -61,7 +62,15 @@ from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import at_local, day_start, local_date, zone
 from wastestream.domain.quality import dark_at, is_late, silence_in_shift, silent, speed_jump
-from wastestream.domain.risk import DEFAULT_RISK_RULE, PlannedStop, RiskRule, learned_pace, predict, transitions
+from wastestream.domain.risk import (
+    DEFAULT_RISK_RULE,
+    PlannedStop,
+    RiskRule,
+    learned_pace,
+    leg_ratios,
+    predict,
+    transitions,
+)
 from wastestream.domain.tonnage import TonnageKey, tonnage_key
 from wastestream.domain.visits import DEFAULT_RULES, Track
 from wastestream.schemas import (
@@ -500,7 +509,7 @@ class Core:
                 if s.point_id in vmap and (unloaded is None or vmap[s.point_id][0][0] > unloaded)
             )
             seen = {pid: (_dt(spans[0][0]), _dt(spans[0][1])) for pid, spans in vmap.items() if spans}
-            pace = self._pace(r.id, day, learned_pace(stops, seen, self.risk_rule))
+            pace = self._pace(r.id, day, leg_ratios(stops, seen, self.risk_rule))
             predictions += predict(
                 stops, served, now, start, (depot.lat, depot.lon), position, self.risk_rule, capacity, load, pace
             )
@@ -522,23 +531,23 @@ class Core:
         if up or down:
             self.s.risk[key] = state
 
-    def _pace(self, route_id: str, day: date, today: float | None) -> float:
-        """Today's pace once two stops in a row are served; until then the route's own history (the
-        average of its past days), else the rule's. ``risk[pace|route]``: [day, its pace, the past's]."""
+    def _pace(self, route_id: str, day: date, ratios: list[float]) -> float:
+        """Today's legs weighed against the route's past days (``risk[pace|route]``: [day, that day's
+        median leg ratio, the past's average])."""
         key = f"pace|{route_id}"
         d_iso = day.isoformat()
         held = self.s.risk.get(key)
         last_day, last, past = held if held is not None else (None, None, None)
-        if last_day is not None and last_day < d_iso and last is not None:  # a new day: yesterday joins the past
-            past = last if past is None else round(0.7 * past + 0.3 * last, 4)
+        if last_day is not None and last_day < d_iso:  # a new day: the last one joins the past
+            if last is not None:
+                past = last if past is None else round(0.7 * past + 0.3 * last, 4)
             last_day, last = d_iso, None
-        if today is not None and (last_day != d_iso or last != today):
+        today = round(median(ratios), 4) if ratios else None
+        if today is not None:
             last_day, last = d_iso, today
         if [last_day, last, past] != (list(held) if held is not None else None):
             self.s.risk[key] = [last_day, last, past]
-        if today is not None:
-            return today
-        return past if past is not None else 1.0
+        return learned_pace(ratios, past)
 
     def _planned(self, route, day: date) -> list[PlannedStop]:  # noqa: ANN001
         key = (route.id, day)

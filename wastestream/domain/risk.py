@@ -11,8 +11,9 @@ driving on through the remaining stops in order at ``speed_kmh`` (straight-line 
   ``fill`` × its rated load (``load_kg``: what it carries now);
 * a stop before the last one it served that it has not served was driven past: it is *skipped*,
   predicted never (the truck would have to go back);
-* the truck's *pace* is learned from the route's own progress today (:func:`learned_pace`): how
-  long it took between the stops it served, against the rule;
+* the truck's *pace* is learned from the route's own progress today (:func:`leg_ratios`): how
+  long it took between the stops it served, against the rule — weighed against the route's past
+  days (:func:`learned_pace`);
 * a stop is **at risk** while it is open (not served, ``now`` before its deadline) and its predicted
   arrival is later than the end of its service window minus ``margin_s`` (a quarter of the window at
   most) — so a dispatcher is
@@ -113,25 +114,36 @@ def predict(
     return out
 
 
-def learned_pace(
-    stops: list[PlannedStop],
-    visits: Mapping[str, tuple[datetime, datetime]],
-    rule: RiskRule = RiskRule(),
-    min_pairs: int = 4,
-) -> float | None:
-    """How the truck drives today against the rule: the median, over consecutive stops of the route
-    it has served, of the time it took from one to the next over the rule's driving and standing
-    time (None until ``min_pairs`` such legs are seen; held to [0.3, 3])."""
+def leg_ratios(
+    stops: list[PlannedStop], visits: Mapping[str, tuple[datetime, datetime]], rule: RiskRule = RiskRule()
+) -> list[float]:
+    """For each pair of consecutive stops of the route the truck has served today: the time it took
+    from one to the next (exit → arrival) over the rule's driving time (legs under 30 s of driving,
+    stops side by side, say nothing of the speed and are left out)."""
     ratios = []
     for a, b in zip(stops, stops[1:], strict=False):
         if a.point_id in visits and b.point_id in visits:
             model = distance_m((a.lat, a.lon), (b.lat, b.lon)) * rule.detour / (rule.speed_kmh / 3.6)
-            took = (visits[b.point_id][0] - visits[a.point_id][1]).total_seconds()  # exit → next arrival
-            if model > 30 and took > 0:  # stops side by side say nothing of the speed
+            took = (visits[b.point_id][0] - visits[a.point_id][1]).total_seconds()
+            if model > 30 and took > 0:
                 ratios.append(took / model)
-    if len(ratios) < min_pairs:  # a stop or two say little: the caller falls back on the route's history
-        return None
-    return min(3.0, max(0.3, median(ratios)))
+    return ratios
+
+
+def learned_pace(ratios: list[float], past: float | None, prior_legs: int = 8) -> float:
+    """How the truck drives today against the rule: the median of today's legs, weighed against the
+    route's past (as if it were ``prior_legs`` legs), so a few early legs do not swing it; the rule's
+    own pace (1.0) when there is neither. Held to [0.3, 3]."""
+    if not ratios and past is None:
+        return 1.0
+    if not ratios:
+        pace = past
+    elif past is None:
+        pace = median(ratios)
+    else:
+        pace = (len(ratios) * median(ratios) + prior_legs * past) / (len(ratios) + prior_legs)
+    assert pace is not None
+    return min(3.0, max(0.3, pace))
 
 
 def transitions(raised: Iterable[str], predictions: list[Prediction]) -> tuple[list[str], list[str]]:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,3 +99,21 @@ def test_a_full_truck_unloads_at_its_station_before_the_next_stop():
         - distance_m((stops[1].lat, stops[1].lon), (stops[2].lat, stops[2].lon))
     ) / 5.0
     assert abs(extra - (back_and_forth + RULE.unload_s)) < 1
+
+
+def test_the_pace_is_learned_from_todays_legs_against_the_routes_past():
+    from wastestream.domain.risk import learned_pace, leg_ratios
+
+    stops = route(n=3)
+    leg = distance_m((stops[0].lat, stops[0].lon), (stops[1].lat, stops[1].lon)) / 5.0  # the rule's driving time
+    visits, t = {}, T0
+    for s in stops:  # takes twice as long as the rule between stops
+        visits[s.point_id] = (t, t + timedelta(minutes=3))
+        t += timedelta(minutes=3, seconds=2 * leg)
+    ratios = leg_ratios(stops, visits, RULE)
+    assert [round(r, 3) for r in ratios] == [2.0, 2.0]
+    assert learned_pace([], None) == 1.0
+    assert learned_pace([], 0.7) == 0.7  # before any leg today: the route's past
+    assert learned_pace(ratios, None) == pytest.approx(2.0)
+    assert learned_pace(ratios, 1.0) == pytest.approx((2 * 2.0 + 8 * 1.0) / 10)  # two legs weigh little yet
+    assert learned_pace([0.01], None) == 0.3  # held to a sane range
