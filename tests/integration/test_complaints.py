@@ -23,6 +23,7 @@ from wastestream.producers.simulator.complaints import plant_complaints
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
 from wastestream.schemas import SiteKind
+from wastestream.schemas.complaints import ComplaintCategory
 from wastestream.schemas.results import Visit
 from wastestream.stream_processors.queries import day_range
 from wastestream.stream_processors.recompute import recompute
@@ -72,7 +73,7 @@ def test_planted_complaints_get_their_verdicts_and_a_catch_up_clears_one(stack, 
         for c, _ in planted:
             r = httpx.post(url, content=c.model_dump_json(exclude={"received_at"}), headers=auth, timeout=10)
             assert r.status_code == 201, r.text
-        again = planted[0][0].model_copy(update={"category": "overflow"})
+        again = planted[0][0].model_copy(update={"category": ComplaintCategory.overflow})
         r = httpx.post(url, content=again.model_dump_json(exclude={"received_at"}), headers=auth, timeout=10)
         assert r.status_code == 409 and r.json()["detail"][0]["field"] == "case_id"
     # the API restarted still knows the case ids on the compacted topic
