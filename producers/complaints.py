@@ -39,11 +39,7 @@ def complaints_router(
     topic already (read at start), so a reused case id is refused across restarts."""
     router = APIRouter()
     points = {p.id for p in city.collection_points}
-    area = Area.around(
-        [(p.geofence.lat, p.geofence.lon) for p in city.collection_points]
-        + [(s.geofence.lat, s.geofence.lon) for s in city.stations],
-        rules.area_margin_km,
-    )
+    area = Area.of_city(city, rules.area_margin_km)  # the same area the fixes are checked against
     cases: dict[str, dict] = known if known is not None else {}
 
     dispatcher_of = bearer_of(tokens)
@@ -107,9 +103,17 @@ def complaints_router(
     return router
 
 
-def read_cases(settings) -> dict[str, Complaint]:  # noqa: ANN001
-    """Every case on the compacted ``complaints`` topic (none before the topic is created)."""
+def read_cases(settings, refused: Callable[[str, bytes, str], None] | None = None) -> dict[str, Complaint]:  # noqa: ANN001
+    """Every case on the compacted ``complaints`` topic (none before the topic is created). A record
+    that is not a case (only the API writes there, but a topic can be written by anyone) is left out
+    and handed to ``refused(key, raw, reason)``."""
     from wastestream.admin import read_compacted
 
-    raw = read_compacted(settings, settings.topic(COMPLAINTS.name)) or {}
-    return {k: Complaint.model_validate_json(v) for k, v in raw.items()}
+    out: dict[str, Complaint] = {}
+    for key, raw in (read_compacted(settings, settings.topic(COMPLAINTS.name)) or {}).items():
+        try:
+            out[key] = Complaint.model_validate_json(raw)
+        except ValueError as e:
+            if refused is not None:
+                refused(key, raw, f"not a Complaint: {str(e).splitlines()[0]}")
+    return out

@@ -88,6 +88,7 @@ class Worker:
         self.sinks = SinkManager(sink)
         self.watermark: datetime | None = None
         self.days: set[date] = set()
+        self._expired_before: date | None = None  # the core's working copies of older days were dropped
         self.reemit_pending = True
         # tables are complete only once Faust has recovered them from the changelogs; until then a
         # tick neither re-emits nor decides (a decision on half the evidence would stick: clearance
@@ -358,6 +359,9 @@ class Worker:
         if mine_now is not None and mine_now > now:  # the clock restored by a re-emit is newer
             now = mine_now
         wm_day = local_date(now, self.city.timezone)
+        if self._expired_before != wm_day - timedelta(days=1):  # a new day: yesterday's yesterday is let go
+            self._expired_before = wm_day - timedelta(days=1)
+            self.core.expire_days(self._expired_before)
         days = sorted(
             {date.fromisoformat(d) for d in tick["days"]}
             | {d for d in self.days if wm_day - timedelta(days=1) <= d <= wm_day}

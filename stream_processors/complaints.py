@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from wastestream.domain.complaints import Outcome, judge, match, minutes_to_resolve
 from wastestream.domain.localtime import day_start, local_date
@@ -50,21 +51,15 @@ def outcome_record(c: Complaint, o: Outcome, tz: str) -> Record:
     )
 
 
-def visits_for(settings: Settings, point_id: str, c: Complaint, tz: str, token: str | None = None) -> list[SeenVisit]:
+def visits_for(settings: Settings, query, point_id: str, c: Complaint, tz: str) -> list[SeenVisit]:  # noqa: ANN001
     """Visits at the point on the case's local day and the next (a catch-up can come after midnight)."""
-    from influxdb_client import InfluxDBClient
-
     day = local_date(c.reported_at, tz)
     out = []
-    with InfluxDBClient(
-        url=settings.influx_url, token=token or settings.influx_token_value(), org=settings.influx_org
-    ) as client:
-        q = client.query_api()
-        for d in (day, day + timedelta(days=1)):
-            out += [
-                SeenVisit(r["vehicle"], r["_time"], datetime.fromisoformat(r["exit"]))
-                for r in q.query_stream(queries.visits_at(settings.influx_bucket, point_id, d, tz))
-            ]
+    for d in (day, day + timedelta(days=1)):
+        out += [
+            SeenVisit(r["vehicle"], r["_time"], datetime.fromisoformat(r["exit"]))
+            for r in query.query_stream(queries.visits_at(settings.influx_bucket, point_id, d, tz))
+        ]
     return out
 
 
@@ -78,23 +73,51 @@ class Tracker:
         self.report = report
         self.sink = InfluxSink(settings, city)
         self.final: dict[str, dict] = {}  # case id → its content when judged finally
+        self.refused: set[tuple[str, bytes]] = set()  # records of the topic that are not cases, dead-lettered
+        self._producer: Any = None  # a KafkaProducer, made at the first dead letter
+
+    def _refuse(self, key: str, raw: bytes, reason: str) -> None:
+        """Dead-letter a record of the complaints topic that is not a case (once per process)."""
+        if (key, raw) in self.refused:
+            return
+        from kafka import KafkaProducer
+
+        from wastestream.schemas import DeadLetter
+        from wastestream.topics import DEADLETTER
+
+        if self._producer is None:
+            self._producer = KafkaProducer(bootstrap_servers=self.s.kafka_bootstrap, acks="all")
+        dl = DeadLetter(
+            source="complaints",
+            reason=reason[:500],
+            raw_hex=raw.hex(),
+            received_at=datetime.now(UTC),
+            detail={"key": key, "topic": self.s.topic("complaints")},
+        )
+        self._producer.send(self.s.topic(DEADLETTER.name), key=b"complaints", value=dl.to_json_bytes()).get(timeout=30)
+        self.refused.add((key, raw))
+        self.report(f"complaints: case {key!r} is not a case ({reason}); dead-lettered")
 
     def cycle(self) -> dict[str, Outcome]:
+        from influxdb_client import InfluxDBClient
+
         from wastestream.producers.complaints import read_cases
 
-        cases = read_cases(self.s)
+        cases = read_cases(self.s, self._refuse)
         outcomes: dict[str, Outcome] = {}
         records = []
-        for case_id, c in sorted(cases.items()):
-            if self.final.get(case_id) == c.content():
-                continue
-            point = match(c, self.city.collection_points)
-            visits = visits_for(self.s, point.id, c, self.tz) if point is not None else []
-            o = judge(c, point, visits, self.tz)
-            outcomes[case_id] = o
-            records.append(outcome_record(c, o, self.tz))
-            if o.verdict != "not_served" or o.resolved_at is not None:
-                self.final[case_id] = c.content()
+        with InfluxDBClient(url=self.s.influx_url, token=self.s.influx_token_value(), org=self.s.influx_org) as c:
+            query = c.query_api()
+            for case_id, case in sorted(cases.items()):
+                if self.final.get(case_id) == case.content():
+                    continue
+                point = match(case, self.city.collection_points)
+                visits = visits_for(self.s, query, point.id, case, self.tz) if point is not None else []
+                o = judge(case, point, visits, self.tz)
+                outcomes[case_id] = o
+                records.append(outcome_record(case, o, self.tz))
+                if o.verdict != "not_served" or o.resolved_at is not None:
+                    self.final[case_id] = case.content()
         if records:
             self.sink.write(records)
         opened = sum(1 for o in outcomes.values() if o.valid and o.resolved_at is None)
@@ -113,3 +136,5 @@ class Tracker:
 
     def close(self) -> None:
         self.sink.close()
+        if self._producer is not None:
+            self._producer.close(timeout=10)

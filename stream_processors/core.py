@@ -160,11 +160,7 @@ class Core:
         self._txn = Transaction(self.stores)
         self.input_rules = input_rules
         self.terminal_of = {v.id: v.terminal_id for v in city.vehicles}
-        self.area = Area.around(
-            [(p.geofence.lat, p.geofence.lon) for p in city.collection_points]
-            + [(st.geofence.lat, st.geofence.lon) for st in city.stations],
-            input_rules.area_margin_km,
-        )
+        self.area = Area.of_city(city, input_rules.area_margin_km)
         # a vehicle is due on a day when it has a route: at its earliest route's start (local time)
         self.dark_after_s = dark_after_s
         self.due_at: dict[str, time] = {}
@@ -219,9 +215,13 @@ class Core:
         return cached
 
     def expire_days(self, before: date) -> None:
-        """Forget working copies of days older than ``before`` (their state stays in the stores)."""
-        for key in [k for k in self._tracks if date.fromisoformat(k.split("|")[1]) < before]:
-            del self._tracks[key]
+        """Forget working copies of days older than ``before`` (their state stays in the stores: a
+        late fix of such a day rebuilds its track from them)."""
+        for cache in (self._tracks, self._risk_checked):
+            for key in [k for k in cache if date.fromisoformat(k.split("|")[1]) < before]:
+                del cache[key]
+        for planned in [k for k in self._planned_stops if k[1] < before]:
+            del self._planned_stops[planned]
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -426,21 +426,37 @@ class Core:
     def _vehicle_alert(
         self, kind: str, vehicle: str, day: date, at: datetime, raise_: bool, out: Output, message: str
     ) -> None:
-        contractor = self.contractor_of.get(vehicle)
         prefix = {"terminal_silent": "silent", "terminal_dark": "dark"}[kind]
-        alert = Alert(
-            key=f"{prefix}:{vehicle}:{day.isoformat()}",
-            kind=kind,
-            state=AlertState.raised if raise_ else AlertState.resolved,
-            severity="warning",
-            local_date=day,
-            subject=vehicle,
-            contractor_id=contractor,
-            message=message,
-            at=at,
+        self._alert(kind, prefix, vehicle, self.contractor_of.get(vehicle), "warning", day, at, raise_, message, out)
+
+    def _alert(
+        self,
+        kind: str,
+        prefix: str,
+        subject: str,
+        contractor: str | None,
+        severity: str,
+        day: date,
+        at: datetime,
+        raise_: bool,
+        message: str,
+        out: Output,
+    ) -> None:
+        """An alert raised or resolved: on the alerts topic (key ``prefix:subject:day``) and its record."""
+        out.alerts.append(
+            Alert(
+                key=f"{prefix}:{subject}:{day.isoformat()}",
+                kind=kind,
+                state=AlertState.raised if raise_ else AlertState.resolved,
+                severity=severity,  # type: ignore[arg-type]
+                local_date=day,
+                subject=subject,
+                contractor_id=contractor,
+                message=message,
+                at=at,
+            )
         )
-        out.alerts.append(alert)
-        out.records.append(self.rec.alert(kind, vehicle, contractor, day, 1 if raise_ else 0, message))
+        out.records.append(self.rec.alert(kind, subject, contractor, day, 1 if raise_ else 0, message, severity))
 
     def _due(self, vehicle: str, day: date) -> datetime:
         """When a vehicle due on a route counts as dark if not heard from: its start + the grace."""
@@ -565,22 +581,8 @@ class Core:
     ) -> None:
         p = self.points[pid]
         message = f"{p.name} ({pid}) at risk: {reason}" if raise_ else f"{p.name} ({pid}) no longer at risk: {reason}"
-        alert = Alert(
-            key=f"risk:{pid}:{day.isoformat()}",
-            kind="at_risk",
-            state=AlertState.raised if raise_ else AlertState.resolved,
-            severity=missed_severity(p),
-            local_date=day,
-            subject=pid,
-            contractor_id=p.contractor_id,
-            message=message,
-            at=now,
-        )
-        out.alerts.append(alert)
         state[pid] = [1 if raise_ else 0, message]
-        out.records.append(
-            self.rec.alert("at_risk", pid, p.contractor_id, day, state[pid][0], message, missed_severity(p))
-        )
+        self._alert("at_risk", "risk", pid, p.contractor_id, missed_severity(p), day, now, raise_, message, out)
 
     def _count(self, day: date, kind: str, detail: str, out: Output, n: int = 1) -> None:
         key = f"{day.isoformat()}|{kind}|{detail}"
@@ -697,27 +699,15 @@ class Core:
         out.records.append(self.rec.clearance(st))
         transition = alert_transition(prev, dec.status)
         if transition:
-            alert = Alert(
-                key=f"missed:{p.id}:{d_iso}",
-                kind="missed_clearance",
-                state=AlertState.raised if transition == "raise" else AlertState.resolved,
-                severity=missed_severity(p),
-                local_date=day,
-                subject=p.id,
-                contractor_id=p.contractor_id,
-                message=(
-                    f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}"
-                    if transition == "raise"
-                    else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"
-                ),
-                at=now,
+            raise_ = transition == "raise"
+            message = (
+                f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}"
+                if raise_
+                else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"
             )
-            out.alerts.append(alert)
-            snap.alert_active, snap.alert_message = (1 if transition == "raise" else 0), alert.message
-            out.records.append(
-                self.rec.alert(
-                    "missed_clearance", p.id, p.contractor_id, day, snap.alert_active, alert.message, alert.severity
-                )
+            snap.alert_active, snap.alert_message = (1 if raise_ else 0), message
+            self._alert(
+                "missed_clearance", "missed", p.id, p.contractor_id, missed_severity(p), day, now, raise_, message, out
             )
         self.s.statuses[key] = snap.to_state()
 

@@ -31,7 +31,7 @@ from wastestream.stream_processors.records import Records
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
-from .helpers import cli_process, free_port, stack_env
+from .helpers import cli_process, free_port, read_topic, stack_env
 
 pytestmark = pytest.mark.integration
 TOKEN = "dispatch-" + uuid.uuid4().hex
@@ -76,6 +76,15 @@ def test_planted_complaints_get_their_verdicts_and_a_catch_up_clears_one(stack, 
         again = planted[0][0].model_copy(update={"category": ComplaintCategory.overflow})
         r = httpx.post(url, content=again.model_dump_json(exclude={"received_at"}), headers=auth, timeout=10)
         assert r.status_code == 409 and r.json()["detail"][0]["field"] == "case_id"
+    # poison on the complaints topic (anyone with Kafka access can write there): the API still
+    # starts, the tracker judges the real cases and dead-letters the record with its raw bytes
+    from kafka import KafkaProducer
+
+    poison = b"\xffnot a case"
+    prod = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    prod.send(s.topic("complaints"), key=b"junk-1", value=poison).get(timeout=30)
+    prod.close()
+
     # the API restarted still knows the case ids on the compacted topic
     with cli_process(["weighbridge", "--port", str(port)], env, tmp_path / "api2.log", ready_port=port):
         r = httpx.post(url, content=again.model_dump_json(exclude={"received_at"}), headers=auth, timeout=10)
@@ -86,6 +95,14 @@ def test_planted_complaints_get_their_verdicts_and_a_catch_up_clears_one(stack, 
     assert r.returncode == 0, r.stderr[-2000:]
     got = outcomes(s, day)
     assert {k: v["verdict"] for k, v in got.items()} == {c.case_id: want for c, want in planted}
+
+    def junk(m: dict) -> bool:
+        return m.get("source") == "complaints" and m["detail"].get("key") == "junk-1"
+
+    (dl,) = [d for d in read_topic(s, s.topic("deadletter"), until=lambda m: any(junk(x) for x in m)) if junk(d)]
+    assert bytes.fromhex(dl["raw_hex"]) == poison
+    # besides it, the API's two refusals of the reused case id above: dead letters of their own
+    assert sum(1 for d in read_topic(s, s.topic("deadletter"), timeout=5) if d.get("source") == "complaints") == 3
     assert {k for k, v in got.items() if v["valid"]} == {c.case_id for c, want in planted if want == "not_served"}
     assert {k for k, v in got.items() if v["open"]} == {c.case_id for c, want in planted if want == "not_served"}
 

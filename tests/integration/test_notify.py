@@ -24,7 +24,7 @@ from wastestream.domain.clearance import window
 from wastestream.schemas import FixSource, GpsFix
 from wastestream.stream_processors.eventfiles import read_events
 
-from .helpers import cli_process, free_port, seed_day, stack_env
+from .helpers import cli_process, free_port, read_topic, seed_day, stack_env
 from .test_pipeline_e2e import DAY, wait_for_truth
 
 pytestmark = pytest.mark.integration
@@ -147,6 +147,11 @@ def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
         WASTESTREAM_NOTIFY_SECRET=SECRET,
         WASTESTREAM_NOTIFY_MAX_BACKOFF_S="2",
     )
+    # poison on the alerts topic: dead-lettered, the real alerts still paged
+    poison = b"\x00not an alert"
+    prod = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    prod.send(s.topic("alerts"), key=b"junk", value=poison).get(timeout=30)
+    prod.close()
     worker = ["worker", "--clock", "event", "--app-id", f"nt-{u}"]
     n1_log = tmp_path / "notify1.log"
     try:
@@ -158,16 +163,25 @@ def test_missed_points_are_paged_once_and_a_backfill_resolves(stack, tmp_path):
         assert sorted(robot.paged("raised")) == missed
         assert robot.refused == 2 and robot.bad_sign == 0
         assert "did not take the page" in n1_log.read_text()
+        assert "'dead_letters': 1" in n1_log.read_text()
+        dead = read_topic(s, s.topic("deadletter"), until=lambda m: any(x.get("source") == "notify" for x in m))
+        assert [bytes.fromhex(d["raw_hex"]) for d in dead if d.get("source") == "notify"] == [poison]
 
         # a restart that lost its offsets (a new consumer group reads every alert again): the ledger
         # topic says what was paged, so nothing is paged again
         before = len(robot.messages)
         env2 = {**env, "WASTESTREAM_NOTIFY_GROUP": f"nt{u}-offsets-lost"}
+        prod = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")  # and junk on the ledger
+        prod.send(s.topic("notify.sent"), key=b"dispatch|junk", value=b"{not json").get(timeout=30)
+        prod.close()
         with cli_process(["notify"], env2, tmp_path / "notify2.log"):
             wait(lambda: f"ledger read, {len(missed)} subject" in (tmp_path / "notify2.log").read_text(), 60, "ledger")
             time.sleep(6)
         assert len(robot.messages) == before
-        assert f"alerts': {len(missed)}" in (tmp_path / "notify2.log").read_text()  # all read again
+        log2 = (tmp_path / "notify2.log").read_text()
+        assert (
+            f"alerts': {len(missed)}" in log2 and "1 unreadable" in log2
+        )  # all read again; the junk entry not trusted
 
         # a late blind-area upload proves one missed point served: the worker resolves, notify pages it
         served = missed[0]

@@ -81,6 +81,15 @@ class Area:
         dlon = margin_km / max(1e-6, 111.32 * math.cos(mid))
         return cls(min(lats) - dlat, max(lats) + dlat, min(lons) - dlon, max(lons) + dlon)
 
+    @classmethod
+    def of_city(cls, city, margin_km: float) -> Area:  # noqa: ANN001 - a City (schemas import nothing of here)
+        """Around every collection point and station of the city."""
+        return cls.around(
+            [(p.geofence.lat, p.geofence.lon) for p in city.collection_points]
+            + [(st.geofence.lat, st.geofence.lon) for st in city.stations],
+            margin_km,
+        )
+
     def contains(self, lat: float, lon: float) -> bool:
         return self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max
 

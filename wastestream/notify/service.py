@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from wastestream.errors import WastestreamError
 from wastestream.notify.pages import (
+    DISPATCH,
     Format,
     Page,
     accepted,
@@ -57,7 +58,7 @@ class Notifier:
         self.fmt: Format = settings.notify_format
         self.tz = settings.timezone
         self.report = report
-        self.urls = {"dispatch": settings.notify_url.get_secret_value()}
+        self.urls = {DISPATCH: settings.notify_url.get_secret_value()}
         if settings.notify_contractor_robots is not None:
             self.urls.update(parse_robots(settings.notify_contractor_robots.get_secret_value()))
         self.secret = settings.notify_secret.get_secret_value() if settings.notify_secret else None
@@ -108,8 +109,15 @@ class Notifier:
         raw = read_compacted(self.s, self.ledger_topic)
         if raw is None:
             raise WastestreamError(f"no topic {self.ledger_topic}: run `wastestream topics --create`")
-        self.sent = {k: json.loads(v)["state"] for k, v in raw.items()}
-        self.report(f"notify: ledger read, {len(self.sent):,} subject(s) paged before")
+        sent, unreadable = {}, 0
+        for k, v in raw.items():
+            try:
+                sent[k] = str(json.loads(v)["state"])
+            except (ValueError, KeyError, TypeError):  # not ours: as if not paged (at least once)
+                unreadable += 1
+        self.sent = sent
+        extra = f"; {unreadable} unreadable entr(ies) taken as not paged" if unreadable else ""
+        self.report(f"notify: ledger read, {len(sent):,} subject(s) paged before{extra}")
 
     def _record(self, page: Page) -> None:
         at = datetime.now(UTC).isoformat()
@@ -207,7 +215,7 @@ class Notifier:
             self.load_ledger()
             self.ledger_stale = False
         self.stats["alerts"] += len(alerts)
-        robots = [k for k in self.urls if k != "dispatch"]
+        robots = [k for k in self.urls if k != DISPATCH]
         pages = plan_pages(alerts, self.sent, robots)
         self.stats["unchanged"] += len(alerts) - len({a.key for p in pages for a in p.alerts})
         for page in pages:
