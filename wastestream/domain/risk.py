@@ -152,8 +152,3 @@ def transitions(raised: Iterable[str], predictions: list[Prediction]) -> tuple[l
     was = set(raised)
     now_risk = {p.point_id for p in predictions if p.at_risk}
     return sorted(now_risk - was), sorted(was - now_risk)
-
-
-def lead_times(warned_at: Mapping[str, datetime], deadlines: Mapping[str, datetime]) -> dict[str, float]:
-    """Minutes of warning before each warned stop's deadline (for the measurement)."""
-    return {p: (deadlines[p] - t).total_seconds() / 60 for p, t in warned_at.items() if p in deadlines}

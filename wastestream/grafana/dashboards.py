@@ -475,8 +475,12 @@ def _base_layer(basemap: Basemap) -> common_builders.MapLayerOptions:
     return common_builders.MapLayerOptions().type("osm-standard").name("OpenStreetMap").config({})
 
 
-def _coords_source() -> common_builders.FrameGeometrySource:
-    return common_builders.FrameGeometrySource().mode(FrameGeometrySourceMode.COORDS).latitude("lat").longitude("lon")
+def _data_layer(kind: str, name: str, config: dict) -> common_builders.MapLayerOptions:
+    """A layer drawn from the query's ``lat``/``lon`` columns, with tooltips."""
+    location = (
+        common_builders.FrameGeometrySource().mode(FrameGeometrySourceMode.COORDS).latitude("lat").longitude("lon")
+    )
+    return common_builders.MapLayerOptions().type(kind).name(name).location(location).tooltip(True).config(config)
 
 
 def _marker_style(color: dict, size: int) -> dict:
@@ -490,30 +494,14 @@ def _marker_style(color: dict, size: int) -> dict:
 
 def _map_layers(layer: str) -> list:
     if layer == "points":
-        return [
-            common_builders.MapLayerOptions()
-            .type("markers")
-            .name("收集点 Points")
-            .location(_coords_source())
-            .tooltip(True)
-            .config({"showLegend": True, "style": _marker_style({"field": "status_code", "fixed": "dark-green"}, 7)})
-        ]
+        style = _marker_style({"field": "status_code", "fixed": "dark-green"}, 7)
+        return [_data_layer("markers", "收集点 Points", {"showLegend": True, "style": style})]
     if layer == "track":
+        line = {"arrow": 1, "style": {"color": {"fixed": "blue"}, "lineWidth": 2, "opacity": 1}}
+        visits = {"showLegend": False, "style": _marker_style({"fixed": "orange"}, 6)}
         return [
-            common_builders.MapLayerOptions()
-            .type("route")
-            .name("轨迹 Track")
-            .location(_coords_source())
-            .tooltip(True)
-            .filter_data({"id": "byRefId", "options": "A"})
-            .config({"arrow": 1, "style": {"color": {"fixed": "blue"}, "lineWidth": 2, "opacity": 1}}),
-            common_builders.MapLayerOptions()
-            .type("markers")
-            .name("到点 Visits")
-            .location(_coords_source())
-            .tooltip(True)
-            .filter_data({"id": "byRefId", "options": "B"})
-            .config({"showLegend": False, "style": _marker_style({"fixed": "orange"}, 6)}),
+            _data_layer("route", "轨迹 Track", line).filter_data({"id": "byRefId", "options": "A"}),
+            _data_layer("markers", "到点 Visits", visits).filter_data({"id": "byRefId", "options": "B"}),
         ]
     raise ValueError(f"map layer {layer!r}")
 

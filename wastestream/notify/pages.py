@@ -173,10 +173,5 @@ def parse_robots(spec: str) -> dict[str, str]:
     return out
 
 
-def describe(alert: Alert, tz: str) -> str:
-    """One line for logs."""
-    return f"{alert.state.value} {alert.kind} {alert.subject} {alert.local_date} at {alert.at.astimezone(ZoneInfo(tz)):%H:%M}"
-
-
 def now_ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
