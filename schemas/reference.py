@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Self
 
@@ -58,8 +58,43 @@ class Vehicle(Ref):
     stored_tare_kg: float = Field(gt=0)
 
 
+class ServiceWindow(Ref):
+    """One more service of a point on its days (a point collected twice a day has one of these)."""
+
+    service_start: time
+    service_end: time
+    deadline: time
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Self:
+        if not (self.service_start < self.service_end <= self.deadline):
+            raise ValueError("need service_start < service_end <= deadline")
+        return self
+
+
+class ServiceCalendar(Ref):
+    """On which local days a point is due (none: every day, the 日产日清 default). The conditions
+    combine: a day is due when it passes every one given. See ``wastestream.domain.calendar``."""
+
+    weekdays: list[int] | None = Field(None, description="ISO weekdays served, 1 = Monday … 7 = Sunday")
+    every_n_days: int | None = Field(None, ge=2, le=31, description="served every n-th day counted from anchor")
+    anchor: date | None = Field(None, description="a day the every-n-days cycle serves")
+    workdays_only: bool = Field(False, description="only on the city's working days (holidays off, 调休 days on)")
+    holidays_off: bool = Field(True, description="a city holiday cancels the service (weekday / n-day calendars)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.weekdays is not None:
+            if not self.weekdays or any(not 1 <= d <= 7 for d in self.weekdays):
+                raise ValueError("weekdays: ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
+        if (self.every_n_days is None) != (self.anchor is None):
+            raise ValueError("every_n_days and anchor go together")
+        return self
+
+
 class CollectionPoint(Ref):
-    """A place waste is produced and must be cleared every local day (日产日清)."""
+    """A place waste is produced and must be cleared on each of its service days (日产日清: every
+    local day unless a ``calendar`` says otherwise)."""
 
     id: str
     name: str
@@ -72,11 +107,20 @@ class CollectionPoint(Ref):
     timed_stop: bool = Field(False, description="a 'bus-stop style' timed stop (车到桶出)")
     route_id: str | None = None
     expected_kg: float = Field(0, ge=0, description="typical daily production, for planning and simulation")
+    calendar: ServiceCalendar | None = Field(None, description="the days it is due (none: every day)")
+    extra_windows: list[ServiceWindow] = Field(
+        default_factory=list, description="further services on the same day (twice a day: one entry)"
+    )
 
     @model_validator(mode="after")
     def _window_order(self) -> Self:
         if not (self.service_start < self.service_end <= self.deadline):
             raise ValueError("need service_start < service_end <= deadline")
+        last = self.deadline
+        for w in self.extra_windows:
+            if w.service_start <= last:
+                raise ValueError("extra_windows: each window opens after the previous one's deadline")
+            last = w.deadline
         return self
 
 
@@ -95,6 +139,49 @@ class Route(Ref):
     station_id: str = Field(description="where the truck unloads")
     stops: list[str] = Field(description="collection point ids in driving order")
     start: time | None = Field(None, description="planned departure from the station (local time)")
+    end: time | None = Field(None, description="the shift's end: the latest planned return (local time)")
+    path: list[tuple[float, float]] | None = Field(
+        None, description="the planned driving line [(lon, lat), ...] WGS-84: the corridor it must keep to"
+    )
+    corridor_m: float = Field(300, gt=0, le=5000, description="how far from the path a truck may be")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.path is not None and len(self.path) < 2:
+            raise ValueError("path needs at least 2 vertices")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("need start < end")
+        return self
+
+
+class CalendarDay(Ref):
+    """A day off the usual week: a public holiday, or a weekend day worked instead (调休)."""
+
+    date: date
+    working: bool = Field(False, description="true: a weekend day worked (调休上班); false: a holiday")
+    name: str = ""
+
+
+class OperationRules(Ref):
+    """How the fixes are judged for operating violations and undelivered loads
+    (``wastestream.domain.operations``); every figure has a default."""
+
+    speed_limit_kmh: dict[str, float] = Field(
+        default_factory=lambda: {"collection": 60.0, "transfer": 70.0}, description="per vehicle kind"
+    )
+    overspeed_min_s: float = Field(30, ge=0, description="above the limit this long (the alarm bit counts at once)")
+    stop_speed_kmh: float = Field(5, ge=0, description="at or below: standing")
+    idle_away_min_s: float = Field(1200, gt=0, description="standing away from every site this long in the shift")
+    dump_stop_min_s: float = Field(300, gt=0, description="a loaded stop away from sites this long may be dumping")
+    short_delivery_ratio: float = Field(
+        0.5, gt=0, le=1, description="a trip delivering less than this share of its points' expected kg is short"
+    )
+    off_route_min_s: float = Field(120, ge=0, description="outside the route corridor this long")
+    out_of_shift_min_s: float = Field(300, ge=0, description="moving outside every shift window this long")
+    shift_grace_s: float = Field(1800, ge=0, description="before the route start / after its end still in shift")
+    delivery_grace_s: float = Field(3600, gt=0, description="a load without a ticket this long after: undelivered")
+    jitter_m: float = Field(30, ge=0, description="moves this small between two standing fixes are GPS noise")
+    max_gap_s: float = Field(600, gt=0, description="a longer gap between fixes adds no engine time")
 
 
 class City(Ref):
@@ -105,6 +192,8 @@ class City(Ref):
     stations: list[TransferStation]
     collection_points: list[CollectionPoint]
     routes: list[Route] = Field(default_factory=list)
+    holidays: list[CalendarDay] = Field(default_factory=list, description="holidays and worked weekend days")
+    operations: OperationRules = Field(default_factory=OperationRules)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Self:

@@ -42,6 +42,21 @@ class VisitSet(Message):
     visits: list[Visit]
 
 
+class Delivery(Message):
+    """An inbound ticket of a collection truck, handed from its station's owner to its vehicle's
+    (value of the ``deliveries`` topic, keyed by vehicle): the trip it ends is judged delivered, short
+    or undelivered there (``wastestream.domain.operations``). Keyed by (station, serial): sending it
+    again changes nothing."""
+
+    vehicle_id: str
+    station_id: str
+    serial: str
+    local_date: date = Field(description="the local day of the weigh-in")
+    weigh_in_at: AwareDatetime
+    weigh_out_at: AwareDatetime
+    net_kg: float = Field(ge=0)
+
+
 class Clearance(StrEnum):
     pending = "pending"
     cleared = "cleared"

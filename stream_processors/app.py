@@ -37,14 +37,14 @@ from pydantic import ValidationError
 
 from wastestream.domain.localtime import local_date
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
-from wastestream.schemas.results import VisitSet
+from wastestream.schemas.results import Delivery, VisitSet
 from wastestream.settings import Settings
 from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
 from wastestream.stream_processors.core import Core, Output, Stores
 from wastestream.stream_processors.evidence import EvidenceClock
 from wastestream.stream_processors.sink import InfluxSink, Sink
 from wastestream.stream_processors.tables import FaustWriteBehind
-from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, GPS_FIXES, VISITS, WEIGH_TICKETS
+from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, DELIVERIES, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
@@ -129,6 +129,7 @@ class Worker:
         self.evidence = EvidenceClock(set(self.t_fixes.topics))
         self.t_tickets = app.topic(t(WEIGH_TICKETS.name), **raw)
         self.t_visits = app.topic(t(VISITS.name), **raw)
+        self.t_deliveries = app.topic(t(DELIVERIES.name), **raw)
         self.t_dead = app.topic(t(DEADLETTER.name), **raw)
         self.t_clearance = app.topic(t(CLEARANCE.name), **raw)
         self.t_alerts = app.topic(t(ALERTS.name), **raw)
@@ -138,6 +139,7 @@ class Worker:
 
         app.agent(self.t_fixes, name="fixes")(self._fixes)
         app.agent(self.t_visits, name="visits")(self._visits)
+        app.agent(self.t_deliveries, name="deliveries")(self._deliveries)
         app.agent(self.t_tickets, name="tickets")(self._tickets)
         app.agent(self.t_dead, name="deadletters")(self._deadletters)
         app.agent(self.t_ticks, name="ticks")(self._ticks)
@@ -245,6 +247,13 @@ class Worker:
             await self.t_clearance.send(key=st.point_id.encode(), value=st.to_json_bytes())
         for a in out.alerts:
             await self.t_alerts.send(key=a.key.encode(), value=a.to_json_bytes())
+        await self._send_deliveries(out.deliveries)
+
+    async def _send_deliveries(self, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            await self.t_deliveries.send(
+                key=d.vehicle_id.encode(), value=d.to_json_bytes(), partition=partition_of(d.vehicle_id, self.n)
+            )
 
     # -- agents ---------------------------------------------------------------------------------
     def _at(self, partition: int) -> None:
@@ -297,6 +306,13 @@ class Worker:
             if vs is None:
                 continue
             await self._emit_event(event, self._apply(event, self.core.on_visit_set, vs))
+
+    async def _deliveries(self, stream):  # noqa: ANN001, ANN202
+        async for event in self._events(stream):
+            d = await self._parse(Delivery, DELIVERIES.name, event.value)
+            if d is None:
+                continue
+            await self._emit_event(event, self._apply(event, self.core.on_delivery, d))
 
     async def _tickets(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -352,6 +368,7 @@ class Worker:
             return
         if self.reemit_pending:
             await self._send_visits(self._reemit())
+            await self._send_deliveries(self.core.all_deliveries())
         now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
         if now is None:
             return
@@ -413,6 +430,7 @@ class Worker:
             visit_sets = self._all_visit_sets()
             log.info("re-sent %d visit sets %.0f s after the rebalance", len(visit_sets), RESEND_AFTER_S)
             await self._send_visits(visit_sets)
+            await self._send_deliveries(self.core.all_deliveries())
             return
         await self._send_visits(self.core.take_visit_sets())
 

@@ -29,6 +29,10 @@ heard               vehicle|day                  :class:`~.state.Heard`: first h
 unknown_terminals   day|source|terminal          [first seen, last seen, count] of an unregistered terminal
 risk                vehicle|day, pace|route      {point: [active, message]}: the at_risk warnings of its routes;
                                                  a route's pace over its past days
+deliveries          vehicle|day                  {station|serial: [station, weigh-in, weigh-out, net kg]}: its
+                                                 inbound tickets, handed over by the stations' owners
+vehicle_days        vehicle|day                  {"s": day summary, "v": {violation key: [active, ...]}} as last
+                                                 written (:mod:`wastestream.domain.operations`)
 ==================  ===========================  =====================================================
 
 Every input is checked first (:mod:`wastestream.domain.checks`): an event with a problem is
@@ -48,6 +52,7 @@ from statistics import median
 from typing import Any
 
 from wastestream.domain.balance import balance
+from wastestream.domain.calendar import holiday_map, is_due
 from wastestream.domain.checks import (
     DEFAULT_INPUT_RULES,
     Area,
@@ -57,10 +62,12 @@ from wastestream.domain.checks import (
     ticket_problems,
     visit_set_problem,
 )
-from wastestream.domain.clearance import alert_transition, decide, missed_severity, window
+from wastestream.domain.clearance import alert_transition, all_windows, decide, missed_severity, window
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import at_local, day_start, local_date, zone
+from wastestream.domain.operations import Corridor, Fix, VehicleContext, analyse_day
+from wastestream.domain.operations import Delivery as Load
 from wastestream.domain.quality import dark_at, is_late, silence_in_shift, silent, speed_jump
 from wastestream.domain.risk import (
     DEFAULT_RISK_RULE,
@@ -80,6 +87,7 @@ from wastestream.schemas import (
     Clearance,
     ClearanceStatus,
     DeadLetter,
+    Delivery,
     Direction,
     FixSource,
     GpsFix,
@@ -108,7 +116,7 @@ class Rejection:
 
     topic: str
     problem: Problem
-    value: GpsFix | WeighTicket | VisitSet
+    value: GpsFix | WeighTicket | VisitSet | Delivery
     received_at: datetime
 
 
@@ -118,6 +126,7 @@ class Output:
     alerts: list[Alert] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)  # for the vehicles' owners
     # of an accepted event: its local day, and its event time if it may move clocks
     day: date | None = None
     event_time: datetime | None = None
@@ -127,6 +136,7 @@ class Output:
         self.alerts += other.alerts
         self.records += other.records
         self.rejected += other.rejected
+        self.deliveries += other.deliveries
 
 
 def _ts(t: datetime) -> float:
@@ -139,6 +149,7 @@ def _dt(ts: float) -> datetime:
 
 DARK_AFTER_S = 1800  # a vehicle due on a route and not heard from this long after its start is dark
 SHIFT_START = time(5, 0)  # when a route has no start time: the shift's start
+OPS_EVERY_S = 60.0  # a vehicle-day's operations are judged again at most this often while the clock moves
 
 
 class Core:
@@ -193,12 +204,25 @@ class Core:
         self._dirty_points: set[tuple[str, date]] = set()
         self._evaluated: dict[tuple[object, date], datetime] = {}
         self._deadline_index: dict[date, tuple[list[float], list[str]]] = {}
+        # service calendars, operations (wastestream.domain.calendar, .operations)
+        self.holidays = holiday_map(city.holidays)
+        self.ops_rules = city.operations
+        self.station_ids = frozenset(self.stations)
+        self.station_pos = {s.id: (s.geofence.lat, s.geofence.lon) for s in city.stations}
+        self.expected_kg = {p.id: p.expected_kg for p in city.collection_points}
+        self.corridors = {
+            v: tuple(Corridor(tuple((lat, lon) for lon, lat in r.path), r.corridor_m) for r in rs if r.path)
+            for v, rs in self.routes_of.items()
+        }
+        self._ops_checked: dict[str, tuple[datetime, float | None]] = {}  # vehicle|day → (judged at now, recheck)
+        self._ops_dirty: set[str] = set()  # vehicle|day whose fixes or deliveries changed since
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
         self._tracks.clear()
         self._dirty_visits.clear()
         self._evaluated.clear()  # a new owner decides all its points once
+        self._ops_checked.clear()  # and judges all its vehicle-days once
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
         key = f"{vehicle}|{day.isoformat()}"
@@ -217,7 +241,7 @@ class Core:
     def expire_days(self, before: date) -> None:
         """Forget working copies of days older than ``before`` (their state stays in the stores: a
         late fix of such a day rebuilds its track from them)."""
-        for cache in (self._tracks, self._risk_checked):
+        for cache in (self._tracks, self._risk_checked, self._ops_checked):
             for key in [k for k in cache if date.fromisoformat(k.split("|")[1]) < before]:
                 del cache[key]
         for planned in [k for k in self._planned_stops if k[1] < before]:
@@ -271,16 +295,19 @@ class Core:
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
         bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
-        entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon]
+        # bit 0: ACC on, bit 1: the overspeed alarm, bit 2: ACC known (entries of older state have 6 items)
+        flags = int(fix.acc_on) | int(fix.alarm_overspeed) << 1 | 4
+        entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon, flags, fix.odometer_km]
         logged = self.s.fixlog.get(bucket) or []
         out.day, out.event_time = day, fix.device_time
-        if any(e[0] == t and e[4:] == entry[4:] for e in logged):
+        if any(e[0] == t and e[4:6] == entry[4:6] for e in logged):
             # the same fix again (a replay; a position re-sent as blind-area data because its
             # acknowledgement was lost): nothing changes
             return out
         self.s.fixlog[bucket] = [*logged, entry]
+        self._ops_dirty.add(f"{fix.vehicle_id}|{day.isoformat()}")
         self._quality_fix(fix, day, t, out)
-        out.records.append(self.rec.position(fix.vehicle_id, *entry))  # the track, for replay on a map
+        out.records.append(self.rec.position(fix.vehicle_id, *entry[:6]))  # the track, for replay on a map
         if track.add(t, site_id, fix.speed_kmh, backfill):
             for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
                 self._dirty_visits.add((fix.vehicle_id, day, member))
@@ -547,6 +574,91 @@ class Core:
         if up or down:
             self.s.risk[key] = state
 
+    def _operations(self, vehicle: str, day: date, now: datetime, at: datetime, out: Output) -> None:
+        """Judge the vehicle-day's summary, violations and trips (:mod:`wastestream.domain.operations`)
+        at event time ``at`` when its fixes or deliveries changed — at most once every ``OPS_EVERY_S``
+        while the clock moves, at once when it stands still — or when an open trip's grace has passed.
+        Writes what changed since the last judgement (a violation no longer found is written inactive)."""
+        key = f"{vehicle}|{day.isoformat()}"
+        checked = self._ops_checked.get(key)
+        if checked is not None:
+            when, recheck = checked
+            moving = when < now < when + timedelta(seconds=OPS_EVERY_S)
+            dirty = key in self._ops_dirty and not moving
+            if not dirty and not (recheck is not None and at.timestamp() >= recheck):
+                return
+        self._ops_dirty.discard(key)
+        fixes = []
+        for q in range(96):
+            for e in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
+                flags = e[6] if len(e) > 6 else 0
+                fixes.append(
+                    Fix(e[0], e[4], e[5], e[2], e[1], bool(flags & 1) if flags & 4 else None, bool(flags & 2),
+                        e[7] if len(e) > 7 else None)
+                )  # fmt: skip
+        held = self.s.deliveries.get(key) or {}
+        stored = self.s.vehicle_days.get(key)
+        if not fixes and not held and stored is None:
+            self._ops_checked[key] = (now, None)
+            return
+        vmap = self._track(vehicle, day)[1]
+        loads = [Load(st, sk.split("|", 1)[1], a, b, kg) for sk, (st, a, b, kg) in sorted(held.items())]
+        v = self.vehicles[vehicle]
+        res = analyse_day(
+            fixes,
+            {site: [(a, b) for a, b, *_ in spans] for site, spans in vmap.items()},
+            loads,
+            self._vehicle_context(v, day),
+            self.ops_rules,
+            at.timestamp(),
+        )
+        self._ops_checked[key] = (now, res.recheck_at)
+        sm = res.summary
+        summary = {
+            "km_track": sm.km_track,
+            "km_odometer": sm.km_odometer,
+            "engine_h": sm.engine_h,
+            "trips": sm.trips,
+            "trips_short": sum(1 for t in res.trips if t.outcome == "short"),
+            "trips_undelivered": sum(1 for t in res.trips if t.outcome == "undelivered"),
+            "stops": sm.stops,
+            "collections": sm.collections,
+            "delivered_kg": sm.delivered_kg,
+            "t_per_km": None if sm.t_per_km is None else round(sm.t_per_km, 4),
+        }
+        before = stored or {"s": None, "v": {}}
+        found = {x.key: [1, x.kind, x.start, x.end, x.lat, x.lon, x.value, x.detail] for x in res.violations}
+        rows = dict(before["v"])
+        for k, row in before["v"].items():
+            if k not in found and row[0]:
+                rows[k] = [0, *row[1:]]
+        rows.update(found)
+        if summary != before["s"]:
+            out.records.append(self.rec.vehicle_day(vehicle, day, summary))
+        for k, row in rows.items():
+            if before["v"].get(k) != row:
+                out.records.append(self.rec.violation(vehicle, row))
+        if summary != before["s"] or rows != before["v"]:
+            self.s.vehicle_days[key] = {"s": summary, "v": rows}
+
+    def _vehicle_context(self, v, day: date) -> VehicleContext:  # noqa: ANN001
+        routes = self.routes_of.get(v.id, [])
+        shifts = tuple(
+            (at_local(day, r.start or SHIFT_START, self.tz).timestamp(), at_local(day, r.end, self.tz).timestamp())
+            for r in routes
+            if r.end is not None
+        )
+        return VehicleContext(
+            kind=v.kind,
+            stations=self.station_ids,
+            designated=frozenset(r.station_id for r in routes),
+            expected_kg=self.expected_kg,
+            shifts=shifts,
+            corridors=self.corridors.get(v.id, ()),
+            station_pos=self.station_pos,
+            day_end=day_start(day + timedelta(days=1), self.tz).timestamp(),
+        )
+
     def _pace(self, route_id: str, day: date, ratios: list[float]) -> float:
         """Today's legs weighed against the route's past days (``risk[pace|route]``: [day, that day's
         median leg ratio, the past's average])."""
@@ -615,6 +727,52 @@ class Core:
         out.records.extend(self.rec.visit(v) for v in vs.visits)
         return out
 
+    # -- deliveries -----------------------------------------------------------------------------
+    def on_delivery(self, d: Delivery) -> Output:
+        """Note an inbound ticket of one of this owner's vehicles (from its station's owner)."""
+        with self._atomic():
+            return self._on_delivery(d)
+
+    def _on_delivery(self, d: Delivery) -> Output:
+        out = Output()
+        for name, value, known in (
+            ("vehicle_id", d.vehicle_id, self.vehicles),
+            ("station_id", d.station_id, self.stations),
+        ):
+            if value not in known:
+                problem = Problem("delivery_unknown_id", name, f"{value!r} is not in the reference data")
+                return self._reject("deliveries", problem, d, d.weigh_out_at, d.vehicle_id, out)
+        key = f"{d.vehicle_id}|{d.local_date.isoformat()}"
+        held = dict(self.s.deliveries.get(key) or {})
+        entry = [d.station_id, _ts(d.weigh_in_at), _ts(d.weigh_out_at), d.net_kg]
+        sk = f"{d.station_id}|{d.serial}"
+        if held.get(sk) != entry:
+            held[sk] = entry
+            self.s.deliveries[key] = held
+            self._ops_dirty.add(key)
+        return out
+
+    def all_deliveries(self) -> list[Delivery]:
+        """Every delivery the stations' inbound tickets make (sent again after a rebalance)."""
+        out = []
+        for k, checks in sorted(self.s.ticket_checks.items()):
+            station, d = k.split("|")
+            for serial, vehicle, t_in, t_out, *rest in checks or ():
+                if rest:
+                    out.append(self._delivery(station, serial, vehicle, date.fromisoformat(d), t_in, t_out, rest[0]))
+        return out
+
+    def _delivery(self, station: str, serial: str, vehicle: str, day: date, t_in: float, t_out: float, net: float):  # noqa: ANN202
+        return Delivery(
+            vehicle_id=vehicle,
+            station_id=station,
+            serial=serial,
+            local_date=day,
+            weigh_in_at=_dt(t_in),
+            weigh_out_at=_dt(t_out),
+            net_kg=net,
+        )
+
     # -- clearance ------------------------------------------------------------------------------
     def evaluate(self, now: datetime, days: list[date], **options: Any) -> Output:
         """Decide every point's status for ``days`` at event time ``now``; emit what changed. Also the
@@ -655,6 +813,8 @@ class Core:
         for v in self.city.vehicles if decide_points else ():  # silences and dark terminals: judged at ``at``
             if owns(v.id):
                 self._terminal_checks(v.id, days, now, at, live, out)
+                for day in days:
+                    self._operations(v.id, day, now, at, out)
                 if live:  # an early warning is for now: a replay or a recompute warns nobody
                     for day in days:
                         self._route_risk(v.id, day, now, out)
@@ -715,19 +875,24 @@ class Core:
         last = self._evaluated.get((scope, day))
         self._evaluated[(scope, day)] = now if last is None or now > last else last
         if last is None or now < last:
-            return [p for p in self.city.collection_points if owns(p.id)]
+            return [p for p in self.city.collection_points if owns(p.id) and is_due(p, day, self.holidays)]
         ts, ids = self._deadlines(day)
         due = set(ids[bisect_right(ts, last.timestamp()) : bisect_right(ts, now.timestamp())])
         for key in [k for k in self._dirty_points if k[1] == day and owns(k[0])]:
             self._dirty_points.discard(key)
             due.add(key[0])
-        return [self.points[pid] for pid in sorted(due) if owns(pid)]
+        return [self.points[pid] for pid in sorted(due) if owns(pid) and is_due(self.points[pid], day, self.holidays)]
 
     def _deadlines(self, day: date) -> tuple[list[float], list[str]]:
         """The points of ``day`` by deadline (when a point with no visit turns from pending to missed)."""
         got = self._deadline_index.get(day)
         if got is None:
-            pairs = sorted((window(p, day, self.tz)[2].timestamp(), p.id) for p in self.city.collection_points)
+            pairs = sorted(
+                (w[2].timestamp(), p.id)
+                for p in self.city.collection_points
+                if is_due(p, day, self.holidays)
+                for w in all_windows(p, day, self.tz)
+            )
             got = self._deadline_index[day] = ([t for t, _ in pairs], [pid for _, pid in pairs])
             for old in [d for d in self._deadline_index if d < day - timedelta(days=3)]:
                 del self._deadline_index[old]
@@ -746,7 +911,7 @@ class Core:
                 visits.setdefault(vehicle, []).extend((_dt(a), _dt(b)) for a, b in spans)
         n = sum(
             1
-            for _serial, vehicle, t_in, t_out in checks
+            for _serial, vehicle, t_in, t_out, *_ in checks
             if now.timestamp() >= t_out + TICKET_GRACE_S
             and not has_station_dwell(_dt(t_in), _dt(t_out), visits.get(vehicle, []))
         )
@@ -802,8 +967,13 @@ class Core:
             ck = f"{t.station_id}|{k.day.isoformat()}"  # checked against the GPS once it has had time to come in
             self.s.ticket_checks[ck] = [
                 *(self.s.ticket_checks.get(ck) or []),
-                [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at)],
+                [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at), t.net_kg],
             ]
+            out.deliveries.append(
+                self._delivery(
+                    t.station_id, t.serial, vehicle.id, k.day, _ts(t.weigh_in_at), _ts(t.weigh_out_at), t.net_kg
+                )
+            )
         sd_key = f"{t.station_id}|{k.day.isoformat()}"
         sd = StationDay.from_state(self.s.station_days.get(sd_key)) or StationDay()
         if t.direction == Direction.inbound:
@@ -928,6 +1098,13 @@ class Core:
                 )
                 for pid, (active, message) in sorted(warnings.items())
             ]
+        for k, vd in list(s.vehicle_days.items()):
+            if vd:
+                vehicle, d = k.split("|")
+                yield [
+                    self.rec.vehicle_day(vehicle, date.fromisoformat(d), vd["s"]),
+                    *(self.rec.violation(vehicle, row) for _, row in sorted(vd["v"].items())),
+                ]
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):
                 d, kind, detail = k.split("|", 2)
@@ -943,7 +1120,7 @@ class Core:
 
     def days_held(self) -> set[date]:
         """The local days the stores hold statuses, station days or fixes for."""
-        keys = [*self.s.statuses.keys(), *self.s.station_days.keys(), *self.s.fixlog.keys()]
+        keys = [*self.s.statuses.keys(), *self.s.station_days.keys(), *self.s.fixlog.keys(), *self.s.deliveries.keys()]
         return {date.fromisoformat(k.split("|")[1]) for k in keys}
 
     def all_visit_sets(self) -> list[VisitSet]:

@@ -88,9 +88,12 @@ def recompute_events(city: City, events: Iterable[tuple[str, Any, str]], core_op
     wm: datetime | None = None
     counts = dict.fromkeys(("fixes", "tickets", "dead_letters"), 0)
 
+    handed: list = []  # deliveries, for the vehicles' side (the worker's deliveries topic)
+
     def take(out: Output, position: str) -> None:
         nonlocal wm
         res.add(out)
+        handed.extend(out.deliveries)
         if out.day is not None:
             days.add(out.day)
         if out.event_time is not None and (wm is None or out.event_time > wm):
@@ -114,6 +117,8 @@ def recompute_events(city: City, events: Iterable[tuple[str, Any, str]], core_op
             counts["dead_letters"] += 1
     for vs in core.take_visit_sets():
         take(core.on_visit_set(vs), "")
+    for d in handed:
+        take(core.on_delivery(d), "")
     res.counts = {**counts, "rejected": len(res.dead_letters)}
     if wm is not None:
         wm_day = local_date(wm, city.timezone)

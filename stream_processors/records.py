@@ -20,7 +20,15 @@ station_balance     station                                     received_kg, tra
                                                                 backlog_kg, cleared_same_day, over_capacity
 data_quality        kind, detail                                count
 unknown_terminals   terminal, source                            first_seen, last_seen, count
+vehicle_day         vehicle, contractor, kind                   km_track, km_odometer, engine_h, trips,
+                                                                trips_short, trips_undelivered, stops,
+                                                                collections, delivered_kg, t_per_km
+violations          kind, vehicle, contractor                   active, end, lat, lon, lat_gcj02, lon_gcj02,
+                                                                value, detail
 ==================  ==========================================  ==========================================
+
+``violations`` sit at the violation's start; one that later evidence no longer shows is written
+again with ``active`` 0 (a figure that is not known — no odometer, no ACC — is left out).
 """
 
 from __future__ import annotations
@@ -85,6 +93,7 @@ class Records:
         self.tz = city.timezone
         self.points = {p.id: p for p in city.collection_points}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
+        self.kind_of = {v.id: v.kind for v in city.vehicles}
 
     def position(
         self, vehicle: str, t: float, site: str | None, speed: float, backfill: bool, lat: float, lon: float
@@ -194,6 +203,38 @@ class Records:
                 "over_capacity": b.over_capacity,
             },
             day_start(day, self.tz),
+        )
+
+    def vehicle_day(self, vehicle: str, day: date, summary: dict[str, Any]) -> Record:
+        """A vehicle's day summary (:mod:`wastestream.domain.operations`); unknown figures left out."""
+        contractor = self.contractor_of.get(vehicle)
+        return record(
+            "vehicle_day",
+            {"vehicle": vehicle, "contractor": contractor or "", "kind": self.kind_of.get(vehicle, "")},
+            {k: (float(v) if isinstance(v, float) else v) for k, v in summary.items() if v is not None},
+            day_start(day, self.tz),
+            contractor,
+        )
+
+    def violation(self, vehicle: str, row: list) -> Record:
+        """One operating violation, from its stored row [active, kind, start, end, lat, lon, value, detail]."""
+        active, kind, start, end, lat, lon, value, detail = row
+        contractor = self.contractor_of.get(vehicle)
+        fields: dict[str, Any] = {
+            "active": int(active),
+            "end": _dt(end).isoformat(),
+            "value": float(value),
+            "detail": detail,
+        }
+        if lat == lat and lon == lon:  # not NaN
+            glat, glon = gcj(lat, lon)
+            fields |= {"lat": float(lat), "lon": float(lon), "lat_gcj02": glat, "lon_gcj02": glon}
+        return record(
+            "violations",
+            {"kind": kind, "vehicle": vehicle, "contractor": contractor or ""},
+            fields,
+            _dt(start),
+            contractor,
         )
 
     def data_quality(self, day: date, kind: str, detail: str, count: int) -> Record:

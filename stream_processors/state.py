@@ -32,6 +32,8 @@ class Stores:
         "heard",
         "unknown_terminals",
         "risk",
+        "deliveries",
+        "vehicle_days",
     )
 
     def __init__(self, **mappings: MutableMapping[str, Any]):
@@ -51,6 +53,8 @@ class Stores:
     heard: MutableMapping[str, Any]
     unknown_terminals: MutableMapping[str, Any]
     risk: MutableMapping[str, Any]
+    deliveries: MutableMapping[str, Any]
+    vehicle_days: MutableMapping[str, Any]
 
 
 class _Journaled(MutableMapping[str, Any]):

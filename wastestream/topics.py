@@ -28,6 +28,9 @@ WEIGH_TICKETS = TopicSpec(
     "weigh.tickets", "station id", "WeighTicket accepted by the weighbridge API", retention_ms=35 * DAY_MS
 )
 VISITS = TopicSpec("visits", "site id", "Visit: a vehicle's dwell at a collection point or station")
+DELIVERIES = TopicSpec(
+    "deliveries", "vehicle id", "Delivery: an inbound ticket handed to its vehicle's owner (trips, loads delivered)"
+)
 CLEARANCE = TopicSpec("clearance", "collection point id", "ClearanceStatus changes per local day")
 ALERTS = TopicSpec("alerts", "alert key", "Alert raised or resolved", retention_ms=35 * DAY_MS)
 DEADLETTER = TopicSpec(
@@ -55,6 +58,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     GPS_FIXES,
     WEIGH_TICKETS,
     VISITS,
+    DELIVERIES,
     CLEARANCE,
     ALERTS,
     DEADLETTER,

@@ -44,6 +44,7 @@ STATION_DWELL_S = 900
 WEIGH_IN_AFTER_S = 60
 WEIGH_OUT_AFTER_S = 720
 DRIVE_KMH = 25.0
+SHIFT_SLACK_S = 3 * 3600  # a route's shift ends this long after its planned return (late trucks, breakdowns)
 
 CONTRACTOR_NAMES = [
     "城东环境服务有限公司",
@@ -199,6 +200,11 @@ def build_city(seed: int = 808) -> City:
                     expected_kg=round(weights[k] * scale, 1),
                 )
             )
+        # the planned line: station, each trip's stops, back to the station (what the truck drives)
+        by_id = dict(ordered)
+        path = [stations_pos[st]]
+        for trip in trips:
+            path += [by_id[s.point_id] for s in trip.stops] + [stations_pos[st]]
         routes.append(
             Route(
                 id=f"R{r + 1:02d}",
@@ -207,6 +213,8 @@ def build_city(seed: int = 808) -> City:
                 station_id=f"S{st + 1:02d}",
                 stops=[p for p, _ in ordered],
                 start=_t(start_s),
+                end=_t(_ceil(trips[-1].station_leave_s + SHIFT_SLACK_S, 30)),
+                path=[(round(lon, 6), round(lat, 6)) for lat, lon in path],
             )
         )
     # one transfer (container) truck per station for outbound tickets

@@ -16,8 +16,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from wastestream.domain.geo import haversine_m
+from wastestream.domain.calendar import holiday_map, is_due
+from wastestream.domain.geo import SiteIndex, haversine_m
 from wastestream.domain.localtime import day_start
+from wastestream.domain.operations import Corridor, Fix, corridor_distances
 from wastestream.producers.simulator.city import (
     DRIVE_KMH,
     STATION_DWELL_S,
@@ -30,6 +32,10 @@ from wastestream.producers.simulator.city import (
 from wastestream.schemas import City, Clearance, CollectionPoint, Direction, FixSource, GpsFix, Vehicle, WeighTicket
 
 BREAKDOWN_S = 2 * 3600
+DUMP_S = 8 * 60  # a truck dumping its load by the roadside stands this long
+OVERSPEED_KMH = 75.0
+NIGHT_TRIP_AT = (22, 30)  # local time a truck makes a trip outside its shift
+ODOMETER_START_KM = 12_000.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,12 @@ class Faults:
     station_backlog: int = 0  # stations that leave 30% of the day's waste for tomorrow
     ghost_tickets: int = 0  # inbound tickets (03:00) for a truck that was never at that station
     strangers: int = 0  # terminals not in the registry trying to register (08:30)
+    # operating violations (each from its own random stream, so the faults above stay as they were)
+    overspeeding: int = 0  # trucks driving their second trip's return to the station at 75 km/h
+    detours: int = 0  # trucks leaving their corridor ~1.5 km after their first trip's fourth stop
+    dumping: int = 0  # trucks dumping their second trip's first 8 stops' waste 900 m off the route (8 min)
+    undelivered: int = 0  # trucks whose last trip's load is never weighed (back at the station, no ticket)
+    night_trips: int = 0  # trucks making a 3 km trip out and back at 22:30, outside their shift
 
     @classmethod
     def demo(cls) -> Faults:
@@ -90,6 +102,16 @@ class Truth:
     # vehicle -> 1: first heard > 30 min after its route's start
     dark_terminals: dict[str, int] = field(default_factory=dict)
     unknown_terminals: dict[str, int] = field(default_factory=dict)  # terminal id -> registrations refused
+    # vehicle -> {violation kind: how many}: what the simulator made the truck do (planted, or a breakdown
+    # standing 2 h away from every site: idle_away; a ghost ticket at another station: wrong_station)
+    violations: dict[str, dict[str, int]] = field(default_factory=dict)
+    driven_km: dict[str, float] = field(default_factory=dict)  # vehicle -> km it drove (its legs' lengths)
+    engine_h: dict[str, float] = field(default_factory=dict)  # vehicle -> hours with the ignition on
+    trips: dict[str, int] = field(default_factory=dict)  # vehicle -> trips that collected something
+
+    def violation(self, vehicle: str, kind: str) -> None:
+        self.violations.setdefault(vehicle, {})
+        self.violations[vehicle][kind] = self.violations[vehicle].get(kind, 0) + 1
 
     def roll_up(self, dim: int) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -112,6 +134,10 @@ class Truth:
             "silent_terminals": self.silent_terminals,
             "dark_terminals": self.dark_terminals,
             "unknown_terminals": self.unknown_terminals,
+            "violations": self.violations,
+            "driven_km": self.driven_km,
+            "engine_h": self.engine_h,
+            "trips": self.trips,
             "counts": {
                 "fixes": self.fixes,
                 "tickets_unique": self.tickets_unique,
@@ -205,11 +231,21 @@ class _Truck:
         self.t = t0
         self.rnd = rnd
         self.pos: tuple[float, float] = (0.0, 0.0)
-        self.points: list[tuple[datetime, float, float, float, int]] = []  # t, lat, lon, speed, heading
+        self.points: list[tuple[datetime, float, float, float, int, float]] = []  # t, lat, lon, speed, heading, odo
+        self.parked: set[int] = set()  # indices of the fixes sent with the ignition off
+        self.driven_m = 0.0
+        self.engine_s = 0.0
 
     def _emit(self, lat: float, lon: float, speed: float, heading: int) -> None:
-        self.points.append((self.t, round(lat, 6), round(lon, 6), round(speed, 1), heading))
+        if self.points and len(self.points) - 1 not in self.parked:
+            self.engine_s += (self.t - self.points[-1][0]).total_seconds()
+        odo = round(ODOMETER_START_KM + self.driven_m / 1000, 1)  # JT/T 808 0x01: 1/10 km
+        self.points.append((self.t, round(lat, 6), round(lon, 6), round(speed, 1), heading, odo))
         self.t += timedelta(seconds=FIX_INTERVAL_S)
+
+    def park(self) -> None:
+        """The ignition goes off with the last fix sent."""
+        self.parked.add(len(self.points) - 1)
 
     def drive(self, to: tuple[float, float], speed_kmh: float = DRIVE_KMH) -> None:
         dist = haversine_m(*self.pos, *to)
@@ -221,6 +257,8 @@ class _Truck:
             f = k / steps
             lat = start[0] + (to[0] - start[0]) * f
             lon = start[1] + (to[1] - start[1]) * f
+            if self.points:  # the distance between its first and last fix (what a track can show)
+                self.driven_m += dist / steps
             self._emit(lat, lon, speed_kmh + self.rnd.uniform(-3, 3), head)
         self.pos = to
 
@@ -235,6 +273,7 @@ class _Truck:
 
 def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults()) -> tuple[list[SimEvent], Truth]:
     tz = city.timezone
+    holidays = holiday_map(city.holidays)
     midnight = day_start(day, tz)
     rnd = random.Random(f"faults:{seed}:{day}")
     points = {p.id: p for p in city.collection_points}
@@ -244,8 +283,6 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
 
     # a stop "driven past" must be a stop of its own: bins side by side with another stop are
     # cleared by the halt at that one (the engine treats them as one stop)
-    from wastestream.domain.geo import SiteIndex
-
     clustered = {p for m in SiteIndex.for_city(city).members.values() for p in m}
     alone = {p.id for p in city.collection_points} - clustered
     all_stops = [(r.id, s) for r in routes for s in r.stops if s in alone]
@@ -261,6 +298,15 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             [r for r in routes if r.id not in late_routes], faults.breakdowns
         )
     )
+    ops = random.Random(f"operations:{seed}:{day}")  # its own stream, so the other faults stay as they were
+    speeders = set(r.id for r in ops.sample(routes, faults.overspeeding))
+    detouring = set(r.id for r in ops.sample(routes, faults.detours))
+    dumpers = set(r.id for r in ops.sample([r for r in routes if r.id not in detouring], faults.dumping))
+    undelivering = set(
+        r.id for r in ops.sample([r for r in routes if r.id not in dumpers | detouring], faults.undelivered)
+    )
+    night = set(r.id for r in ops.sample(routes, faults.night_trips))
+    index = SiteIndex.for_city(city)
     drop_routes = [r.id for r in rnd.sample(routes, faults.dropouts)]
     midnight_routes = set(drop_routes[: faults.midnight_upload])
     backlog_stations = set(s.id for s in rnd.sample(sorted(city.stations, key=lambda s: s.id), faults.station_backlog))
@@ -292,25 +338,45 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         tare = v.stored_tare_kg + rr.choice([-40, -20, 0, 20, 40])
         dwell_at: dict[str, tuple[datetime, datetime]] = {}
         served_n = 0
-        for trip in trips:
+        corridor = Corridor(tuple((lat, lon) for lon, lat in route.path or ()), route.corridor_m)
+        collected_trips = 0
+        for n_trip, trip in enumerate(trips):
             load = 0.0
-            for stop in trip.stops:
+            collected = False
+            for k_stop, stop in enumerate(trip.stops):
                 p = points[stop.point_id]
                 pos = (p.geofence.lat, p.geofence.lon)
                 if route.id in broken_routes and served_n == 3:
                     # broken down halfway to the next stop, away from every site: 2 h standing, terminal on
                     truck.drive(((truck.pos[0] + pos[0]) / 2, (truck.pos[1] + pos[1]) / 2))
                     truck.dwell(BREAKDOWN_S)
+                    truth.violation(v.id, "idle_away")
+                if route.id in detouring and n_trip == 0 and k_stop == 4:
+                    truck.drive(_away_spot(truck.pos, corridor, index, 1500, 500, rr))  # off the corridor, no stop
+                    truth.violation(v.id, "off_route")
+                if route.id in dumpers and n_trip == 1 and k_stop == 8:
+                    truck.drive(_away_spot(truck.pos, corridor, index, 900, 300, rr))
+                    truck.dwell(DUMP_S)  # the load goes by the roadside
+                    load = 0.0
+                    truth.violation(v.id, "dumping")
+                    truth.violation(v.id, "off_route")
                 served_n += 1
-                if stop.point_id in missed:
+                if stop.point_id in missed or not is_due(p, day, holidays):
                     truck.drive(pos)  # drives past at speed: no dwell, not a visit
                     continue
                 truck.drive(pos)
                 first = truck.dwell(STOP_DWELL_S)
                 dwell_at[stop.point_id] = (first, truck.t - timedelta(seconds=FIX_INTERVAL_S))
                 load += p.expected_kg * rr.uniform(0.85, 1.15)
-            truck.drive(station_pos)
+                collected = True
+            collected_trips += collected
+            truck.drive(station_pos, OVERSPEED_KMH if route.id in speeders and n_trip == 1 else DRIVE_KMH)
+            if route.id in speeders and n_trip == 1:
+                truth.violation(v.id, "overspeed")
             arrive = truck.dwell(STATION_DWELL_S)
+            if route.id in undelivering and n_trip == len(trips) - 1:
+                truth.violation(v.id, "undelivered")  # back at the station, never weighed
+                continue
             net = round(load / 20) * 20
             t_in = arrive + timedelta(seconds=WEIGH_IN_AFTER_S)
             t = _ticket(
@@ -326,6 +392,17 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             )
             tickets.append(t)
             received[st.id] += net
+        truck.park()  # at the end of the route: ignition off
+        if route.id in night:  # out and back, 3 km, long after its shift
+            truck.t = max(truck.t, midnight + timedelta(hours=NIGHT_TRIP_AT[0], minutes=NIGHT_TRIP_AT[1]))
+            truck.drive(_away_spot(station_pos, None, index, 3000, 0, rr))
+            truck.drive(station_pos)
+            truck.dwell(60)
+            truck.park()
+            truth.violation(v.id, "out_of_shift")
+        truth.driven_km[v.id] = round(truck.driven_m / 1000, 3)
+        truth.engine_h[v.id] = round(truck.engine_s / 3600, 4)
+        truth.trips[v.id] = collected_trips
         # the fixes, and which of them were stored during a dropout
         fixes = [
             GpsFix(
@@ -338,11 +415,14 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                 speed_kmh=speed,
                 heading=head,
                 altitude_m=4,
-                status=3 if i < len(truck.points) - 1 else 2,  # bit 0 ACC, bit 1 positioned
-                acc_on=i < len(truck.points) - 1,  # parked at the end of the route: ignition off
+                status=2 if i in truck.parked else 3,  # bit 0 ACC, bit 1 positioned
+                acc_on=i not in truck.parked,
                 fix_valid=True,
+                odometer_km=odo,
+                alarm=2 if speed > OVERSPEED_KMH - 10 else 0,  # the terminal's own overspeed alarm (bit 1)
+                alarm_overspeed=speed > OVERSPEED_KMH - 10,
             )
-            for i, (t, lat, lon, speed, head) in enumerate(truck.points)
+            for i, (t, lat, lon, speed, head, odo) in enumerate(truck.points)
         ]
         drop: tuple[datetime, datetime] | None = None
         if route.id in drop_routes:
@@ -369,6 +449,8 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         # ground truth of each stop: what the truck was made to do there
         for stop_id in route.stops:
             p = points[stop_id]
+            if not is_due(p, day, holidays):
+                continue  # not due today (its calendar): nothing to decide
             if stop_id in missed:
                 choice = "driven past"
             elif route.id in late_routes:
@@ -438,6 +520,7 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             )
         )
         truth.tickets_without_dwell[st.id] = truth.tickets_without_dwell.get(st.id, 0) + 1
+        truth.violation(v.id, "wrong_station")  # not a station its route unloads at
     for t in tickets:
         if id(t) in manual:
             t = t.model_copy(update={"manual_weight": True})
@@ -473,6 +556,32 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         truth.unknown_terminals[terminal] = 1
     events.sort(key=lambda e: (e.deliver_at, e.kind, e.vehicle_id or ""))
     return events, truth
+
+
+def _away_spot(
+    here: tuple[float, float],
+    corridor: Corridor | None,
+    index: SiteIndex,
+    distance_m: float,
+    off_corridor_m: float,
+    rnd: random.Random,
+) -> tuple[float, float]:
+    """A place ``distance_m`` (or, if there is none, up to 4× as far) from ``here`` in no site's fence
+    (nor within 200 m of one) and at least ``off_corridor_m`` beyond the route's corridor."""
+    first = rnd.uniform(0, 2 * math.pi)
+    for k in range(36 * 4):
+        a = first + k * math.pi / 18
+        d = distance_m * (1 + k // 36)
+        lat = here[0] + d * math.cos(a) / 111_320
+        lon = here[1] + d * math.sin(a) / (111_320 * math.cos(math.radians(here[0])))
+        near = any(
+            index.locate(lat + dn / 111_320, lon + de / 111_320) is not None
+            for dn, de in ((0, 0), (200, 0), (-200, 0), (0, 280), (0, -280))
+        )
+        beyond = corridor_distances([Fix(0, lat, lon, 0)], [corridor])[0] if corridor and corridor.path else math.inf
+        if not near and beyond >= off_corridor_m:
+            return (round(lat, 6), round(lon, 6))
+    raise RuntimeError(f"no place {distance_m:.0f} m from {here} away from every site")
 
 
 def window_of(events: list[SimEvent], start: datetime, end: datetime) -> list[SimEvent]:

@@ -31,7 +31,8 @@ STEP = timedelta(seconds=60)
 
 
 def to_location(f: GpsFix) -> Location:
-    return Location(f.alarm, f.status, f.lat, f.lon, f.altitude_m, f.speed_kmh, f.heading, f.device_time)
+    extras = {} if f.odometer_km is None else {0x01: round(f.odometer_km * 10).to_bytes(4, "big")}  # 1/10 km
+    return Location(f.alarm, f.status, f.lat, f.lon, f.altitude_m, f.speed_kmh, f.heading, f.device_time, extras)
 
 
 def parse_window(day: date, from_: str, to: str, tz: str) -> tuple[datetime, datetime]:

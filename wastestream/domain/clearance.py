@@ -7,7 +7,8 @@ Status of a point on a day, from the visits seen so far and the current event ti
 * ``missed``  — the deadline has passed with no such visit;
 * ``pending`` — otherwise.
 
-It is a pure function of the evidence, so late or back-filled evidence that arrives after a
+A point with ``extra_windows`` (twice a day) is decided per window and its day takes the worst
+status (:mod:`wastestream.domain.calendar`). It is a pure function of the evidence, so late or back-filled evidence that arrives after a
 "missed" decision simply yields "cleared"/"late" next time, and the alert is resolved.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from wastestream.domain.calendar import windows as local_windows
 from wastestream.domain.localtime import at_local
 from wastestream.schemas import Clearance, CollectionPoint
 
@@ -29,11 +31,20 @@ class Decision:
 
 
 def window(point: CollectionPoint, day: date, tz: str) -> tuple[datetime, datetime, datetime]:
+    """The point's (first) window on ``day``: opens, closes, deadline."""
     return (
         at_local(day, point.service_start, tz),
         at_local(day, point.service_end, tz),
         at_local(day, point.deadline, tz),
     )
+
+
+def all_windows(point: CollectionPoint, day: date, tz: str) -> list[tuple[datetime, datetime, datetime]]:
+    """Every window of the point on ``day`` (one, or more with ``extra_windows``)."""
+    return [(at_local(day, a, tz), at_local(day, b, tz), at_local(day, c, tz)) for a, b, c in local_windows(point)]
+
+
+_WORST = {Clearance.missed: 0, Clearance.pending: 1, Clearance.late: 2, Clearance.cleared: 3}
 
 
 def decide(
@@ -44,8 +55,17 @@ def decide(
     tz: str = "Asia/Shanghai",
 ) -> Decision:
     """``visits``: (enter, exit, vehicle_id) at this point. A visit counts from the moment it
-    overlaps the service window (a truck waiting from 05:58 to 06:05 for a 06:00 window clears it)."""
-    start, end, deadline = window(point, day, tz)
+    overlaps the service window (a truck waiting from 05:58 to 06:05 for a 06:00 window clears it).
+    With several windows, the worst window's decision (the first such window)."""
+    visits = list(visits)
+    decisions = [_decide_window(w, visits, now) for w in all_windows(point, day, tz)]
+    return min(decisions, key=lambda d: _WORST[d.status])
+
+
+def _decide_window(
+    w: tuple[datetime, datetime, datetime], visits: list[tuple[datetime, datetime, str]], now: datetime
+) -> Decision:
+    start, end, deadline = w
     counted = sorted(
         (max(enter, start), vehicle) for enter, exit_, vehicle in visits if exit_ >= start and enter <= deadline
     )
