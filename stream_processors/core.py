@@ -683,6 +683,8 @@ class Core:
             stops = []
             for pid in route.stops:
                 p = self.points[pid]
+                if not is_due(p, day, self.holidays):
+                    continue  # not served today: nothing to warn of
                 begin, end, deadline = window(p, day, self.tz)
                 stops.append(PlannedStop(pid, p.geofence.lat, p.geofence.lon, end, deadline, p.expected_kg, begin))
             self._planned_stops[key] = stops

@@ -14,14 +14,16 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 
 from wastestream.schemas import (
+    CalendarDay,
     City,
     CollectionPoint,
     Contractor,
     Geofence,
     Route,
+    ServiceCalendar,
     TransferStation,
     Vehicle,
     WasteStream,
@@ -115,7 +117,17 @@ def _ceil(seconds: float, step_min: int) -> float:
     return math.ceil(seconds / step) * step
 
 
-def build_city(seed: int = 808) -> City:
+CALENDAR_ANCHOR = date(2026, 11, 2)
+#: simulated holiday entries of a city with calendars (not a real year's schedule: one holiday, one 调休 Sunday)
+SIM_HOLIDAYS = (
+    CalendarDay(date=date(2026, 11, 26), working=False, name="模拟假日 (simulated holiday)"),
+    CalendarDay(date=date(2026, 11, 29), working=True, name="模拟调休 (simulated worked Sunday)"),
+)
+
+
+def build_city(seed: int = 808, calendars: int = 0) -> City:
+    """The seed city. ``calendars``: how many of its (untimed) points get a service calendar, in turn
+    Monday/Wednesday/Friday, every other day, and working days only; the city then has SIM_HOLIDAYS."""
     rnd = random.Random(f"city:{seed}")
     contractors = [Contractor(id=f"C{i + 1:02d}", name=CONTRACTOR_NAMES[i]) for i in range(N_CONTRACTORS)]
     # stations on a ring around the centre, capacities sized for their share of the routes
@@ -244,8 +256,21 @@ def build_city(seed: int = 808) -> City:
         )
         for i in range(N_STATIONS)
     ]
+    if calendars:
+        cal_rnd = random.Random(f"calendars:{seed}")  # its own stream: the city is otherwise the same
+        chosen = set(cal_rnd.sample(sorted(p.id for p in points if not p.timed_stop), calendars))
+        kinds = [
+            ServiceCalendar(weekdays=[1, 3, 5]),
+            ServiceCalendar(every_n_days=2, anchor=CALENDAR_ANCHOR),
+            ServiceCalendar(workdays_only=True),
+        ]
+        ordered = sorted(chosen)
+        points = [
+            p.model_copy(update={"calendar": kinds[ordered.index(p.id) % 3]}) if p.id in chosen else p for p in points
+        ]
     return City(
         name="示范区 (seed district)",
+        holidays=list(SIM_HOLIDAYS) if calendars else [],
         timezone="Asia/Shanghai",
         contractors=contractors,
         vehicles=vehicles,
