@@ -52,10 +52,11 @@ from wastestream.domain.checks import DEFAULT_INPUT_RULES, InputRules, ticket_pr
 from wastestream.domain.localtime import zone
 from wastestream.domain.plates import normalise_plate
 from wastestream.producers.complaints import complaints_router
+from wastestream.producers.exceptions import exceptions_router
 from wastestream.producers.httpauth import bearer_of
 from wastestream.producers.sinks import EventSink
 from wastestream.schemas import City, DeadLetter, Destination, Direction, WasteStream, WeighTicket
-from wastestream.topics import COMPLAINTS
+from wastestream.topics import COMPLAINTS, SERVICE_EXCEPTIONS
 
 
 def station_token(secret: bytes, station_id: str) -> str:
@@ -202,6 +203,8 @@ def create_app(
     max_rows: int = 5000,
     dispatch_tokens: dict[str, str] | None = None,
     known_cases: dict[str, dict] | None = None,
+    contractor_tokens: dict[str, str] | None = None,
+    known_exceptions: dict[str, dict] | None = None,
 ) -> FastAPI:  # noqa: ANN001
     """``tokens``: bearer token → station id. A request body over ``max_body_bytes`` or with more
     than ``max_rows`` tickets is answered 413 (settings ``WASTESTREAM_WEIGHBRIDGE_MAX_*``). Parsing
@@ -318,6 +321,23 @@ def create_app(
             )
         )
 
+    if contractor_tokens:  # contractors report why a point was not served (reason codes)
+
+        async def publish_exception(report_id: str, x) -> None:  # noqa: ANN001
+            await sink.publish(sink.prefix + SERVICE_EXCEPTIONS.name, [(report_id, x)])
+
+        app.include_router(
+            exceptions_router(
+                city,
+                publish_exception,
+                sink.dead_letter,
+                contractor_tokens,
+                rules or DEFAULT_INPUT_RULES,
+                known_exceptions,
+                clock,
+            )
+        )
+
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "stations": len(stations)}
@@ -430,17 +450,30 @@ def dispatch_tokens_from_settings(settings) -> dict[str, str]:  # noqa: ANN001
     return {station_token(_secret(settings, env), "dispatch:dispatch"): "dispatch"}
 
 
+def contractor_tokens_from_settings(settings, city: City) -> dict[str, str]:  # noqa: ANN001
+    """Explicit ``WASTESTREAM_CONTRACTOR_TOKENS`` (contractor=token,...) or one per contractor derived
+    from the secret."""
+    env = "WASTESTREAM_CONTRACTOR_TOKENS"
+    explicit = _explicit_tokens(settings.contractor_tokens, env, "contractor")
+    if explicit is not None:
+        return explicit
+    secret = _secret(settings, env)
+    return {station_token(secret, f"contractor:{c.id}"): c.id for c in city.contractors}
+
+
 def run_weighbridge(settings, city: City, host: str | None, port: int | None, report) -> None:  # noqa: ANN001
     import asyncio
 
     import uvicorn
 
     from wastestream.producers.complaints import read_cases
+    from wastestream.producers.exceptions import read_exceptions
     from wastestream.producers.sinks import KafkaSink
 
     tokens = tokens_from_settings(settings, city)
     sink = KafkaSink(settings, client_id="wastestream-weighbridge")
     known = {k: c.content() for k, c in read_cases(settings).items()}  # case ids already used
+    known_x = {k: x.content() for k, x in read_exceptions(settings).items()}
     app = create_app(
         city,
         sink,
@@ -450,6 +483,8 @@ def run_weighbridge(settings, city: City, host: str | None, port: int | None, re
         max_rows=settings.weighbridge_max_rows,
         dispatch_tokens=dispatch_tokens_from_settings(settings),
         known_cases=known,
+        contractor_tokens=contractor_tokens_from_settings(settings, city),
+        known_exceptions=known_x,
     )
     host = host or settings.weighbridge_host
     port = port or settings.weighbridge_port

@@ -53,6 +53,7 @@ JSON_DIR = Path(__file__).parent / "json"
 
 #: every model that has a JSON Schema file under schemas/json/
 from wastestream.schemas.complaints import Complaint  # noqa: E402 - after events, which it builds on
+from wastestream.schemas.exceptions import ServiceException  # noqa: E402
 
 DOCUMENTED: dict[str, type[BaseModel]] = {
     m.__name__: m
@@ -70,6 +71,7 @@ DOCUMENTED: dict[str, type[BaseModel]] = {
         StationBalance,
         Alert,
         Complaint,
+        ServiceException,
         City,
     )
 }

@@ -144,7 +144,7 @@ class WeighTicket(Message):
 class DeadLetter(Message):
     """Input that was rejected: the raw bytes and why, never silently dropped."""
 
-    source: Literal["gateway", "weighbridge", "worker", "recompute", "notify", "complaints"]
+    source: Literal["gateway", "weighbridge", "worker", "recompute", "notify", "complaints", "exceptions"]
     reason: str
     raw_hex: str = Field(description="the rejected bytes, hex")
     received_at: AwareDatetime

@@ -511,6 +511,20 @@ def dispatch_token() -> None:
     out.print(next(iter(tokens)))
 
 
+@app.command("contractor-token")
+def contractor_token(contractor: Annotated[str, typer.Argument(help="contractor id, e.g. C01")]) -> None:
+    """Print the bearer token a contractor sends with its non-collection reports
+    (POST /v1/service-exceptions)."""
+    from wastestream.producers.weighbridge import contractor_tokens_from_settings
+
+    s = get_settings()
+    tokens = contractor_tokens_from_settings(s, _load_city(s.city_file))
+    mine = [t for t, c in tokens.items() if c == contractor]
+    if not mine:
+        raise WastestreamError(f"no contractor {contractor!r} (known: {', '.join(sorted(set(tokens.values())))})")
+    out.print(mine[0])
+
+
 @app.command("notify")
 def notify() -> None:
     """Page alerts from the alerts topic to the dispatch robot (DingTalk / WeCom / webhook): each

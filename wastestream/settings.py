@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     dispatch_tokens: SecretStr | None = Field(
         None, description="dispatcher=token,... for the complaints API (default: one derived from the gateway secret)"
     )
+    contractor_tokens: SecretStr | None = Field(
+        None,
+        description="contractor=token,... for the non-collection reports API (default: one per contractor derived"
+        " from the gateway secret)",
+    )
     complaints_interval_s: float = Field(60.0, gt=0, description="how often open cases are judged again")
 
     # paging (wastestream notify): the dispatch robot, and contractors' own robots

@@ -52,6 +52,12 @@ COMPLAINTS = TopicSpec(
     "Complaint: a citizen's case (12345 / 数字城管) forwarded by the dispatch center (compacted)",
     configs={"cleanup.policy": "compact"},
 )
+SERVICE_EXCEPTIONS = TopicSpec(
+    "service.exceptions",
+    "report id",
+    "ServiceException: a contractor's reason a point was not served / a vehicle could not work (compacted)",
+    configs={"cleanup.policy": "compact"},
+)
 TERMINAL_DATA = TopicSpec("terminal.data", "vehicle id", "TerminalData: 0x0900 transparent data, kept with its type")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -66,4 +72,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TERMINAL_DATA,
     NOTIFY_SENT,
     COMPLAINTS,
+    SERVICE_EXCEPTIONS,
 )
