@@ -712,6 +712,50 @@ def grafana_provision(
     )
 
 
+@app.command("assess")
+def assess_month(
+    month: Annotated[str, typer.Option(help="the month, YYYY-MM")],
+    contractor: Annotated[str | None, typer.Option(help="only this contractor")] = None,
+    table_file: Annotated[Path | None, typer.Option("--table", help="the deduction table (YAML)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON, CSV, .xlsx, HTML and PNG")] = Path(
+        "out/assessments"
+    ),
+    write: Annotated[bool, typer.Option(help="write the scores and deductions to InfluxDB")] = True,
+) -> None:
+    """A month's assessment of the contractors by the deduction table: scores, fines and every
+    deduction with its evidence; run again after late uploads to see what changed."""
+    import re
+
+    from wastestream.assess import run_assess
+    from wastestream.schemas.assessment import DEFAULT_TABLE, TableFileError, load_table
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise WastestreamError(f"--month: expected YYYY-MM, got {month!r}")
+    try:
+        table = load_table(table_file or DEFAULT_TABLE)
+    except TableFileError as e:
+        raise WastestreamError(str(e)) from None
+    s = get_settings()
+    a, moved, scores, paths = run_assess(s, _load_city(s.city_file), table, month, contractor, out_dir, _report)
+    t = Table(title=f"{table.name} · {month} (table {table.version})")
+    for col in ("contractor", "score", "points", f"fines {table.currency}", "counted", "excused"):
+        t.add_column(col, justify="right")
+    for c, sc in sorted(a.contractors.items()):
+        counted = sum(1 for d in sc.deductions if d.points > 0 or d.money > 0)
+        excused = sum(1 for d in sc.deductions if d.status == "excused")
+        t.add_row(c, f"{sc.score:g}", f"{sc.points:g}", f"{sc.money:,.2f}", str(counted), str(excused))
+    out.print(t)
+    if scores or moved:
+        out.print(f"[bold]changed since the last run[/bold] ({len(moved)} deduction(s)):")
+        for c, (b, x) in sorted(scores.items()):
+            out.print(f"  {c}: score {b:g} → {x:g}")
+        for m in moved[:20]:
+            d = m.after or m.before
+            assert d is not None
+            out.print(f"  {m.what}: {m.contractor} {d.item} {d.subject} {d.day} ({d.points:g} pts, {d.status})")
+    _report(f"assessment: {', '.join(str(p) for p in paths.values())}")
+
+
 @app.command("report")
 def report(
     date_: Annotated[str | None, typer.Option("--date", help="local day (default yesterday)")] = "yesterday",

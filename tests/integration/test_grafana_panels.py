@@ -75,6 +75,7 @@ def test_every_panel_returns_the_ground_truth(filled):
             ' |> filter(fn: (r) => r._measurement == "clearance" and r._field == "visit_at")',
         )
     }
+    c01_vehicles = {v.id for v in city.vehicles if v.contractor_id == "C01"}
     missed_timed = [p.id for p in city.collection_points if p.timed_stop and stops[p.id]["status"] == "missed"]
     expect = {
         "tonnage_in": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_total_kg"] / 1000),
@@ -111,6 +112,29 @@ def test_every_panel_returns_the_ground_truth(filled):
         # no complaints on this day (tests/integration/test_complaints.py fills and checks these)
         "complaints_open": lambda r: r == [],
         "c_complaints": lambda r: r == [],
+        # the operating violations the simulator made the trucks commit (demo faults: a ghost ticket)
+        "violations_by_kind": lambda r: (
+            {x["kind"]: x["_value"] for x in r}
+            == dict(Counter(k for kinds in truth["violations"].values() for k, n in kinds.items() for _ in range(n)))
+        ),
+        "c_violations": lambda r: (
+            sorted((x["kind"], x["vehicle"]) for x in r)
+            == sorted(
+                (k, v)
+                for v, kinds in truth["violations"].items()
+                if v in c01_vehicles
+                for k, n in kinds.items()
+                for _ in range(n)
+            )
+        ),
+        "c_assessment": lambda r: r == [],  # written by `wastestream assess` (tests/integration/test_assess.py)
+        "v_day": lambda r: (
+            len(r) == 1
+            and r[0]["km_track"] == pytest.approx(truth["driven_km"]["V001"], rel=0.005)
+            and r[0]["trips"] == truth["trips"]["V001"]
+            and r[0]["delivered_kg"] == truth["tonnage_in_by_vehicle"]["V001"]
+            and r[0]["engine_h"] == pytest.approx(truth["engine_h"]["V001"], abs=1e-3)
+        ),
         "c_tonnage": lambda r: r[0]["_value"] == pytest.approx(truth["tonnage_in_by_contractor"]["C01"] / 1000),
         "c_scorecard": lambda r: (
             {x["status"]: x["points"] for x in r}
@@ -197,7 +221,15 @@ def test_every_panel_returns_the_ground_truth(filled):
     assert failures == [], "\n".join(failures)
 
 
-EMPTY_HERE = ("alerts_silent", "alerts_dark", "alerts_at_risk", "complaints_open", "c_complaints")
+EMPTY_HERE = (
+    "alerts_silent",
+    "alerts_dark",
+    "alerts_at_risk",
+    "complaints_open",
+    "c_complaints",
+    "c_violations",
+    "c_assessment",
+)
 
 
 def wgs84(lat: float, lon: float) -> tuple[float, float]:

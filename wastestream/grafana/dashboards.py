@@ -175,6 +175,17 @@ def dispatch_panels(bucket: str, plan_t: float, basemap: Basemap = "osm", tz: st
             h=8,
         ),
         PanelSpec(
+            "violations_by_kind",
+            title("violations_by_kind"),
+            "table",
+            _src(bucket, "violations", ' and r._field == "active"')
+            + '\n  |> group(columns: ["kind"])\n  |> sum()\n  |> group()\n  |> filter(fn: (r) => r._value > 0)'
+            '\n  |> sort(columns: ["kind"])',
+            unit="none",
+            w=12,
+            h=8,
+        ),
+        PanelSpec(
             "vehicles_seen",
             title("vehicles_seen"),
             "stat",
@@ -297,6 +308,28 @@ def contractor_panels(bucket: str, tz: str = TIMEZONE, basemap: Basemap = "osm")
             w=8,
         ),
         PanelSpec(
+            "c_violations",
+            title("c_violations"),
+            "table",
+            _src(bucket, "violations", c)
+            + '\n  |> pivot(rowKey: ["_time", "vehicle", "kind"], columnKey: ["_field"], valueColumn: "_value")'
+            "\n  |> filter(fn: (r) => r.active == 1)\n  |> group()"
+            '\n  |> keep(columns: ["_time", "kind", "vehicle", "value", "detail", "lat", "lon"])'
+            '\n  |> sort(columns: ["_time"])',
+            unit="none",
+            w=16,
+            h=8,
+        ),
+        PanelSpec(
+            "c_assessment",
+            title("c_assessment"),
+            "timeseries",
+            _src(bucket, "assessment", c + ' and r.period == "day" and r._field == "score"')
+            + '\n  |> group()\n  |> keep(columns: ["_time", "_value"])\n  |> sort(columns: ["_time"])',
+            "none",
+            w=8,
+        ),
+        PanelSpec(
             "c_points_map",
             title("c_points_map"),
             "geomap",
@@ -339,6 +372,18 @@ def station_panels(bucket: str, tz: str = TIMEZONE) -> list[PanelSpec]:
 def vehicle_panels(bucket: str, basemap: Basemap = "osm") -> list[PanelSpec]:
     v = ' and r.vehicle == "${vehicle}"'
     return [
+        PanelSpec(
+            "v_day",
+            title("v_day"),
+            "table",
+            _src(bucket, "vehicle_day", v)
+            + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n  |> group()'
+            '\n  |> keep(columns: ["_time", "km_track", "km_odometer", "engine_h", "trips", "trips_short",'
+            ' "trips_undelivered", "stops", "collections", "delivered_kg", "t_per_km"])',
+            unit="none",
+            w=24,
+            h=5,
+        ),
         PanelSpec(
             "v_track",
             title("v_track"),

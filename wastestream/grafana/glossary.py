@@ -37,6 +37,11 @@ TERMS: dict[str, tuple[str, str, str]] = {
     "scorecard": ("考核", "scorecard", "a contractor's points by status and its clearance rate"),
     "complaint": ("投诉", "complaint", "a citizen's case (12345 hotline, 数字城管) about a point"),
     "catch_up": ("补收", "catch-up collection", "a collection after the deadline or after a valid complaint"),
+    "violation": ("违规作业", "violation", "overspeed, off route, idling away from sites, out of shift, dumping"),
+    "dumping": ("乱倾乱倒", "suspected dumping", "a loaded stop away from sites on a trip that delivered short"),
+    "undelivered": ("有收无倒", "load not delivered", "collected, never weighed at a station"),
+    "assessment": ("作业考核", "assessment", "the month's score of a contractor by the bureau's deduction table"),
+    "deduction": ("扣分", "deduction", "points and fine of one occurrence, with its evidence"),
     "at_risk": ("清运预警", "at risk", "a stop predicted to be served after its window: warn while there is time"),
 }
 
@@ -65,6 +70,10 @@ TITLES: dict[str, tuple[str, str]] = {
         "Complaints: cases, valid, open, mean minutes to resolve",
     ),
     "complaints_open": ("待补收投诉", "Complaints awaiting catch-up collection"),
+    "violations_by_kind": ("违规作业 (按类别)", "Operating violations by kind"),
+    "c_violations": ("违规作业明细", "My vehicles' violations (kind, vehicle, time, place)"),
+    "c_assessment": ("考核得分 (按日累计)", "Assessment: running score by day"),
+    "v_day": ("车辆日报: 里程、工时、趟次、吨公里", "Vehicle day: km, engine hours, trips, t/km"),
     "s_in_out": ("每日进出站量 (公斤)", "In / out by day (kg)"),
     "s_balance": ("收支、日产日清与设计规模", "Balance, same-day clearance and capacity"),
     "v_track": ("行驶轨迹与到点", "Track of the day and its visits (narrow the time range to replay)"),
