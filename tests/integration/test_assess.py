@@ -122,7 +122,7 @@ def test_a_month_assessed_from_the_figures_and_the_contractors_reasons(stack, tm
                 assert "too late" in ded["note"]
         else:
             assert by_subject[("idle_away", x.vehicle_id)]["status"] == "excused"
-    for c, v in a["contractors"].items():
+    for v in a["contractors"].values():
         assert v["score"] == pytest.approx(max(0, 100 - sum(x["points"] for x in v["deductions"])))
         assert v["money"] == pytest.approx(sum(x["money"] for x in v["deductions"]))
 
