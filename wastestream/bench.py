@@ -124,6 +124,7 @@ def run_benchmarks(
     if pipeline_settings is not None:
         results += run_pipeline_benchmarks(pipeline_settings, out, report)
     warnings = early_warning_quality(out)
+    violations = violation_quality(out)
     t = Table("benchmark", "value", "unit", "baseline (same run)", "value / baseline", "goal")
     for r in results:
         t.add_row(r.name, f"{r.value:,.1f}", r.unit, f"{r.baseline:,.1f} ({r.baseline_name})", f"{r.ratio:.2f}", r.goal)
@@ -139,12 +140,31 @@ def run_benchmarks(
                 "python": platform.python_version(),
                 "results": [asdict(r) | {"ratio": r.ratio} for r in results],
                 "early_warning": warnings,
+                "violations": violations,
             },
             indent=1,
         )
     )
     out.print(f"written to {path}")
     return results
+
+
+def violation_quality(out: Console) -> dict:
+    """The violation rules over honest and planted simulated days (quality against the simulator's
+    truth: recall per kind, false positives; no baseline)."""
+    from datetime import date
+
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.stream_processors.violation_quality import measure
+
+    tallies = measure(build_city(808), date(2026, 11, 16), days=3)
+    rows = {name: t.rows() for name, t in tallies.items()}
+    for name, rs in rows.items():
+        t = Table(f"violations, {name} days (3 seeded days)", "kind", "true", "found", "recall", "false positives")
+        for r in rs:
+            t.add_row("", r["kind"], str(r["true"]), str(r["found"]), str(r["recall"]), str(r["false_positives"]))
+        out.print(t)
+    return rows
 
 
 def early_warning_quality(out: Console) -> dict:

@@ -33,6 +33,7 @@ from wastestream.schemas import City, Clearance, CollectionPoint, Direction, Fix
 
 BREAKDOWN_S = 2 * 3600
 DUMP_S = 8 * 60  # a truck dumping its load by the roadside stands this long
+JAM_S = 12 * 60  # a truck stuck in traffic, loaded
 OVERSPEED_KMH = 75.0
 NIGHT_TRIP_AT = (22, 30)  # local time a truck makes a trip outside its shift
 ODOMETER_START_KM = 12_000.0
@@ -58,6 +59,7 @@ class Faults:
     dumping: int = 0  # trucks dumping their second trip's first 8 stops' waste 900 m off the route (8 min)
     undelivered: int = 0  # trucks whose last trip's load is never weighed (back at the station, no ticket)
     night_trips: int = 0  # trucks making a 3 km trip out and back at 22:30, outside their shift
+    traffic_jams: int = 0  # honest: trucks standing 12 min in a jam on the road, loaded, then delivering in full
 
     @classmethod
     def demo(cls) -> Faults:
@@ -306,6 +308,12 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
         r.id for r in ops.sample([r for r in routes if r.id not in dumpers | detouring], faults.undelivered)
     )
     night = set(r.id for r in ops.sample(routes, faults.night_trips))
+    jammed = set(
+        r.id
+        for r in random.Random(f"jams:{seed}:{day}").sample(
+            [r for r in routes if r.id not in dumpers], faults.traffic_jams
+        )
+    )
     index = SiteIndex.for_city(city)
     drop_routes = [r.id for r in rnd.sample(routes, faults.dropouts)]
     midnight_routes = set(drop_routes[: faults.midnight_upload])
@@ -348,9 +356,11 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                 pos = (p.geofence.lat, p.geofence.lon)
                 if route.id in broken_routes and served_n == 3:
                     # broken down halfway to the next stop, away from every site: 2 h standing, terminal on
-                    truck.drive(((truck.pos[0] + pos[0]) / 2, (truck.pos[1] + pos[1]) / 2))
+                    mid = ((truck.pos[0] + pos[0]) / 2, (truck.pos[1] + pos[1]) / 2)
+                    truck.drive(mid)
                     truck.dwell(BREAKDOWN_S)
-                    truth.violation(v.id, "idle_away")
+                    if index.locate(*mid) is None:  # (standing in another point's fence is not "away")
+                        truth.violation(v.id, "idle_away")
                 if route.id in detouring and n_trip == 0 and k_stop == 4:
                     truck.drive(_away_spot(truck.pos, corridor, index, 1500, 500, rr))  # off the corridor, no stop
                     truth.violation(v.id, "off_route")
@@ -360,6 +370,11 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
                     load = 0.0
                     truth.violation(v.id, "dumping")
                     truth.violation(v.id, "off_route")
+                if route.id in jammed and n_trip == 1 and k_stop == 6:
+                    # halfway along the leg (on the route), outside every fence, like a loaded dumping stop
+                    mid = ((truck.pos[0] + pos[0]) / 2, (truck.pos[1] + pos[1]) / 2)
+                    truck.drive(mid)
+                    truck.dwell(JAM_S)
                 served_n += 1
                 if stop.point_id in missed or not is_due(p, day, holidays):
                     truck.drive(pos)  # drives past at speed: no dwell, not a visit
