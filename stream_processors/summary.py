@@ -33,6 +33,15 @@ def fetch(settings: Settings, day: date) -> dict:
                 for r in q.query_stream(queries.clearance_points(b, day, tz, "missed"))
             ],
             "balance": [dict(r.values) for r in q.query_stream(queries.station_balance(b, day, tz))],
+            "violations": [
+                dict(r.values)
+                for r in q.query_stream(
+                    f'from(bucket: "{b}") |> {queries.day_range(day, tz)}'
+                    ' |> filter(fn: (r) => r._measurement == "violations")'
+                    ' |> pivot(rowKey: ["_time", "vehicle", "kind"], columnKey: ["_field"], valueColumn: "_value")'
+                    ' |> filter(fn: (r) => r.active == 1) |> group() |> sort(columns: ["_time"])'
+                )
+            ],
         }
     return res
 
@@ -62,4 +71,8 @@ def print_summary(settings: Settings, day: date, out: Console) -> dict:
     out.print(
         f"stations: {len(f['balance'])}, not cleared the same day (日产日清): {[b['station'] for b in not_cleared]}"
     )
+    for v in f["violations"][:10]:
+        out.print(f"  violation: {v['kind']} {v['vehicle']} ({v['contractor']}) {v['_time']:%H:%M}Z: {v['detail']}")
+    if len(f["violations"]) > 10:
+        out.print(f"  … {len(f['violations']) - 10} more violations")
     return f

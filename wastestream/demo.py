@@ -55,7 +55,9 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     stack.up(report, ["gateway", "weighbridge", "worker"])
     truth = s.state_dir / "demo" / f"truth-{day}.json"
     started = time.monotonic()
-    run_online(s, city, day, seed, Faults.demo(), speed, "00:00", "24:00", truth, report)
+    # the demo's faults, and a few operating violations to find (a speeder, a roadside dumping, a night trip)
+    faults = Faults(**{**vars(Faults.demo()), "overspeeding": 1, "dumping": 1, "night_trips": 1})
+    run_online(s, city, day, seed, faults, speed, "00:00", "24:00", truth, report)
     wait_consumed(s, "wastestream-worker", [s.topic("gps.fixes"), s.topic("weigh.tickets")], 600, report)
     from wastestream.stream_processors.evidence import VISIT_HOP_S
 
@@ -63,6 +65,13 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     time.sleep(VISIT_HOP_S + 4)
     report(f"demo: simulated {day} in {time.monotonic() - started:.0f}s")
     print_summary(s, day, out)
+    from wastestream.assess import run_assess
+    from wastestream.schemas.assessment import load_table
+
+    month = day.isoformat()[:7]
+    assessed, *_, files = run_assess(s, city, load_table(), month, None, s.state_dir / "assessments", report)
+    scores = ", ".join(f"{c} {sc.score:g}" for c, sc in sorted(assessed.contractors.items()))
+    out.print(f"assessment {month} (the shipped illustrative deduction table): {scores}")
     out.print()
     out.print("[bold]Where to look[/bold]")
     out.print(f"  InfluxDB   {s.influx_url}  org {s.influx_org}, bucket {s.influx_bucket} (+ contractor-c01 … -c10)")
@@ -73,5 +82,7 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     out.print(
         f"  processes  gateway :{s.gateway_port} (JT/T 808), weighbridge http://127.0.0.1:{s.weighbridge_port}/docs, worker"
     )
+    out.print(f"  assessment {files['html']} (+ .xlsx, .csv, .json; again: wastestream assess --month {month})")
+    out.print("  dashboards deploy/grafana (compose): Dispatch → 违规作业 violations, Contractor → 考核得分 score")
     out.print(f"  logs       {s.log_dir}/")
     out.print("  stop       wastestream stack down   (or: make stack-down)")
