@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from wastestream.schemas.exceptions import ReasonCode
+from wastestream.schemas.reference import describe_errors
 
 #: what the pipeline counts, per contractor and local day
 MEASURES = {
@@ -102,18 +103,4 @@ def load_table(path: Path | str = DEFAULT_TABLE) -> DeductionTable:
     try:
         return DeductionTable.model_validate(raw)
     except ValidationError as e:
-        msgs = []
-        for err in e.errors()[:5]:
-            loc = list(err["loc"])
-            where = ""
-            if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
-                try:
-                    iid = raw["items"][loc[1]].get("id")
-                except (IndexError, AttributeError, KeyError, TypeError):
-                    iid = None
-                where = f"items[{loc[1]}]" + (f" (id {iid!r})" if iid else "") + ": "
-                loc = loc[2:]
-            msg = err["msg"].removeprefix("Value error, ")
-            field = ".".join(str(x) for x in loc)
-            msgs.append(f"{where}{field + ': ' if field and not msg.startswith(field) else ''}{msg}")
-        raise TableFileError(f"{path}: {'; '.join(msgs)}") from None
+        raise TableFileError(f"{path}: {describe_errors(e, raw)}") from None

@@ -23,7 +23,7 @@ from typing import Any
 import ijson
 from pydantic import BaseModel, ValidationError
 
-from wastestream.schemas.reference import City, CityFileError, CollectionPoint, Geofence, Vehicle, _describe, load_city
+from wastestream.schemas.reference import City, CityFileError, CollectionPoint, Geofence, Vehicle, describe_errors, load_city
 
 
 def _view_of(model: type[BaseModel]) -> type:
@@ -144,7 +144,7 @@ def load_city_compact(path: Path | str) -> City:
                 except ValidationError as e:
                     entry_id = value.get("id") if isinstance(value, dict) else None
                     where = f"{key}[{i}]" + (f" (id {entry_id!r})" if entry_id else "")
-                    raise CityFileError(f"{where}: {_describe(e, {})}") from None
+                    raise CityFileError(f"{where}: {describe_errors(e, {})}") from None
     except OSError as e:
         raise CityFileError(f"{path}: cannot read ({e.strerror})") from None
     except ijson.JSONError as e:
@@ -154,7 +154,7 @@ def load_city_compact(path: Path | str) -> City:
     try:
         shell = City.model_validate({**rest, **dict.fromkeys(views, [])}, context={"defer_reference_checks": True})
     except ValidationError as e:
-        raise CityFileError(f"{path}: {_describe(e, rest)}") from None
+        raise CityFileError(f"{path}: {describe_errors(e, rest)}") from None
     city = shell.model_copy(update=views)
     try:
         city.check_references()  # the cross-entry checks, now over the views

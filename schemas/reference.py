@@ -257,7 +257,8 @@ class CityFileError(ValueError):
     """A reference-data file that cannot be loaded; the message names the bad entry."""
 
 
-def _describe(e: ValidationError, raw: dict) -> str:
+def describe_errors(e: ValidationError, raw: dict) -> str:
+    """The first problems of a validation, each named by its list entry's position and id."""
     msgs = []
     for err in e.errors()[:5]:
         loc = list(err["loc"])
@@ -270,6 +271,7 @@ def _describe(e: ValidationError, raw: dict) -> str:
             where = f"{loc[0]}[{loc[1]}]" + (f" (id {entry_id!r})" if entry_id else "")
             loc = loc[2:]
         field = ".".join(str(x) for x in loc)
+        err["msg"] = err["msg"].removeprefix("Value error, ")
         msgs.append(
             f"{where}{': ' if where and field else ''}{field}: {err['msg']}" if (where or field) else err["msg"]
         )
@@ -300,7 +302,7 @@ def load_city(path: Path | str) -> City:
     try:
         return City.model_validate(raw)
     except ValidationError as e:
-        raise CityFileError(f"{path}: {_describe(e, raw)}") from None
+        raise CityFileError(f"{path}: {describe_errors(e, raw)}") from None
 
 
 def dump_city(city: City, path: Path | str) -> None:
