@@ -23,7 +23,15 @@ from typing import Any
 import ijson
 from pydantic import BaseModel, ValidationError
 
-from wastestream.schemas.reference import City, CityFileError, CollectionPoint, Geofence, Vehicle, describe_errors, load_city
+from wastestream.schemas.reference import (
+    City,
+    CityFileError,
+    CollectionPoint,
+    Geofence,
+    Vehicle,
+    describe_errors,
+    load_city,
+)
 
 
 def _view_of(model: type[BaseModel]) -> type:

@@ -43,6 +43,7 @@ from wastestream.domain.tonnage import TonnageKey
 from wastestream.schemas import City, Clearance, ClearanceStatus
 from wastestream.schemas.results import Visit
 
+VEHICLE_DAY_COUNTS = {"trips", "trips_short", "trips_undelivered", "stops", "collections"}  # integers; the rest floats
 STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
 
 
@@ -211,7 +212,7 @@ class Records:
         return record(
             "vehicle_day",
             {"vehicle": vehicle, "contractor": contractor or "", "kind": self.kind_of.get(vehicle, "")},
-            {k: (float(v) if isinstance(v, float) else v) for k, v in summary.items() if v is not None},
+            {k: (v if k in VEHICLE_DAY_COUNTS else float(v)) for k, v in summary.items() if v is not None},
             day_start(day, self.tz),
             contractor,
         )

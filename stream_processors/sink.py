@@ -149,6 +149,11 @@ def contractor_bucket(contractor_id: str) -> str:
     return f"contractor-{contractor_id.lower()}"
 
 
+def _partial_write(e: Exception) -> bool:
+    """InfluxDB wrote the body but refused some points for good (HTTP 422 "partial write")."""
+    return getattr(e, "status", None) == 422 and "partial write" in str(getattr(e, "body", ""))
+
+
 class InfluxSink(Sink):
     """Synchronous batched writes (the caller must know a write succeeded), with retries."""
 
@@ -166,6 +171,7 @@ class InfluxSink(Sink):
         self.api = self.client.write_api(write_options=SYNCHRONOUS)
         self.contractor_buckets = {c.id: c.bucket_name for c in city.contractors} if city is not None else {}
         self._ensured: set[str] = set()
+        self.refused_writes = 0  # writes InfluxDB took only in part (points it refused for good)
 
     def ensure_buckets(self) -> None:
         """Create the main bucket and each contractor's bucket if missing."""
@@ -216,6 +222,12 @@ class InfluxSink(Sink):
                 fn()
                 return
             except Exception as e:  # noqa: BLE001 - any failure: back off and retry, then raise
+                if _partial_write(e):
+                    # the rest of the body was written; the refused points (a field type conflict) would be
+                    # refused again on every retry and stall every commit behind them
+                    self.refused_writes += 1
+                    log.error("InfluxDB refused part of a write, not retried: %s", str(getattr(e, "body", e))[:500])
+                    return
                 if attempt == self.retries:
                     raise
                 log.warning("InfluxDB write failed (%s); retry %d in %.1fs", type(e).__name__, attempt + 1, delay)

@@ -21,7 +21,7 @@ from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
 from wastestream.schemas import Direction, GpsFix, WeighTicket
-from wastestream.schemas.results import SiteKind, VisitSet
+from wastestream.schemas.results import Delivery, SiteKind, VisitSet
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
@@ -90,6 +90,23 @@ def poison(city) -> list[tuple[str, bytes, bytes, str]]:
             b"P-NOWHERE",
             j(VisitSet(site_id="P-NOWHERE", site_kind=SiteKind.point, vehicle_id=v.id, local_date=DAY, visits=[])),
             "visit_unknown_site",
+        ),
+        ("deliveries", v.id.encode(), b"[1, 2, 3]", "invalid deliveries message"),
+        (
+            "deliveries",
+            b"V999",
+            j(
+                Delivery(
+                    vehicle_id="V999",
+                    station_id=st.id,
+                    serial="POISON-3",
+                    local_date=DAY,
+                    weigh_in_at=NOON,
+                    weigh_out_at=NOON + timedelta(minutes=5),
+                    net_kg=100,
+                )
+            ),
+            "delivery_unknown_id",
         ),
     ]
 
@@ -191,10 +208,11 @@ def test_poison_on_every_topic_changes_no_figure_and_every_message_is_dead_lette
         "ticket_unknown_station",
         "ticket_bad_arithmetic",
         "visit_unknown_site",
+        "delivery_unknown_id",
     ):
         assert sum(v for (k, _), v in counts.items() if k == kind) == 1, (kind, counts)
     # messages that are no valid model at all: counted on the day the worker refused them (today)
     parse_errors = {k: v for k, v in counts.items() if k[0] == "dead_letter" and k[1].startswith("worker:invalid")}
-    assert sum(parse_errors.values()) == 3, parse_errors
+    assert sum(parse_errors.values()) == 4, parse_errors
     assert unknown[("013900000999", "worker")] == 1
     assert unknown[(next(iter(t["unknown_terminals"])), "gateway")] == 1

@@ -94,3 +94,35 @@ def test_contractor_records_also_go_to_the_contractor_bucket() -> None:
         "main": b"m v=1i 1795392000\nm v=2i 1795392000",
         "contractor-c01": b"m v=1i 1795392000",
     }
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, body: str):
+        super().__init__(body)
+        self.status, self.body = status, body
+
+
+def _sink_failing_with(errors: list[Exception]) -> tuple[InfluxSink, list[int]]:
+    sink = InfluxSink.__new__(InfluxSink)  # no client: only the retry policy is under test
+    sink.retries, sink.refused_writes = 3, 0
+    calls: list[int] = []
+
+    def attempt() -> None:
+        calls.append(1)
+        if errors:
+            raise errors.pop(0)
+
+    return sink, calls, attempt  # type: ignore[return-value]
+
+
+def test_a_partial_write_is_not_retried_and_a_transient_failure_is(monkeypatch) -> None:
+    import wastestream.stream_processors.sink as sink_mod
+
+    monkeypatch.setattr(sink_mod.time, "sleep", lambda s: None)
+    conflict = _Refused(422, '{"code":"unprocessable entity","message":"partial write: field type conflict"}')
+    sink, calls, attempt = _sink_failing_with([conflict])
+    sink._retry(attempt)
+    assert len(calls) == 1 and sink.refused_writes == 1  # written in part; the rest would be refused forever
+    sink, calls, attempt = _sink_failing_with([_Refused(503, "unavailable"), _Refused(400, "unable to parse")])
+    sink._retry(attempt)
+    assert len(calls) == 3 and sink.refused_writes == 0  # retried until it went through

@@ -178,7 +178,7 @@ def analyse_day(
         trips=len(trips),
         stops=len(stops),
         collections=sum(1 for s, spans in visits.items() if s not in ctx.stations and spans),
-        delivered_kg=sum(d.net_kg for d in dels),
+        delivered_kg=float(sum(d.net_kg for d in dels)),
     )
     return VehicleDay(summary, violations, trips, recheck)
 
@@ -417,7 +417,7 @@ def judge_trips(
         mine = [d for d in dels if last <= d.weigh_in < upto]
         pts = tuple(sorted({e[2] for e in g}))
         expected = sum(ctx.expected_kg.get(p, 0.0) for p in pts)
-        delivered = sum(d.net_kg for d in mine)
+        delivered = float(sum(d.net_kg for d in mine))
         if mine:
             outcome = "short" if expected > 0 and delivered < rules.short_delivery_ratio * expected else "delivered"
         else:
