@@ -156,14 +156,14 @@ def assessment_records(a: Assessment, tz: str, until: date) -> list[Record]:
                     c,
                 )
             )
-        for d in sc.deductions:
+        for x in sc.deductions:
             out.append(
                 record(
                     "deductions",
-                    {"contractor": c, "item": d.item, "subject": d.subject},
-                    {"points": float(d.points), "money": float(d.money), "status": d.status, "evidence": d.evidence,
-                     "link": d.link, "note": d.note},
-                    d.at or day_start(d.day, tz),
+                    {"contractor": c, "item": x.item, "subject": x.subject},
+                    {"points": float(x.points), "money": float(x.money), "status": x.status, "evidence": x.evidence,
+                     "link": x.link, "note": x.note},
+                    x.at or day_start(x.day, tz),
                     c,
                 )
             )  # fmt: skip
