@@ -714,29 +714,80 @@ def grafana_provision(
 
 @app.command("assess")
 def assess_month(
-    month: Annotated[str, typer.Option(help="the month, YYYY-MM")],
+    month: Annotated[str, typer.Option(help="the month: YYYY-MM, current or previous (local calendar)")],
     contractor: Annotated[str | None, typer.Option(help="only this contractor")] = None,
     table_file: Annotated[Path | None, typer.Option("--table", help="the deduction table (YAML)")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="folder for JSON, CSV, .xlsx, HTML and PNG")] = Path(
-        "out/assessments"
-    ),
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="folder for JSON, CSV, .xlsx, HTML and PNG (default <state>/assessments)"),
+    ] = None,
     write: Annotated[bool, typer.Option(help="write the scores and deductions to InfluxDB")] = True,
+    every: Annotated[
+        float | None,
+        typer.Option(help="run again every this many seconds (a service: the running daily score stays current)"),
+    ] = None,
 ) -> None:
     """A month's assessment of the contractors by the deduction table: scores, fines and every
-    deduction with its evidence; run again after late uploads to see what changed."""
-    import re
+    deduction with its evidence; run again after late uploads to see what changed. With --every and
+    --month current, each run also re-assesses the previous month during the new month's first 3 days
+    (late uploads of its last days)."""
+    import signal
 
-    from wastestream.assess import run_assess
     from wastestream.schemas.assessment import DEFAULT_TABLE, TableFileError, load_table
 
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise WastestreamError(f"--month: expected YYYY-MM, got {month!r}")
     try:
         table = load_table(table_file or DEFAULT_TABLE)
     except TableFileError as e:
         raise WastestreamError(str(e)) from None
     s = get_settings()
-    a, moved, scores, paths = run_assess(s, _load_city(s.city_file), table, month, contractor, out_dir, _report)
+    city = _load_city(s.city_file)
+    months = _months(month, city.timezone)
+    out_dir = out_dir or s.state_dir / "assessments"
+    if every is None:
+        for m in months:
+            _assess_once(s, city, table, m, contractor, out_dir, write)
+        return
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    alive = s.state_dir / "assess.alive"  # the k8s liveness probe reads its age
+    while not stopping:
+        for m in _months(month, city.timezone):
+            _assess_once(s, city, table, m, contractor, out_dir, write)
+        alive.parent.mkdir(parents=True, exist_ok=True)
+        alive.touch()
+        deadline = time.monotonic() + every
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(min(1.0, every))
+
+
+def _months(month: str, tz: str) -> list[str]:
+    """The month(s) ``--month`` names today: YYYY-MM; current (and, in its first 3 days, the previous
+    one); previous."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from wastestream.domain.localtime import local_date
+
+    today = local_date(datetime.now(UTC), tz)
+    last_month = (today.replace(day=1) - timedelta(days=1)).isoformat()[:7]
+    if month == "current":
+        return [last_month, today.isoformat()[:7]] if today.day <= 3 else [today.isoformat()[:7]]
+    if month == "previous":
+        return [last_month]
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise WastestreamError(f"--month: expected YYYY-MM, current or previous, got {month!r}")
+    return [month]
+
+
+def _assess_once(s, city, table, month: str, contractor: str | None, out_dir: Path, write: bool) -> None:  # noqa: ANN001
+    from wastestream.assess import run_assess
+
+    a, moved, scores, paths = run_assess(s, city, table, month, contractor, out_dir, _report, write)
     t = Table(title=f"{table.name} · {month} (table {table.version})")
     for col in ("contractor", "score", "points", f"fines {table.currency}", "counted", "excused"):
         t.add_column(col, justify="right")

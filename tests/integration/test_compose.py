@@ -74,7 +74,9 @@ def command(name: str, port: int | None = None) -> list[str]:
 
 def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_path):
     built = [n for n, svc in COMPOSE["services"].items() if "build" in svc]
-    assert set(built) == {"init", "topics", "gateway", "weighbridge", "worker", "notify", "grafana-orgs", "complaints"}
+    assert set(built) == {
+        "init", "topics", "gateway", "weighbridge", "worker", "notify", "grafana-orgs", "complaints", "assess",
+    }  # fmt: skip
     dotenv = {
         "WASTESTREAM_INFLUX_TOKEN": stack.influx_token_value(),
         "WASTESTREAM_WEIGHBRIDGE_TOKENS": "",
@@ -103,6 +105,7 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
         cli_process(command("worker"), run["worker"], tmp_path / "worker.log") as worker,
         cli_process(command("notify"), run["notify"], tmp_path / "notify.log") as notify,
         cli_process(command("complaints"), run["complaints"], tmp_path / "complaints.log") as judge,
+        cli_process(command("assess"), run["assess"], tmp_path / "assess.log") as assessor,
     ):
         token = subprocess.run(
             [sys.executable, "-m", "wastestream.cli", "weighbridge-token", "S01"],
@@ -129,6 +132,10 @@ def test_every_compose_service_starts_with_what_the_file_gives_it(stack, tmp_pat
             assert judge.poll() is None, (tmp_path / "complaints.log").read_text()[-2000:]
             time.sleep(1)
         assert (state / "complaints.alive").exists() and judge.poll() is None
+        while not (state / "assess.alive").exists() and time.monotonic() < deadline + 60:
+            assert assessor.poll() is None, (tmp_path / "assess.log").read_text()[-2000:]
+            time.sleep(1)
+        assert (state / "assess.alive").exists() and assessor.poll() is None
 
     # grafana-orgs, against the stand-in of Grafana's API (Grafana cannot run here): each contractor
     # gets its organisation and a viewer user that is a member of that organisation only
