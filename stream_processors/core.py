@@ -149,7 +149,7 @@ def _dt(ts: float) -> datetime:
 
 DARK_AFTER_S = 1800  # a vehicle due on a route and not heard from this long after its start is dark
 SHIFT_START = time(5, 0)  # when a route has no start time: the shift's start
-OPS_EVERY_S = 60.0  # a vehicle-day's operations are judged again at most this often while the clock moves
+OPS_EVERY_S = 300.0  # a vehicle-day's operations are judged again at most this often while the clock moves
 
 
 class Core:
@@ -163,6 +163,7 @@ class Core:
         dark_after_s: float = DARK_AFTER_S,
         risk_rule: RiskRule = DEFAULT_RISK_RULE,
         risk_every_s: float = 60.0,
+        ops_every_s: float = OPS_EVERY_S,
     ):
         self.city = city
         self.tz = city.timezone
@@ -216,6 +217,7 @@ class Core:
         }
         self._ops_checked: dict[str, tuple[datetime, float | None]] = {}  # vehicle|day → (judged at now, recheck)
         self._ops_dirty: set[str] = set()  # vehicle|day whose fixes or deliveries changed since
+        self.ops_every_s = ops_every_s
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
@@ -576,14 +578,14 @@ class Core:
 
     def _operations(self, vehicle: str, day: date, now: datetime, at: datetime, out: Output) -> None:
         """Judge the vehicle-day's summary, violations and trips (:mod:`wastestream.domain.operations`)
-        at event time ``at`` when its fixes or deliveries changed — at most once every ``OPS_EVERY_S``
+        at event time ``at`` when its fixes or deliveries changed — at most once every ``ops_every_s``
         while the clock moves, at once when it stands still — or when an open trip's grace has passed.
         Writes what changed since the last judgement (a violation no longer found is written inactive)."""
         key = f"{vehicle}|{day.isoformat()}"
         checked = self._ops_checked.get(key)
         if checked is not None:
             when, recheck = checked
-            moving = when < now < when + timedelta(seconds=OPS_EVERY_S)
+            moving = when < now < when + timedelta(seconds=self.ops_every_s)
             dirty = key in self._ops_dirty and not moving
             if not dirty and not (recheck is not None and at.timestamp() >= recheck):
                 return

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     check_max_speed_kmh: float = Field(220, gt=0)
     check_area_margin_km: float = Field(100, ge=0, description="valid positions lie within the city's sites ± this")
     dark_after_min: float = Field(30, gt=0, description="a vehicle due on a route, silent this long after its start")
+    ops_every_min: float = Field(
+        5.0,
+        gt=0,
+        description="a vehicle-day's operations (summary, violations, loads) are judged again at most this often"
+        " while the event clock moves (each costs ~2 ms per 500 fixes)",
+    )
 
     # weighbridge API limits
     weighbridge_max_body_bytes: int = Field(5 * 1024 * 1024, gt=0, description="larger requests get 413")
@@ -168,7 +174,7 @@ class Settings(BaseSettings):
             max_speed_kmh=self.check_max_speed_kmh,
             area_margin_km=self.check_area_margin_km,
         )
-        return {"input_rules": rules, "dark_after_s": self.dark_after_min * 60}
+        return {"input_rules": rules, "dark_after_s": self.dark_after_min * 60, "ops_every_s": self.ops_every_min * 60}
 
     @property
     def timezone(self) -> str:
