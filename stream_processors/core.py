@@ -865,7 +865,7 @@ class Core:
         if transition:
             raise_ = transition == "raise"
             message = (
-                f"{p.name} ({p.id}) not cleared by {p.deadline:%H:%M}"
+                f"{p.name} ({p.id}) not cleared by {(dec.deadline or window(p, day, self.tz)[2]).astimezone(zone(self.tz)):%H:%M}"
                 if raise_
                 else f"{p.name} ({p.id}) cleared at {dec.visit_at:%H:%M}Z ({dec.status.value})"
             )

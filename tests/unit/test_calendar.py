@@ -95,7 +95,8 @@ def test_twice_a_day_takes_the_worst_window():
     end_of_day = at_local(MON, time(23), TZ)
     assert decide(TWICE, MON, [visit(7), visit(17)], end_of_day, TZ).status == Clearance.cleared
     assert decide(TWICE, MON, [visit(7), visit(19)], end_of_day, TZ).status == Clearance.late
-    assert decide(TWICE, MON, [visit(7)], end_of_day, TZ).status == Clearance.missed
+    afternoon = decide(TWICE, MON, [visit(7)], end_of_day, TZ)
+    assert afternoon.status == Clearance.missed and afternoon.deadline == at_local(MON, time(20), TZ)
     assert decide(TWICE, MON, [visit(7)], at_local(MON, time(12), TZ), TZ).status == Clearance.pending
     morning_missed = decide(TWICE, MON, [visit(17)], end_of_day, TZ)
     assert morning_missed.status == Clearance.missed and morning_missed.visit_at is None

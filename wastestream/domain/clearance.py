@@ -28,6 +28,7 @@ class Decision:
     status: Clearance
     visit_at: datetime | None = None
     vehicle_id: str | None = None
+    deadline: datetime | None = None  # of the window decided (the worst, with several)
 
 
 def window(point: CollectionPoint, day: date, tz: str) -> tuple[datetime, datetime, datetime]:
@@ -71,10 +72,10 @@ def _decide_window(
     )
     if counted:
         t, vehicle = counted[0]
-        return Decision(Clearance.cleared if t <= end else Clearance.late, t, vehicle)
+        return Decision(Clearance.cleared if t <= end else Clearance.late, t, vehicle, deadline)
     if now >= deadline:
-        return Decision(Clearance.missed)
-    return Decision(Clearance.pending)
+        return Decision(Clearance.missed, deadline=deadline)
+    return Decision(Clearance.pending, deadline=deadline)
 
 
 def alert_transition(previous: Clearance | None, current: Clearance) -> str | None:

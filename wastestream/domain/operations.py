@@ -13,7 +13,7 @@ The rules (README, "Operating violations and undelivered loads"), with the thres
 * **overspeed**: consecutive fixes above the vehicle kind's limit for ≥ ``overspeed_min_s``, or any
   fix with the terminal's overspeed alarm bit (the terminal applied its own limit and duration);
 * **idle_away**: an away stop of ≥ ``idle_away_min_s`` inside the shift (ignition on: idling; off:
-  parked);
+  parked); with no shift known, only idling counts;
 * **off_route**: in the shift, outside every fence and farther than the route's ``corridor_m`` from
   each of the vehicle's planned paths for ≥ ``off_route_min_s``;
 * **out_of_shift**: moving outside every shift window [route start − grace, route end + grace] for
@@ -307,9 +307,13 @@ def in_shift(t: float, ctx: VehicleContext, rules: OperationRules) -> bool:
 
 
 def idle_away(stops: Sequence[Stop], ctx: VehicleContext, rules: OperationRules) -> list[Violation]:
+    """Standing long away from every site: in a known shift, idling or parked; with no shift known
+    (routes without an ``end``, vehicles without routes), only idling — a truck parked with its
+    ignition off overnight at its yard is not a violation."""
     out = []
     for s in stops:
-        if s.away and s.seconds >= rules.idle_away_min_s and in_shift(s.start, ctx, rules):
+        counts = in_shift(s.start, ctx, rules) if ctx.shifts else s.acc_on is True
+        if s.away and s.seconds >= rules.idle_away_min_s and counts:
             how = {True: "idling (ignition on)", False: "parked (ignition off)", None: "standing"}[s.acc_on]
             out.append(
                 Violation(
