@@ -65,8 +65,14 @@ chaos: $(STAMP) ## the rebalance storm for 5 minutes (a worker SIGKILLed every 5
 	$(WS) stack install
 	WASTESTREAM_CHAOS_SECONDS=300 $(BIN)/pytest tests/faults/test_chaos.py -q -s
 
-bench: $(STAMP) ## benchmarks, printed as a table with ratios to a same-run baseline
+bench: $(STAMP) .venv-quix/stamp ## benchmarks, printed as a table with ratios to a same-run baseline
 	$(WS) bench --pipeline
+
+# Quix Streams, a peer in the benchmark, in a virtualenv of its own (it pins other pydantic versions)
+.venv-quix/stamp:
+	$(PY) -m venv .venv-quix
+	.venv-quix/bin/pip install -q quixstreams==3.28.1
+	touch $@
 
 clean:
 	-$(WS) stack down
