@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import faust
-from kafka.partitioner.default import murmur2
 from pydantic import ValidationError
 
 from wastestream.domain.localtime import local_date
@@ -42,6 +41,7 @@ from wastestream.settings import Settings
 from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
 from wastestream.stream_processors.core import Core, Output, Stores
 from wastestream.stream_processors.evidence import EvidenceClock
+from wastestream.stream_processors.partitioning import partition_of
 from wastestream.stream_processors.sink import InfluxSink, Sink
 from wastestream.stream_processors.tables import FaustWriteBehind
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, DELIVERIES, GPS_FIXES, VISITS, WEIGH_TICKETS
@@ -49,11 +49,6 @@ from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, DELIVERIES, GPS_FI
 log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2, as kafka-python and aiokafka use)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Worker:

@@ -349,6 +349,9 @@ def recompute_cmd(
     dead_out: Annotated[
         Path | None, typer.Option("--dead-letters", help="write the refused inputs here (JSON Lines)")
     ] = None,
+    processes: Annotated[
+        int, typer.Option(help="processes, partitioned as the topics are (0: one per core); the same figures")
+    ] = 1,
 ) -> None:
     """Run the worker's core over event files; write the same figures to InfluxDB (or JSON).
 
@@ -362,13 +365,17 @@ def recompute_cmd(
     cf = city_file or (events / "city.yaml" if (events / "city.yaml").exists() else s.city_file)
     city = _load_city(cf)
     started = time.monotonic()
-    res = recompute(
-        city,
-        events,
-        _date(date_) if date_ else None,
-        lambda what, n: _report(f"recompute: {n:,} {what}"),
-        core_options=s.core_options(),
-    )
+    if processes < 0:
+        raise WastestreamError("--processes: 0 (one per core) or more")
+    n = processes or (os.cpu_count() or 1)
+    progress = lambda what, k: _report(f"recompute: {k:,} {what}")  # noqa: E731
+    when = _date(date_) if date_ else None
+    if n > 1:
+        from wastestream.stream_processors.parallel import recompute_parallel
+
+        res = recompute_parallel(city, events, n, when, progress, core_options=s.core_options())
+    else:
+        res = recompute(city, events, when, progress, core_options=s.core_options())
     _report(
         f"recompute: {res.counts} in {time.monotonic() - started:.1f}s; {len(res.records)} series; days {[str(d) for d in res.days]}"
     )
