@@ -98,7 +98,13 @@ def _child(conn, city: City, core_options: dict | None, only_date: date | None) 
             out = core.evaluate(now, days, owns=lambda key, n=n, me=me: partition_of(key, n) == me)
             conn.send([*out.records])
             continue
-        for topic, value, position, where in payload:  # cmd == "events"
+        if cmd == "lines":  # lines of one file: (topic, path, their line numbers, the lines joined by newlines)
+            topic, path, numbers, blob = payload
+            items = zip(numbers, blob.split(b"\n"), strict=True)
+            events = ((topic, raw, f"{topic}:{k}", f"{path}:{k}") for k, raw in items)
+        else:  # "events": values handed over (visit sets, deliveries, dead letters)
+            events = iter(payload)
+        for topic, value, position, where in events:
             if res.error is not None:
                 break
             from_file = isinstance(value, bytes)
@@ -203,21 +209,37 @@ def _coordinate(city: City, directory: Path, n: int, pipes: list, progress: Call
         return handed
 
     lines = 0
+    part_of: dict[str | None, int] = {None: 0}  # a line that cannot say its key: the first process parses it
     for topic in (GPS_FIXES.name, WEIGH_TICKETS.name, DEADLETTER.name):
         p = path_for(directory, topic)
         if not p.exists():
             continue
+        numbers: list[list[int]] = [[] for _ in range(n)]
+        chunks: list[list[bytes]] = [[] for _ in range(n)]
+
+        def ship(k: int, topic: str = topic, p: Path = p, numbers: list = numbers, chunks: list = chunks) -> None:
+            if numbers[k]:
+                pipes[k].send(("lines", (topic, str(p), numbers[k], b"\n".join(chunks[k]))))
+                numbers[k], chunks[k] = [], []
+
         with open(p, "rb") as f:
             for line_no, raw in enumerate(f, 1):
+                raw = raw.rstrip(b"\r\n")
                 if not raw.strip():
                     continue
                 key = key_of(topic, raw)
-                send(
-                    partition_of(key, n) if key is not None else 0, (topic, raw, f"{topic}:{line_no}", f"{p}:{line_no}")
-                )
+                k = part_of.get(key)
+                if k is None:
+                    k = part_of[key] = partition_of(key, n)  # type: ignore[arg-type]
+                numbers[k].append(line_no)
+                chunks[k].append(raw)
+                if len(numbers[k]) >= BATCH:
+                    ship(k)
                 lines += 1
                 if topic == GPS_FIXES.name and lines % 20000 == 0:
                     progress("fixes", lines)
+        for k in range(n):
+            ship(k)
     handed = merge(gather())
     # the refused inputs' dead letters, counted by the owner of their source (as the worker's
     # dead-letter agent does), then the visit sets and deliveries handed to their owners

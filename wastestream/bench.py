@@ -110,6 +110,47 @@ def bench_recompute(tmp: Path) -> BenchResult:
     )
 
 
+def bench_recompute_parallel(tmp: Path, days: int = 3) -> BenchResult:
+    """Fixes/s of `recompute --processes <cores>` against one process, the same files (a few seed-city
+    days in one folder), the same run; the figures are compared too."""
+    import os
+
+    from wastestream.producers.simulator.city import build_city
+    from wastestream.producers.simulator.day import Faults
+    from wastestream.producers.simulator.offline import write_offline
+    from wastestream.stream_processors.eventfiles import EventWriter, read_events
+    from wastestream.stream_processors.parallel import recompute_parallel
+    from wastestream.stream_processors.recompute import recompute
+
+    city = build_city(808)
+    d = tmp / "days"
+    w = EventWriter(d)
+    for k in range(days):
+        one = tmp / f"day{k}"
+        write_offline(city, date(2026, 11, 20) + timedelta(days=k), 808 + k, Faults.demo(), one)
+        for topic in ("gps.fixes", "weigh.tickets", "deadletter"):
+            for v in read_events(one, topic):
+                w.write(topic, v)
+    w.close()
+    cores = max(2, os.cpu_count() or 1)
+    start = time.perf_counter()  # first, while this process is small: the processes are forked from it
+    many = recompute_parallel(city, d, cores)
+    tn = time.perf_counter() - start
+    start = time.perf_counter()
+    single = recompute(city, d)
+    t1 = time.perf_counter() - start
+    same = {k: r.fields for k, r in single.records.items()} == {k: r.fields for k, r in many.records.items()}
+    n = single.counts["fixes"]
+    return BenchResult(
+        f"recompute in {cores} processes, {n:,} fixes ({'same figures' if same else 'FIGURES DIFFER'})",
+        "fixes/s",
+        n / tn,
+        "1 process, same run",
+        n / t1,
+        "≥ 50,000/s per core",
+    )
+
+
 def run_benchmarks(
     out: Console,
     results_dir: Path = Path("bench/results"),
@@ -121,6 +162,8 @@ def run_benchmarks(
     results = [bench_decode()]
     with tempfile.TemporaryDirectory() as tmp:
         results.append(bench_recompute(Path(tmp)))
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(bench_recompute_parallel(Path(tmp)))
     if pipeline_settings is not None:
         results += run_pipeline_benchmarks(pipeline_settings, out, report)
     warnings = early_warning_quality(out)
