@@ -34,7 +34,8 @@ VARS = {"contractor": "C01", "station": "S01", "vehicle": "V001"}
 def filled(stack, tmp_path_factory):
     d = tmp_path_factory.mktemp("panels")
     city = build_city(808)
-    truth, _ = write_offline(city, DAY, 808, Faults.demo(), d)
+    # the demo's faults and a truck dumping part of a load by the roadside
+    truth, _ = write_offline(city, DAY, 808, Faults(**{**vars(Faults.demo()), "dumping": 1}), d)
     s = stack.model_copy(update={"influx_bucket": f"panels-{uuid.uuid4().hex[:8]}"})
     sink = InfluxSink(s, city)
     sink.write(list(recompute(city, d).records.values()))
@@ -315,7 +316,9 @@ def test_every_alert_rule_query_returns_what_the_ground_truth_says(filled):
         threshold = c["model"]["conditions"][0]["evaluator"]["params"][0]
         result = rows(s, a["model"]["query"])
         fires[rule["uid"]] = {
-            r.get("subject") or r.get("station"): r["_value"] for r in result if float(r["_value"]) > threshold
+            r.get("subject") or r.get("station") or r.get("vehicle"): r["_value"]
+            for r in result
+            if float(r["_value"]) > threshold
         }
     missed = {p: 1 for p, v in truth["stops"].items() if v["status"] == "missed"}
     backlog = {
@@ -329,5 +332,7 @@ def test_every_alert_rule_query_returns_what_the_ground_truth_says(filled):
     assert not set(fires["ws-missed-clearance"]) & timed
     assert backlog and fires["ws-station-not-cleared"] == pytest.approx(backlog)
     assert fires["ws-station-over-capacity"] == {}
+    dumped = {v for v, kinds in truth["violations"].items() if "dumping" in kinds or "undelivered" in kinds}
+    assert dumped and set(fires["ws-dumping"]) == dumped
     # a recompute of a past day is not live: no terminal alerts, no early warnings
     assert fires["ws-terminal-silent"] == fires["ws-terminal-dark"] == fires["ws-at-risk"] == {}

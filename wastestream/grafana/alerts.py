@@ -139,6 +139,18 @@ def rule_specs(bucket: str) -> list[RuleSpec]:
             for_="5m",
         ),
         RuleSpec(
+            "ws-dumping",
+            "Load not delivered: suspected dumping 疑似乱倾乱倒 / 有收无倒",
+            f'{src}\n  |> filter(fn: (r) => r._measurement == "violations" and r._field == "active"'
+            ' and (r.kind == "dumping" or r.kind == "undelivered"))\n'
+            '  |> group(columns: ["vehicle", "contractor", "kind"])\n  |> sum()',
+            "{{ $labels.vehicle }} ({{ $labels.contractor }}): {{ $labels.kind }} — collected and then stood away "
+            "from every site, and its trip delivered short or nothing (see Contractor → violations for the place)",
+            "warning",
+            for_="0s",
+            window_s=86400,
+        ),
+        RuleSpec(
             "ws-station-not-cleared",
             "Station not cleared the same day (日产日清)",
             f'{src}\n  |> filter(fn: (r) => r._measurement == "station_balance" and r._field == "backlog_kg")\n'

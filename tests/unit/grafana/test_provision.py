@@ -47,6 +47,7 @@ def test_provisions_dispatch_and_contractor_orgs():
             "ws-terminal-silent",
             "ws-terminal-dark",
             "ws-at-risk",
+            "ws-dumping",
         }
         assert g.rules["ws-missed-timed-stop"]["labels"]["severity"] == "critical"
         assert g.rules["ws-missed-clearance"]["labels"]["severity"] == "warning"
