@@ -149,6 +149,7 @@ def _dt(ts: float) -> datetime:
 
 DARK_AFTER_S = 1800  # a vehicle due on a route and not heard from this long after its start is dark
 SHIFT_START = time(5, 0)  # when a route has no start time: the shift's start
+PAGED_VIOLATIONS = ("dumping", "undelivered")  # raised on the alerts topic too (wastestream notify pages them)
 OPS_EVERY_S = 300.0  # a vehicle-day's operations are judged again at most this often while the clock moves
 
 
@@ -638,10 +639,24 @@ class Core:
         if summary != before["s"]:
             out.records.append(self.rec.vehicle_day(vehicle, day, summary))
         for k, row in rows.items():
-            if before["v"].get(k) != row:
+            was = before["v"].get(k)
+            if was != row:
                 out.records.append(self.rec.violation(vehicle, row))
+            if row[1] in PAGED_VIOLATIONS and bool(row[0]) != bool(was and was[0]):
+                self._alert(
+                    row[1], f"load:{row[2]:.0f}", vehicle, self.contractor_of.get(vehicle), "warning", day, now,
+                    bool(row[0]), self._violation_message(vehicle, row), out,
+                )  # fmt: skip
         if summary != before["s"] or rows != before["v"]:
             self.s.vehicle_days[key] = {"s": summary, "v": rows}
+
+    def _violation_message(self, vehicle: str, row: list) -> str:
+        active, kind, start, _end, lat, lon, _value, detail = row
+        at = _dt(start).astimezone(zone(self.tz))
+        where = f" at {lat:.5f},{lon:.5f}" if lat == lat else ""  # (NaN: no place)
+        if not active:
+            return f"{vehicle}: the {kind} of {at:%H:%M} is no longer shown by the evidence"
+        return f"{vehicle}: {kind}{where} {at:%H:%M}: {detail}"
 
     def _vehicle_context(self, v, day: date) -> VehicleContext:  # noqa: ANN001
         routes = self.routes_of.get(v.id, [])
@@ -1105,9 +1120,16 @@ class Core:
         for k, vd in list(s.vehicle_days.items()):
             if vd:
                 vehicle, d = k.split("|")
+                day = date.fromisoformat(d)
+                contractor = self.contractor_of.get(vehicle)
                 yield [
-                    self.rec.vehicle_day(vehicle, date.fromisoformat(d), vd["s"]),
+                    self.rec.vehicle_day(vehicle, day, vd["s"]),
                     *(self.rec.violation(vehicle, row) for _, row in sorted(vd["v"].items())),
+                    *(
+                        self.rec.alert(row[1], vehicle, contractor, day, row[0], self._violation_message(vehicle, row))
+                        for _, row in sorted(vd["v"].items())
+                        if row[1] in PAGED_VIOLATIONS
+                    ),
                 ]
         for k, count in list(s.quality.items()):
             if count and not k.startswith("seen|"):

@@ -25,7 +25,7 @@ from wastestream.stream_processors.recompute import recompute
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
-from .helpers import cli_process, stack_env
+from .helpers import cli_process, read_topic, stack_env
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 26)  # a holiday of the simulated calendar
@@ -124,6 +124,15 @@ def test_violations_calendars_and_day_summaries_through_the_worker_equal_the_tru
     # every dumping row carries the place it happened, and its evidence names the short trip
     dumps = [r for r in rows if r["kind"] == "dumping" and r["active"]]
     assert len(dumps) == FAULTS.dumping and all(r["lat"] and r["lon"] and "expected" in r["detail"] for r in dumps)
+
+    # loads not delivered page: raised on the alerts topic, once per violation, for the truth's vehicles
+    alerts = read_topic(s, s.topic("alerts"), timeout=10)
+    raised = Counter(
+        (a["subject"], a["kind"]) for a in alerts if a["kind"] in ("dumping", "undelivered") and a["state"] == "raised"
+    )
+    assert raised == Counter(
+        {(v, k): n for v, kinds in want.items() for k, n in kinds.items() if k in ("dumping", "undelivered")}
+    )
 
     # recompute over the same events: the same summaries and violations
     res = recompute(city, d)

@@ -35,6 +35,8 @@ KIND_LABELS = {
     "terminal_silent": ("终端离线", "terminal silent"),
     "terminal_dark": ("终端未上线", "terminal not heard"),
     "at_risk": ("清运预警", "at risk"),
+    "dumping": ("疑似乱倾乱倒", "suspected dumping"),
+    "undelivered": ("有收无倒", "load not delivered"),
 }
 STATE_LABELS = {AlertState.raised: ("告警", "RAISED"), AlertState.resolved: ("恢复", "RESOLVED")}
 SEVERITY_LABELS = {"critical": "紧急 critical", "warning": "警告 warning", "info": "提示 info"}
