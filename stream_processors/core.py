@@ -44,7 +44,7 @@ event is applied in one :class:`~.state.Transaction`: all of its changes or none
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -139,6 +139,24 @@ class Output:
         self.deliveries += other.deliveries
 
 
+class _ExpectedKg(Mapping[str, float]):
+    """point id → its typical kg, read from the points themselves."""
+
+    __slots__ = ("points",)
+
+    def __init__(self, points: dict) -> None:
+        self.points = points
+
+    def __getitem__(self, key: str) -> float:
+        return self.points[key].expected_kg
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.points)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
 def _ts(t: datetime) -> float:
     return t.timestamp()
 
@@ -211,7 +229,7 @@ class Core:
         self.ops_rules = city.operations
         self.station_ids = frozenset(self.stations)
         self.station_pos = {s.id: (s.geofence.lat, s.geofence.lon) for s in city.stations}
-        self.expected_kg = {p.id: p.expected_kg for p in city.collection_points}
+        self.expected_kg = _ExpectedKg(self.points)  # a view, not a 200,000-entry dict
         self.corridors = {
             v: tuple(Corridor(tuple((lat, lon) for lon, lat in r.path), r.corridor_m) for r in rs if r.path)
             for v, rs in self.routes_of.items()

@@ -14,8 +14,9 @@ The rules (README, "Operating violations and undelivered loads"), with the thres
   fix with the terminal's overspeed alarm bit (the terminal applied its own limit and duration);
 * **idle_away**: an away stop of ≥ ``idle_away_min_s`` inside the shift (ignition on: idling; off:
   parked); with no shift known, only idling counts;
-* **off_route**: in the shift, outside every fence and farther than the route's ``corridor_m`` from
-  each of the vehicle's planned paths for ≥ ``off_route_min_s``;
+* **off_route**: in the shift, not standing in a fence, and farther than the route's ``corridor_m``
+  from each of the vehicle's planned paths for ≥ ``off_route_min_s`` (driving through another point's
+  fence on the way does not break the episode);
 * **out_of_shift**: moving outside every shift window [route start − grace, route end + grace] for
   ≥ ``out_of_shift_min_s`` (only for vehicles whose routes have an end);
 * **trips**: the collections between two station visits. A trip's tickets are those weighed in
@@ -348,7 +349,11 @@ def off_route(fx: Sequence[Fix], ctx: VehicleContext, rules: OperationRules) -> 
     if not ctx.corridors:
         return []
     beyond = corridor_distances(fx, ctx.corridors)
-    flags = [bool(b > 0) and f.site is None and in_shift(f.t, ctx, rules) for f, b in zip(fx, beyond, strict=True)]
+    # standing at a site (serving it) is never off route; driving through a fence at speed is
+    flags = [
+        bool(b > 0) and (f.site is None or f.speed > rules.stop_speed_kmh) and in_shift(f.t, ctx, rules)
+        for f, b in zip(fx, beyond, strict=True)
+    ]
     by_t = {f.t: float(b) for f, b in zip(fx, beyond, strict=True)}
     out = []
     for ep in _episodes(fx, flags, rules.max_gap_s):
