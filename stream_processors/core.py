@@ -238,6 +238,7 @@ class Core:
         }
         self._ops_checked: dict[str, tuple[datetime, float | None]] = {}  # vehicle|day → (judged at now, recheck)
         self._ops_dirty: set[str] = set()  # vehicle|day whose fixes or deliveries changed since
+        self._ops_clock: dict[object, datetime] = {}  # scope → the clock at its last evaluation
         self.ops_every_s = ops_every_s
 
     def forget_cached_tracks(self) -> None:
@@ -246,6 +247,7 @@ class Core:
         self._dirty_visits.clear()
         self._evaluated.clear()  # a new owner decides all its points once
         self._ops_checked.clear()  # and judges all its vehicle-days once
+        self._ops_clock.clear()
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
         key = f"{vehicle}|{day.isoformat()}"
@@ -597,7 +599,9 @@ class Core:
         if up or down:
             self.s.risk[key] = state
 
-    def _operations(self, vehicle: str, day: date, now: datetime, at: datetime, live: bool, out: Output) -> None:
+    def _operations(
+        self, vehicle: str, day: date, now: datetime, at: datetime, live: bool, still: bool, out: Output
+    ) -> None:
         """Judge the vehicle-day's summary, violations and trips (:mod:`wastestream.domain.operations`)
         at event time ``at`` when its fixes or deliveries changed — at most once every ``ops_every_s``
         while the clock moves, at once when it stands still — or when an open trip's grace has passed.
@@ -609,8 +613,9 @@ class Core:
         if checked is not None:
             when, recheck = checked
             # live: again after ops_every_s; catching up (a replay, a backlog): once the clock stands still
-            moving = when < now < when + timedelta(seconds=self.ops_every_s) if live else when < now
-            dirty = key in self._ops_dirty and not moving
+            # (``still``: no later than at the previous evaluation of this scope)
+            due = still or (live and now >= when + timedelta(seconds=self.ops_every_s))
+            dirty = key in self._ops_dirty and due
             if not dirty and not (recheck is not None and at.timestamp() >= recheck):
                 return
         self._ops_dirty.discard(key)
@@ -853,11 +858,15 @@ class Core:
                 if owns(st.id):
                     self._check_tickets(st.id, day, at, out)
         n = 0
+        prev = self._ops_clock.get(scope)  # the clock at this scope's previous evaluation
+        if prev is None or now > prev:
+            self._ops_clock[scope] = now
+        still = prev is not None and now <= prev
         for v in self.city.vehicles if decide_points else ():  # silences and dark terminals: judged at ``at``
             if owns(v.id):
                 self._terminal_checks(v.id, days, now, at, live, out)
                 for day in days:
-                    self._operations(v.id, day, now, at, live, out)
+                    self._operations(v.id, day, now, at, live, still, out)
                 if live:  # an early warning is for now: a replay or a recompute warns nobody
                     for day in days:
                         self._route_risk(v.id, day, now, out)
