@@ -166,7 +166,10 @@ def test_a_month_assessed_from_the_figures_and_the_contractors_reasons(stack, tm
             for p in dash.panels
             if p.key == "c_assessment"
         ]
-        flux = panel.flux.replace("v.timeRangeStart", start).replace("v.timeRangeStop", "now()")
+        end = day_start(day + timedelta(days=1), city.timezone).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )  # the day: the last written
+        flux = panel.flux.replace("v.timeRangeStart", start).replace("v.timeRangeStop", end)
         flux = flux.replace("${contractor}", cid)
         running = [x.values["_value"] for x in q.query_stream(flux)]
     c01 = a["contractors"][cid]
