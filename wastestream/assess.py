@@ -28,7 +28,7 @@ from wastestream.stream_processors.records import Record, record
 
 STATUS_NAMES = {
     "counted": "扣分 counted",
-    "reduced": "减半 reduced",
+    "reduced": "减扣 reduced",
     "excused": "免扣 excused",
     "over_daily_cap": "超日上限 over the daily cap",
     "capped": "部分 capped",
