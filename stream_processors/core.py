@@ -254,14 +254,18 @@ class Core:
         cached = self._tracks.get(key)
         if cached is None:
             track = Track()
-            for q in range(96):
-                for t, site, speed, bf, *_ in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
-                    track.add(t, site, speed, bf)
+            for t, site, speed, bf, *_ in self._logged(key):
+                track.add(t, site, speed, bf)
             track.refresh(self.kind_of, self.rules)
             vmap: dict[str, list] = {}
             self._update_visit_map(track, vmap, None)
             cached = self._tracks[key] = (track, vmap)
         return cached
+
+    def _logged(self, key: str) -> Iterator[list]:
+        """The fix-log entries of a vehicle-day (``vehicle|day``), bucket by bucket (15 minutes each)."""
+        for q in range(96):
+            yield from self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ()
 
     def expire_days(self, before: date) -> None:
         """Forget working copies of days older than ``before`` (their state stays in the stores: a
@@ -620,13 +624,12 @@ class Core:
                 return
         self._ops_dirty.discard(key)
         fixes = []
-        for q in range(96):
-            for e in self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ():
-                flags = e[6] if len(e) > 6 else 0
-                fixes.append(
-                    Fix(e[0], e[4], e[5], e[2], e[1], bool(flags & 1) if flags & 4 else None, bool(flags & 2),
-                        e[7] if len(e) > 7 else None)
-                )  # fmt: skip
+        for e in self._logged(key):
+            flags = e[6] if len(e) > 6 else 0
+            fixes.append(
+                Fix(e[0], e[4], e[5], e[2], e[1], bool(flags & 1) if flags & 4 else None, bool(flags & 2),
+                    e[7] if len(e) > 7 else None)
+            )  # fmt: skip
         held = self.s.deliveries.get(key) or {}
         stored = self.s.vehicle_days.get(key)
         if not fixes and not held and stored is None:
