@@ -107,20 +107,27 @@ def gather_facts(settings: Settings, city: City, month: str) -> list[Fact]:
     return facts
 
 
-def gather_excuses(settings: Settings) -> list[Excuse]:
+def gather_excuses(settings: Settings, report: Callable[[str], None] = print) -> list[Excuse]:
+    """The contractors' reasons on the topic. A record that is not a report, or one without the
+    contractor the API stamps on it (written there by something else), is left out and said so."""
     from wastestream.producers.exceptions import read_exceptions
 
+    def refused(key: str, raw: bytes, reason: str) -> None:
+        report(f"assess: service.exceptions record {key!r} left out ({reason}; {len(raw)} bytes)")
+
     try:
-        reports = read_exceptions(settings)
+        reports = read_exceptions(settings, refused)
     except Exception as e:  # noqa: BLE001 - Kafka unreachable: one clear line
         raise WastestreamError(f"cannot read the service.exceptions topic ({type(e).__name__}: {e})") from None
-    return [
-        Excuse(
-            x.report_id, x.contractor_id or "", x.local_date, x.reason.value, x.reported_at, x.point_id, x.vehicle_id
+    out = []
+    for x in reports.values():
+        if not x.contractor_id:
+            refused(x.report_id, b"", "no contractor: not accepted by the API")
+            continue
+        out.append(
+            Excuse(x.report_id, x.contractor_id, x.local_date, x.reason.value, x.reported_at, x.point_id, x.vehicle_id)
         )
-        for x in reports.values()
-        if x.contractor_id
-    ]
+    return out
 
 
 def assessment_records(a: Assessment, tz: str, until: date) -> list[Record]:
@@ -339,7 +346,7 @@ def run_assess(
         raise WastestreamError(f"no contractor {contractor!r} in the city")
     report(f"assess {month}: reading the month's facts from InfluxDB")
     facts = gather_facts(settings, city, month)
-    excuses = gather_excuses(settings)
+    excuses = gather_excuses(settings, report)
     report(f"assess {month}: {len(facts)} facts, {len(excuses)} reasons reported")
     who = [contractor] if contractor else [c.id for c in city.contractors]
     a = assess(

@@ -85,10 +85,18 @@ def test_a_month_assessed_from_the_figures_and_the_contractors_reasons(stack, tm
         r = httpx.post(url, content=body, headers={"Authorization": "Bearer nope"}, timeout=10)
         assert r.status_code == 401
 
+    # junk on the reasons topic (anyone with Kafka access can write there): left out, and said so
+    from kafka import KafkaProducer
+
+    prod = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    prod.send(s.topic("service.exceptions"), key=b"junk-x", value=b"\xffnot a report").get(timeout=30)
+    prod.close()
+
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "wastestream.cli", "assess", "--month", month, "--out", str(out)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "service.exceptions record 'junk-x' left out" in r.stdout + r.stderr
     a = json.loads((out / f"assessment-{month}.json").read_text())
     table = load_table()
     measure_of = {i.id: i.measure for i in table.items}
