@@ -15,6 +15,7 @@ from wastestream.schemas.events import (
     DriverShift,
     FixSource,
     GpsFix,
+    GpsFixBatch,
     Message,
     TerminalData,
     WasteStream,
@@ -59,6 +60,7 @@ DOCUMENTED: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (
         GpsFix,
+        GpsFixBatch,
         WeighTicket,
         DeadLetter,
         DriverShift,
@@ -117,6 +119,7 @@ __all__ = [
     "FixSource",
     "Geofence",
     "GpsFix",
+    "GpsFixBatch",
     "Message",
     "OperationRules",
     "Route",

@@ -6,10 +6,21 @@ Every message carries ``schema_version``; datetimes must be timezone-aware (naiv
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -75,6 +86,79 @@ class GpsFix(Message):
     alarm_fatigue: bool = Field(False, description="alarm bit 2")
     load_state: Literal["empty", "half", "full"] | None = Field(None, description="status bits 8-9 (2013)")
     extras_tail: str = Field("", description="additional information that did not parse, hex (kept, counted)")
+
+
+FIX_BATCH_MAX = 1000  # fixes in one batch value: ~0.5 MB of JSON, under Kafka's 1 MB message default
+
+
+class GpsFixBatch(RootModel[list[GpsFix]]):
+    """A ``gps.fixes`` value may also be a JSON array of fixes (topic contract 2): a producer that has
+    many fixes at once — the gateway across its connections, a 0x0704 upload, a replay — sends fewer,
+    larger messages (a consumer's cost is per message as much as per fix). Every fix in one array
+    belongs to a vehicle of the message's partition (the partition its key would give: the worker
+    refuses a fix that does not); each fix is checked on its own, so one bad fix does not cost the
+    others. A single object stays valid: producers and consumers of contract 1 keep working."""
+
+    root: list[GpsFix] = Field(min_length=1, max_length=FIX_BATCH_MAX)
+
+
+_FIX_LIST = TypeAdapter(list[GpsFix])
+
+
+@dataclass(frozen=True, slots=True)
+class BadFix:
+    """A refused part of a ``gps.fixes`` value: where it sat in the batch (None: the whole value),
+    its own bytes, and why."""
+
+    index: int | None
+    raw: bytes
+    error: ValueError  # pydantic's ValidationError is a ValueError
+
+
+def is_fix_batch(raw: bytes) -> bool:
+    return raw.lstrip()[:1] == b"["
+
+
+def read_fix_value(raw: bytes) -> tuple[list[GpsFix], list[BadFix]]:
+    """The fixes of one ``gps.fixes`` value — an object (one fix) or an array (a batch) — and the
+    parts refused. A batch that is empty, longer than ``FIX_BATCH_MAX`` or not JSON is refused whole."""
+    if not is_fix_batch(raw):
+        try:
+            return [GpsFix.model_validate_json(raw)], []
+        except ValueError as e:
+            return [], [BadFix(None, raw, e)]
+    try:
+        fixes = _FIX_LIST.validate_json(raw)  # the common case: every fix is good, one pass in Rust
+    except ValidationError:
+        fixes = None
+    items: list | None = None
+    if fixes is None:
+        try:
+            items = json.loads(raw)
+        except ValueError as e:
+            return [], [BadFix(None, raw, e)]
+        if not isinstance(items, list):
+            return [], [BadFix(None, raw, ValueError("a batch must be a JSON array of fixes"))]
+    n = len(fixes if fixes is not None else items or [])
+    if not 1 <= n <= FIX_BATCH_MAX:
+        return [], [BadFix(None, raw, ValueError(f"a batch of {n} fixes (1 to {FIX_BATCH_MAX})"))]
+    if fixes is not None:
+        return fixes, []
+    good: list[GpsFix] = []
+    bad: list[BadFix] = []
+    for i, item in enumerate(items or []):
+        try:
+            good.append(GpsFix.model_validate(item))
+        except ValidationError as e:
+            bad.append(BadFix(i, json.dumps(item, ensure_ascii=False).encode(), e))
+    return good, bad
+
+
+def fix_batch_bytes(fixes: list[GpsFix]) -> bytes:
+    """The batch value of ``fixes`` (1 to ``FIX_BATCH_MAX``, all of one partition: the caller's part)."""
+    if not 1 <= len(fixes) <= FIX_BATCH_MAX:
+        raise ValueError(f"a batch of {len(fixes)} fixes (1 to {FIX_BATCH_MAX})")
+    return b"[" + b",".join(f.to_json_bytes() for f in fixes) + b"]"
 
 
 class DriverShift(Message):

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from wastestream.domain.localtime import local_date
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
+from wastestream.schemas.events import is_fix_batch, read_fix_value
 from wastestream.schemas.results import Delivery, VisitSet
 from wastestream.settings import Settings
 from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
@@ -95,7 +96,7 @@ class Worker:
         # process and the newest device time processed; every worker's watermark, heard in its ticks;
         # the event time each partition's points were last decided at
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0}
-        self._failed: list = []  # (event, exception) the core failed on, to dead-letter
+        self._failed: list = []  # (event, exception, the fix if one of a batch) the core failed on, to dead-letter
         self._stats_written = 0.0
         # the core writes through write-behind wrappers: one changelog message per key per batch
         tables = {name: FaustWriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
@@ -159,9 +160,9 @@ class Worker:
             return wall if self.watermark is None or wall > self.watermark else self.watermark
         return self.watermark
 
-    async def _reject(self, topic: str, raw: bytes, err: Exception) -> None:
+    async def _reject(self, topic: str, raw: bytes, err: Exception, reason: str | None = None, **detail_: str) -> None:
         self.stats["dead"] += 1
-        reason = f"invalid {topic} message"
+        reason = reason or f"invalid {topic} message"
         detail = str(err).splitlines()[0][:300]
         if isinstance(err, ValidationError):
             e0 = err.errors()[0]
@@ -171,7 +172,7 @@ class Worker:
             reason=reason,
             raw_hex=raw.hex(),
             received_at=datetime.now(UTC),
-            detail={"topic": topic, "error": detail},
+            detail={"topic": topic, "error": detail, **detail_},
         )
         await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
 
@@ -183,20 +184,21 @@ class Worker:
             await self._reject(topic, raw, e)
             return None
 
-    def _apply(self, event, fn, *args) -> Output | None:  # noqa: ANN001
+    def _apply(self, event, fn, *args, own: GpsFix | None = None) -> Output | None:  # noqa: ANN001
         """Run one event through the core (tagged with its partition). An unexpected error does not
-        stop the pipeline: the core rolled the event back, and :meth:`_poisoned` dead-letters it."""
+        stop the pipeline: the core rolled the event back, and :meth:`_poisoned` dead-letters it
+        (``own``: the fix, when it is one of a batch: dead-lettered alone)."""
         self._at(event.message.partition)
         try:
             return fn(*args)
         except Exception as e:  # noqa: BLE001 - one bad message must never stop the city's pipeline
-            self._failed.append((event, e))
+            self._failed.append((event, e, own))
             return None
 
     async def _poisoned(self) -> None:
         """Dead-letter the events the core failed on: topic/partition/offset and the exception."""
         failed, self._failed = self._failed, []
-        for event, e in failed:
+        for event, e, own in failed:
             m = event.message
             at = f"{m.topic}/{m.partition}/{m.offset}"
             self.stats["errors"] += 1
@@ -208,6 +210,8 @@ class Worker:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
             raw = event.value if isinstance(event.value, bytes) else str(event.value).encode()
+            if own is not None:
+                raw = own.to_json_bytes()
             dl = DeadLetter(
                 source="worker",
                 reason=f"processing error: {type(e).__name__}",
@@ -222,17 +226,21 @@ class Worker:
             )
             await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
 
-    async def _emit_event(self, event, out: Output | None) -> None:  # noqa: ANN001
+    async def _emit_event(  # noqa: ANN001
+        self, event, out: Output | None, own: list[tuple[bytes | None, str]] | None = None
+    ) -> None:
         """Publish what one event produced; its refused inputs go to the dead-letter topic with
-        their raw bytes and where they sat (the core counted them under their kind)."""
+        their raw bytes and where they sat (the core counted them under their kind). ``own``: for a
+        batch, each refused fix's bytes (None: its JSON) and place, in the order of ``out.rejected``."""
         if self._failed:
             await self._poisoned()
         if out is None:
             return
         m = event.message
-        for rej in out.rejected:
+        for i, rej in enumerate(out.rejected):
             self.stats["rejected"] += 1
-            dl = self.core.dead_letter(rej, event.value, f"{m.topic}/{m.partition}/{m.offset}")
+            raw, at = own[i] if own else (event.value, f"{m.topic}/{m.partition}/{m.offset}")
+            dl = self.core.dead_letter(rej, raw, at)
             await self.t_dead.send(key=b"worker", value=dl.to_json_bytes())
         await self._emit(out)
 
@@ -284,16 +292,45 @@ class Worker:
         async for event in self._events(stream):
             m = event.message
             self.evidence.read(m.tp, m.offset)
-            fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
-            if fix is None:
+            if not is_fix_batch(event.value):
+                fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
+                if fix is not None:
+                    await self._emit_event(event, self._fix(event, fix))
                 continue
-            self.stats["fixes"] += 1
-            self.sinks.received(fix.received_at.timestamp())
-            out = self._apply(event, self.core.on_fix, fix)
-            if out is not None and out.event_time is not None:
-                self.evidence.progressed(m.partition, out.event_time.timestamp())
-            self._accepted(event, out)
-            await self._emit_event(event, out)
+            # a batch (schemas.GpsFixBatch): its fixes one by one with no await between, then what
+            # they produced at once; a refused fix is dead-lettered on its own, with its place
+            fixes, bad = read_fix_value(event.value)
+            at = f"{m.topic}/{m.partition}/{m.offset}"
+            for b in bad:
+                await self._reject(GPS_FIXES.name, b.raw, b.error, at=at, batch_index=str(b.index))
+            total, places = Output(), []
+            for i, fix in enumerate(fixes):
+                home = partition_of(fix.vehicle_id, self.n)
+                if home != m.partition:  # its vehicle's state is another partition's
+                    await self._reject(
+                        GPS_FIXES.name,
+                        fix.to_json_bytes(),
+                        ValueError(f"vehicle_id: {fix.vehicle_id} belongs to partition {home}, not {m.partition}"),
+                        reason="fix in a batch of another partition",
+                        at=at,
+                        batch_index=str(i),
+                    )
+                    continue
+                out = self._fix(event, fix, own=fix)
+                if out is not None:
+                    places += [(None, f"{at}#{i}")] * len(out.rejected)
+                    total.extend(out)
+            await self._emit_event(event, total, places)
+
+    def _fix(self, event, fix: GpsFix, own: GpsFix | None = None) -> Output | None:  # noqa: ANN001
+        """One fix through the core and the clocks it moves (synchronous: no await)."""
+        self.stats["fixes"] += 1
+        self.sinks.received(fix.received_at.timestamp())
+        out = self._apply(event, self.core.on_fix, fix, own=own)
+        if out is not None and out.event_time is not None:
+            self.evidence.progressed(event.message.partition, out.event_time.timestamp())
+        self._accepted(event, out)
+        return out
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
@@ -331,7 +368,7 @@ class Worker:
             m = event.message
             out = self._apply(event, self.core.on_dead_letter, dl, f"{m.topic}/{m.partition}/{m.offset}")
             if self._failed:  # a dead letter that cannot be counted is not sent round again
-                _, e = self._failed.pop()
+                _, e, _raw = self._failed.pop()
                 log.error(
                     "dead letter %s/%s/%s not counted (%s: %s)", m.topic, m.partition, m.offset, type(e).__name__, e
                 )

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from statistics import median
 from typing import Any
 
@@ -155,6 +156,9 @@ class _ExpectedKg(Mapping[str, float]):
 
     def __len__(self) -> int:
         return len(self.points)
+
+
+_FIRST = itemgetter(0)
 
 
 def _ts(t: datetime) -> float:
@@ -329,7 +333,7 @@ class Core:
         entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon, flags, fix.odometer_km]
         logged = self.s.fixlog.get(bucket) or []
         out.day, out.event_time = day, fix.device_time
-        if any(e[0] == t and e[4:6] == entry[4:6] for e in logged):
+        if t in map(_FIRST, logged) and any(e[0] == t and e[4:6] == entry[4:6] for e in logged):
             # the same fix again (a replay; a position re-sent as blind-area data because its
             # acknowledgement was lost): nothing changes
             return out
@@ -353,10 +357,7 @@ class Core:
     def _update_visit_map(self, track: Track, vmap: dict[str, list], changed: set[str] | None) -> list[str]:
         """Update site → visit spans for the changed sites (all if None); return the sites updated.
         A visit to a cluster of side-by-side points counts for each of them."""
-        spans: dict[str, list] = {}
-        for v in track.visits(self.kind_of, self.rules):
-            if changed is None or v.site in changed:
-                spans.setdefault(v.site, []).append((v.enter, v.exit, v.backfill))
+        spans = track.spans_of(self.kind_of, self.rules, changed)
         updated = []
         for rep in sorted(spans if changed is None else changed):
             for site in self.index.members.get(rep, [rep]):
@@ -433,16 +434,18 @@ class Core:
 
     def _heard(self, vehicle: str, received_at: datetime, out: Output) -> None:
         """When the vehicle was first heard on the local day of ``received_at``; a dark alert resolves."""
-        key = f"{vehicle}|{local_date(received_at, self.tz).isoformat()}"
-        h = Heard.from_state(self.s.heard.get(key))
+        day = local_date(received_at, self.tz)
+        key = f"{vehicle}|{day.isoformat()}"
+        state = self.s.heard.get(key)
         recv = _ts(received_at)
-        if h.first is not None and h.first <= recv and not h.dark_alert_open:
+        if state and state[0] is not None and state[0] <= recv and not state[2]:  # heard before, no alert open
             return
+        h = Heard.from_state(state)
         if h.first is None or recv < h.first:
             h.first = recv
         if h.dark_alert_open:
             h.dark_alert_open = False
-            self._dark_alert(vehicle, local_date(received_at, self.tz), received_at, False, out)
+            self._dark_alert(vehicle, day, received_at, False, out)
         self.s.heard[key] = h.to_state()
 
     def _silent_alert(self, vehicle: str, last: LastFix, at: datetime, raise_: bool, out: Output) -> None:

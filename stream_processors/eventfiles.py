@@ -1,7 +1,8 @@
 """JSON Lines event files: the simulator's offline output and topic dumps, one file per topic.
 
 ``<dir>/gps.fixes.jsonl``, ``<dir>/weigh.tickets.jsonl``, ``<dir>/deadletter.jsonl``: one message
-value (the topic's JSON) per line, in the order they reached (or would reach) the topic.
+value (the topic's JSON) per line, in the order they reached (or would reach) the topic. A line of
+``gps.fixes`` may be a batch (a JSON array of fixes, as the topic carries them): its fixes in order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from wastestream.errors import WastestreamError
 from wastestream.schemas import DeadLetter, GpsFix, WeighTicket
+from wastestream.schemas.events import read_fix_value
 from wastestream.topics import DEADLETTER, GPS_FIXES, WEIGH_TICKETS
 
 FILES = {GPS_FIXES.name: GpsFix, WEIGH_TICKETS.name: WeighTicket, DEADLETTER.name: DeadLetter}
@@ -33,12 +35,25 @@ def read_events(directory: Path, topic: str) -> Iterator[GpsFix | WeighTicket | 
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            if model is GpsFix and line.lstrip().startswith("["):  # a batch value (topic contract 2)
+                fixes, bad = read_fix_value(line.encode())
+                if bad:
+                    b = bad[0]
+                    where = "" if b.index is None else f"[{b.index}]"
+                    raise WastestreamError(f"{p}:{n}{where}: {_why(b.error)}")
+                yield from fixes
+                continue
             try:
                 yield model.model_validate_json(line)
             except ValidationError as e:
-                err = e.errors()[0]
-                where = ".".join(str(x) for x in err["loc"])
-                raise WastestreamError(f"{p}:{n}: {where}: {err['msg']}") from None
+                raise WastestreamError(f"{p}:{n}: {_why(e)}") from None
+
+
+def _why(e: ValueError) -> str:
+    if isinstance(e, ValidationError):
+        err = e.errors()[0]
+        return f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
+    return str(e).splitlines()[0]
 
 
 class EventWriter:

@@ -133,6 +133,16 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, ge=1, description="every topic, Faust's changelogs and ticks included")
     topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of every topic (acks=all)")
     table_standby_replicas: int = Field(0, ge=0, description="Faust standby copies of the worker's tables")
+    fix_batch: int = Field(
+        500,
+        ge=1,
+        le=1000,  # schemas.events.FIX_BATCH_MAX
+        description="fixes per gps.fixes message from the gateway and replay, per partition (1: one fix per"
+        " message, topic contract 1)",
+    )
+    fix_batch_linger_ms: float = Field(
+        10.0, ge=0, le=1000, description="how long the gateway gathers fixes into a batch before it publishes them"
+    )
 
     # the worker (wastestream worker)
     worker_clock: Literal["event", "wall"] = Field(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,7 @@ class Run:
         return cls(s[0], [tuple(p) for p in s[2]], s[1])
 
 
-@dataclass(frozen=True, slots=True)
-class VisitSpan:
+class VisitSpan(NamedTuple):  # a tuple: hashed and compared in C (the fold compares spans per fix)
     site: str
     enter: float  # first slow fix inside the fence
     exit: float  # last slow fix inside the fence
@@ -143,7 +143,19 @@ class Track:
         rules = rules or DEFAULT_RULES
         kind_of = kind_of or {}
         self.refresh(kind_of, rules)
-        return [v for v in self._raw if v.dwell_s >= rules[kind_of.get(v.site, "point")].min_dwell_s]
+        return [v for v in self._raw if v.exit - v.enter >= rules[kind_of.get(v.site, "point")].min_dwell_s]
+
+    def spans_of(
+        self, kind_of: dict[str, str], rules: dict[str, DwellRule], sites: set[str] | None = None
+    ) -> dict[str, list[tuple[float, float, bool]]]:
+        """Site → its visits' (enter, exit, backfill), in time order, for ``sites`` (all if None):
+        :meth:`visits` grouped by site, without building the day's whole list for one site's change."""
+        self.refresh(kind_of, rules)
+        out: dict[str, list[tuple[float, float, bool]]] = {}
+        for site, enter, exit_, backfill in self._raw:
+            if (sites is None or site in sites) and exit_ - enter >= rules[kind_of.get(site, "point")].min_dwell_s:
+                out.setdefault(site, []).append((enter, exit_, backfill))
+        return out
 
     def refresh(self, kind_of: dict[str, str], rules: dict[str, DwellRule]) -> set[str]:
         """Bring the spans up to date with the fixes added since the last call; return the sites
@@ -190,7 +202,11 @@ class Track:
                 raw.append(VisitSpan(r.site, slow_first, slow_last, r.backfill))
                 raw_runs.append((j, j))
 
-        def shown(spans: list[VisitSpan]) -> set[VisitSpan]:
-            return {v for v in spans if v.dwell_s >= rule(v.site).min_dwell_s}
+        added = raw[added_from:]
+        if removed == added:  # the common case: a fix that changed no span
+            return set()
 
-        return {v.site for v in shown(removed) ^ shown(raw[added_from:])}
+        def shown(spans: list[VisitSpan]) -> set[VisitSpan]:
+            return {v for v in spans if v.exit - v.enter >= rule(v.site).min_dwell_s}
+
+        return {v.site for v in shown(removed) ^ shown(added)}
