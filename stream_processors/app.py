@@ -22,7 +22,6 @@ fixes, and a point's deadline counts as passed once every worker has read that f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -290,37 +289,46 @@ class Worker:
 
     async def _fixes(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
-            m = event.message
-            self.evidence.read(m.tp, m.offset)
-            if not is_fix_batch(event.value):
-                fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
-                if fix is not None:
-                    await self._emit_event(event, self._fix(event, fix))
+            await self._fix_event(event)
+
+    async def _fix_event(self, event) -> None:  # noqa: ANN001
+        """One message of gps.fixes: a fix (contract 1) or a batch of them (contract 2)."""
+        m = event.message
+        self.evidence.read(m.tp, m.offset)
+        if not is_fix_batch(event.value):
+            fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
+            if fix is not None:
+                await self._emit_event(event, self._fix(event, fix))
+            return
+        # a batch (schemas.GpsFixBatch): its fixes one by one with no await between, then what
+        # they produced at once; a refused fix is dead-lettered on its own, with its place
+        fixes, bad = read_fix_value(event.value)
+        at = f"{m.topic}/{m.partition}/{m.offset}"
+        total, misplaced = Output(), []
+        places: list[tuple[bytes | None, str]] = []
+        refused = {b.index for b in bad}  # a fix's place in the batch counts the refused parts too
+        kept = (k for k in range(len(fixes) + len(refused)) if k not in refused)
+        for i, fix in zip(kept, fixes, strict=False):
+            if partition_of(fix.vehicle_id, self.n) != m.partition:  # its vehicle's state is another's
+                misplaced.append((i, fix))
                 continue
-            # a batch (schemas.GpsFixBatch): its fixes one by one with no await between, then what
-            # they produced at once; a refused fix is dead-lettered on its own, with its place
-            fixes, bad = read_fix_value(event.value)
-            at = f"{m.topic}/{m.partition}/{m.offset}"
-            for b in bad:
-                await self._reject(GPS_FIXES.name, b.raw, b.error, at=at, batch_index=str(b.index))
-            total, places = Output(), []
-            for i, fix in enumerate(fixes):
-                home = partition_of(fix.vehicle_id, self.n)
-                if home != m.partition:  # its vehicle's state is another partition's
-                    await self._reject(
-                        GPS_FIXES.name,
-                        fix.to_json_bytes(),
-                        ValueError(f"vehicle_id: {fix.vehicle_id} belongs to partition {home}, not {m.partition}"),
-                        reason="fix in a batch of another partition",
-                        at=at,
-                        batch_index=str(i),
-                    )
-                    continue
-                out = self._fix(event, fix, own=fix)
-                if out is not None:
-                    places += [(None, f"{at}#{i}")] * len(out.rejected)
-                    total.extend(out)
-            await self._emit_event(event, total, places)
+            out = self._fix(event, fix, own=fix)
+            if out is not None:
+                places += [(None, f"{at}#{i}")] * len(out.rejected)
+                total.extend(out)
+        for b in bad:  # each counted once however often the batch is read: by its place
+            where = at if b.index is None else f"{at}#{b.index}"
+            await self._reject(GPS_FIXES.name, b.raw, b.error, at=where)
+        for i, fix in misplaced:
+            home = partition_of(fix.vehicle_id, self.n)
+            await self._reject(
+                GPS_FIXES.name,
+                fix.to_json_bytes(),
+                ValueError(f"vehicle_id: {fix.vehicle_id} belongs to partition {home}, not {m.partition}"),
+                reason="fix in a batch of another partition",
+                at=f"{at}#{i}",
+            )
+        await self._emit_event(event, total, places)
 
     def _fix(self, event, fix: GpsFix, own: GpsFix | None = None) -> Output | None:  # noqa: ANN001
         """One fix through the core and the clocks it moves (synchronous: no await)."""
@@ -496,8 +504,12 @@ class Worker:
             await self.t_ticks.send(key=b"tick", value=body, partition=p)
 
     async def _commit_loop(self) -> None:
-        while not self.app.should_stop:
-            await asyncio.sleep(self.commit_interval)
+        # not `while not should_stop`: at shutdown Faust waits for every event read to be acknowledged
+        # (Consumer.wait_empty, in App.on_stop) before it cancels this task; only commit points
+        # acknowledge, so the loop must outlive that wait (it hung the worker's stop now and then;
+        # with InfluxDB down then, flow control is suspended and the events are handed over)
+        while True:
+            await self.checkpoint.next_due(self.commit_interval)
             try:
                 await self._commit_point()
             except Exception as e:  # noqa: BLE001 - e.g. the producer in a rebalance: the next one retries

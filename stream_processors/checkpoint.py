@@ -155,6 +155,7 @@ class Checkpoint:
         self._waiting: list[tuple[Any, Any]] = []  # (stream, event) processed since the last commit point
         self._held: list[tuple[Any, Any]] = []  # written back, not acknowledged (the sink failed)
         self._lock = asyncio.Lock()
+        self.wake = asyncio.Event()  # set when a commit point is due before the loop's interval
         self._acking = False
         self._consumer: Any = None
         self._next: dict[Any, int] = {}  # per topic-partition, the offset to acknowledge next
@@ -190,7 +191,10 @@ class Checkpoint:
             yield event
             self._waiting.append((stream, event))
             if self.due():
-                await self.commit(wait=self.pending() >= self.max_held)
+                if self.pending() >= self.max_held:  # backpressure: the agent waits for a commit point
+                    await self.commit(wait=True)
+                else:  # the commit loop makes it while the agents go on (the flush overlaps their work)
+                    self.wake.set()
 
     def pending(self) -> int:
         return len(self._waiting) + len(self._held)
@@ -199,6 +203,14 @@ class Checkpoint:
         return len(self._waiting) >= self.max_events or len(self.sinks) >= self.max_buffered
 
     # -- commit points ---------------------------------------------------------------------------
+    async def next_due(self, interval: float) -> None:
+        """Until the next commit point is due: ``interval`` seconds, or sooner if enough events wait."""
+        try:
+            await asyncio.wait_for(self.wake.wait(), interval)
+        except TimeoutError:
+            pass
+        self.wake.clear()
+
     async def commit(self, wait: bool = False) -> bool:
         """Make the waiting events durable and acknowledge them. With a commit point already under
         way this returns at once, unless ``wait`` (then it waits and retries until one succeeds:

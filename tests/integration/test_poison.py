@@ -22,6 +22,7 @@ from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
 from wastestream.schemas import Direction, GpsFix, WeighTicket
 from wastestream.schemas.results import Delivery, SiteKind, VisitSet
+from wastestream.stream_processors.partitioning import partition_of
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
@@ -111,6 +112,38 @@ def poison(city) -> list[tuple[str, bytes, bytes, str]]:
     ]
 
 
+def batch_poison(city, partitions: int) -> tuple[int, bytes, list[tuple[bytes, str]]]:
+    """A batch value (topic contract 2) of three refused fixes, on the partition of its first one's
+    vehicle: (partition, value, [(the dead letter's raw bytes, what its reason must say)])."""
+    v = next(x for x in city.vehicles if x.kind == "collection")
+    home = partition_of(v.id, partitions)
+    other = next(x for x in city.vehicles if partition_of(x.id, partitions) != home)
+    st = city.stations[0]
+    fix = GpsFix(
+        vehicle_id=v.id,
+        terminal_id=v.terminal_id,
+        device_time=NOON,
+        received_at=NOON,
+        lat=st.geofence.lat,
+        lon=st.geofence.lon,
+        speed_kmh=0,
+        heading=0,
+    )
+    fast = fix.model_copy(update={"speed_kmh": 900.0})  # refused by the core: fix_bad_speed
+    misplaced = fix.model_copy(update={"vehicle_id": other.id, "terminal_id": other.terminal_id})
+    not_a_fix = {"vehicle_id": 3}
+    value = b"[" + b",".join([fast.to_json_bytes(), json.dumps(not_a_fix).encode(), misplaced.to_json_bytes()]) + b"]"
+    return (
+        home,
+        value,
+        [
+            (fast.to_json_bytes(), "fix_bad_speed"),
+            (json.dumps(not_a_fix).encode(), "invalid gps.fixes message"),
+            (misplaced.to_json_bytes(), "fix in a batch of another partition"),
+        ],
+    )
+
+
 def dead_letters(s) -> list:
     """The dead-letter topic's JSON values (the planted unreadable one left out)."""
     from kafka import KafkaConsumer, TopicPartition
@@ -157,9 +190,11 @@ def test_poison_on_every_topic_changes_no_figure_and_every_message_is_dead_lette
         producer.send(s.topic(topic), key=key, value=value)
     producer.send(s.topic("deadletter"), key=b"junk", value=b"\x00 an unreadable dead letter")
     producer.flush()
-    replay_files(s, d)
+    replay_files(s, d)  # in batches (WASTESTREAM_FIX_BATCH)
     for topic, key, value, _ in bad[half:]:
         producer.send(s.topic(topic), key=key, value=value)
+    part, batch, in_batch = batch_poison(city, s.topic_partitions)
+    producer.send(s.topic("gps.fixes"), key=b"batch", value=batch, partition=part)
     producer.flush()
     producer.close()
 
@@ -185,6 +220,11 @@ def test_poison_on_every_topic_changes_no_figure_and_every_message_is_dead_lette
         dl = by_raw.get(value.hex())
         assert dl is not None, f"{topic} {value[:60]!r} not dead-lettered"
         assert reason in dl["reason"], (reason, dl["reason"])
+    for k, (raw, reason) in enumerate(in_batch):  # each refused fix of a batch on its own, with its place
+        dl = by_raw.get(raw.hex())
+        assert dl is not None, f"batch part {raw[:60]!r} not dead-lettered"
+        assert reason in dl["reason"], (reason, dl["reason"])
+        assert dl["detail"]["at"].endswith(f"#{k}"), dl["detail"]
 
     # the refusals are counted in InfluxDB, and the unregistered terminal is listed
     with InfluxDBClient(url=s.influx_url, token=s.influx_token_value(), org=s.influx_org) as c:
@@ -213,6 +253,8 @@ def test_poison_on_every_topic_changes_no_figure_and_every_message_is_dead_lette
         assert sum(v for (k, _), v in counts.items() if k == kind) == 1, (kind, counts)
     # messages that are no valid model at all: counted on the day the worker refused them (today)
     parse_errors = {k: v for k, v in counts.items() if k[0] == "dead_letter" and k[1].startswith("worker:invalid")}
-    assert sum(parse_errors.values()) == 4, parse_errors
+    assert sum(parse_errors.values()) == 5, parse_errors  # 4 messages, and the batch's part that is no fix
+    assert counts[("fix_bad_speed", next(x for x in city.vehicles if x.kind == "collection").id)] == 1
+    assert sum(v for (k, d), v in counts.items() if k == "dead_letter" and "another partition" in d) == 1, counts
     assert unknown[("013900000999", "worker")] == 1
     assert unknown[(next(iter(t["unknown_terminals"])), "gateway")] == 1

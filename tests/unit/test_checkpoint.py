@@ -103,8 +103,14 @@ def test_events_are_acknowledged_only_after_their_changes_and_figures_are_durabl
     evs = events_of(app, range(5))
     stream = FakeStream(evs)
 
+    due: list[int] = []
+
     async def run() -> None:
         async for event in cp.events(stream, app.consumer):
+            if cp.wake.is_set() and not due:  # the agent does not commit itself: it wakes the loop
+                due.append(event.message.offset)
+                await cp.next_due(1.0)  # returns at once: what the worker's commit loop waits on
+                await cp.commit()
             store.partition = 0
             store[f"key{event.message.offset}"] = event.message.offset
             sinks.add([record(f"s{event.message.offset}")])
@@ -113,6 +119,7 @@ def test_events_are_acknowledged_only_after_their_changes_and_figures_are_durabl
 
     asyncio.run(run())
     assert stream.enable_acks is False
+    assert due == [3]  # a commit point was due once 3 events waited
     # nothing was committable while an event's changelog message or figure was not written
     kinds = [e[0] for e in log]
     first_sink = kinds.index("sink")
