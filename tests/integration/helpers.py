@@ -92,8 +92,9 @@ def read_topic(
             for recs in c.poll(timeout_ms=500).values():
                 for r in recs:
                     doc = json.loads(r.value)
-                    doc["_key"] = r.key.decode() if r.key else None
-                    msgs.append(doc)
+                    for one in doc if isinstance(doc, list) else [doc]:  # a batch of fixes: each of them
+                        one["_key"] = r.key.decode() if r.key else None
+                        msgs.append(one)
         return msgs
     finally:
         c.close()
