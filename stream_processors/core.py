@@ -404,7 +404,7 @@ class Core:
             if speed_jump(last.lat, last.lon, last.t, fix.lat, fix.lon, t):
                 self._count(day, "speed_jump", fix.vehicle_id, out)
         recv = _ts(fix.received_at)
-        self._heard(fix.vehicle_id, fix.received_at, out)
+        self._heard(fix.vehicle_id, fix.received_at, out, recv)
         if last is None:
             self.s.last_fix[fix.vehicle_id] = LastFix(t, fix.lat, fix.lon, recv, not fix.acc_on).to_state()
             return
@@ -432,12 +432,12 @@ class Core:
             last.counted = True
             self._count(local_date(at, self.tz), "silent_terminal", vehicle, out)
 
-    def _heard(self, vehicle: str, received_at: datetime, out: Output) -> None:
+    def _heard(self, vehicle: str, received_at: datetime, out: Output, recv: float | None = None) -> None:
         """When the vehicle was first heard on the local day of ``received_at``; a dark alert resolves."""
         day = local_date(received_at, self.tz)
         key = f"{vehicle}|{day.isoformat()}"
         state = self.s.heard.get(key)
-        recv = _ts(received_at)
+        recv = _ts(received_at) if recv is None else recv
         if state and state[0] is not None and state[0] <= recv and not state[2]:  # heard before, no alert open
             return
         h = Heard.from_state(state)

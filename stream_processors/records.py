@@ -95,6 +95,7 @@ class Records:
         self.points = {p.id: p for p in city.collection_points}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
         self.kind_of = {v.id: v.kind for v in city.vehicles}
+        self._position_tags: dict[str, tuple] = {}  # vehicle → its positions tags (one tuple, not one per fix)
 
     def position(
         self, vehicle: str, t: float, site: str | None, speed: float, backfill: bool, lat: float, lon: float
@@ -102,10 +103,13 @@ class Records:
         """One fix of a vehicle's track (for replay on a map)."""
         contractor = self.contractor_of.get(vehicle)
         glat, glon = gcj(lat, lon)
+        tags = self._position_tags.get(vehicle)
+        if tags is None:
+            tags = self._position_tags[vehicle] = (("contractor", contractor or ""), ("vehicle", vehicle))
         # one per fix: the tuples are built in record()'s (sorted) order rather than through it
         return Record(
             "positions",
-            (("contractor", contractor or ""), ("vehicle", vehicle)),
+            tags,
             (
                 ("backfill", backfill),
                 ("lat", lat),

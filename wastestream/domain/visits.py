@@ -186,10 +186,18 @@ class Track:
             if r.site is None:
                 continue
             ru = rule(r.site)
-            slow_first = next((p[0] for p in r.pts if p[1] <= ru.max_speed_kmh), None)
+            limit = ru.max_speed_kmh
+            slow_first = None
+            for t, v in r.pts:  # a loop, not next(genexpr): this runs for every fix at a site
+                if v <= limit:
+                    slow_first = t
+                    break
             if slow_first is None:  # driving through: never stopped inside the fence
                 continue
-            slow_last = next(p[0] for p in reversed(r.pts) if p[1] <= ru.max_speed_kmh)
+            for t, v in reversed(r.pts):
+                if v <= limit:
+                    slow_last = t
+                    break
             # the visit is the stop: from the first to the last slow fix inside the fence
             prev = raw[-1] if raw else None
             if prev is not None and prev.site == r.site and slow_first - prev.exit <= ru.merge_gap_s:
@@ -203,8 +211,13 @@ class Track:
                 raw_runs.append((j, j))
 
         added = raw[added_from:]
-        if removed == added:  # the common case: a fix that changed no span
+        if removed == added:  # a fix that changed no span
             return set()
+        if len(removed) == 1 == len(added) and removed[0].site == added[0].site:
+            # the common case: a truck standing at a stop lengthens its visit there (they differ)
+            (a,), (b,) = removed, added
+            least = rule(a.site).min_dwell_s
+            return {a.site} if a.exit - a.enter >= least or b.exit - b.enter >= least else set()
 
         def shown(spans: list[VisitSpan]) -> set[VisitSpan]:
             return {v for v in spans if v.exit - v.enter >= rule(v.site).min_dwell_s}
