@@ -191,8 +191,12 @@ class Checkpoint:
             yield event
             self._waiting.append((stream, event))
             if self.due():
-                if self.pending() >= self.max_held:  # backpressure: the agent waits for a commit point
+                if self.pending() >= self.max_held:  # InfluxDB down: the agent waits for a commit point
                     await self.commit(wait=True)
+                elif len(self.sinks) >= 2 * self.max_buffered:  # figures pile up faster than they flush
+                    async with self._lock:  # the agent waits for the one under way (memory stays bounded)
+                        pass
+                    await self.commit()
                 else:  # the commit loop makes it while the agents go on (the flush overlaps their work)
                     self.wake.set()
 
