@@ -279,7 +279,8 @@ def bench_latency(  # noqa: ANN001
     settings, rate: int, seconds: float, tmp: Path, report: Callable[[str], None], fix_batch: int = 1
 ) -> dict:
     """Fixes produced at ``rate``/s for ``seconds`` (the seed city's fixes re-timed to now, as live
-    terminals would send them); the worker measures receive → written-to-InfluxDB per fix. With
+    terminals would send them, from a fleet of ``rate`` × 10 trucks: one fix per truck every 10 s);
+    the worker measures receive → written-to-InfluxDB per fix. With
     ``fix_batch`` > 1, fixes are gathered per partition as the gateway does (up to that many, for at
     most its linger): the latency includes the wait in the batch."""
     import uuid
@@ -297,11 +298,16 @@ def bench_latency(  # noqa: ANN001
 
     u = uuid.uuid4().hex[:6]
     d = tmp / f"lat{u}"
-    write_offline(build_city(808), date(2026, 11, 23), 808, Faults(), d)
+    seed = build_city(808)
+    write_offline(seed, date(2026, 11, 23), 808, Faults(), d)
     fixes = list(read_events(d, "gps.fixes"))
-    s = settings.model_copy(
-        update={"topic_prefix": f"lat{u}.", "city_file": d / "city.yaml", "influx_bucket": f"lat-{u}"}
-    )
+    # a fleet in which each truck sends a fix every 10 s, as terminals do (the seed city's ~100 trucks
+    # would each send dozens per second): the seed day's positions handed round its vehicles
+    city = scaled_city(len(seed.collection_points), max(len(seed.vehicles), rate * 10))
+    city_file = d / "city-fleet.json"
+    city_file.write_text(city.model_dump_json())
+    fleet = [v for v in city.vehicles if v.kind == "collection"]
+    s = settings.model_copy(update={"topic_prefix": f"lat{u}.", "city_file": city_file, "influx_bucket": f"lat-{u}"})
     ensure_topics(s, ALL_TOPICS)
     group = f"lat{u}"
     for old in s.state_dir.glob(f"worker-stats-{group}-*.json"):
@@ -325,7 +331,15 @@ def bench_latency(  # noqa: ANN001
             while (lag := due - time.perf_counter()) > 0:
                 time.sleep(min(lag, 0.005))
             now = datetime.now(UTC)
-            f = fixes[i % len(fixes)].model_copy(update={"device_time": now - timedelta(seconds=1), "received_at": now})
+            v = fleet[i % len(fleet)]
+            f = fixes[i % len(fixes)].model_copy(
+                update={
+                    "vehicle_id": v.id,
+                    "terminal_id": v.terminal_id,
+                    "device_time": now - timedelta(seconds=1),
+                    "received_at": now,
+                }
+            )
             if fix_batch == 1:
                 producer.send(topic, key=f.vehicle_id.encode(), value=f.to_json_bytes())
                 continue
