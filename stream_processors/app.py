@@ -117,6 +117,10 @@ class Worker:
         ):
             self.keys_by_partition.setdefault(partition_of(key, self.n), set()).add(key)
 
+        self.vehicles_by_partition: dict[int, list[str]] = {}  # in the city's order
+        for v in city.vehicles:
+            self.vehicles_by_partition.setdefault(partition_of(v.id, self.n), []).append(v.id)
+
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         t = settings.topic
         self.t_fixes = app.topic(t(GPS_FIXES.name), **raw)
@@ -434,6 +438,7 @@ class Worker:
             now,
             days,
             owns=mine.__contains__,
+            vehicles=self.vehicles_by_partition.get(partition, ()),
             live=live,
             scope=partition,
             points_at=None if points_at is None else datetime.fromtimestamp(points_at, UTC),

@@ -44,7 +44,7 @@ event is applied in one :class:`~.state.Transaction`: all of its changes or none
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -189,6 +189,7 @@ class Core:
         risk_rule: RiskRule = DEFAULT_RISK_RULE,
         risk_every_s: float = 60.0,
         ops_every_s: float = OPS_EVERY_S,
+        terminal_every_s: float = 0.0,
     ):
         self.city = city
         self.tz = city.timezone
@@ -244,6 +245,9 @@ class Core:
         self._ops_dirty: set[str] = set()  # vehicle|day whose fixes or deliveries changed since
         self._ops_clock: dict[object, datetime] = {}  # scope → the clock at its last evaluation
         self.ops_every_s = ops_every_s
+        self._buckets: dict[str, int] = {}  # vehicle|day → which fix-log buckets hold fixes (bit mask)
+        self.terminal_every_s = terminal_every_s
+        self._terminals_checked: dict[str, float] = {}  # vehicle → the clock (epoch s) last checked at
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
@@ -252,6 +256,8 @@ class Core:
         self._evaluated.clear()  # a new owner decides all its points once
         self._ops_checked.clear()  # and judges all its vehicle-days once
         self._ops_clock.clear()
+        self._buckets.clear()  # another owner may have logged fixes meanwhile
+        self._terminals_checked.clear()
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
         key = f"{vehicle}|{day.isoformat()}"
@@ -267,14 +273,27 @@ class Core:
         return cached
 
     def _logged(self, key: str) -> Iterator[list]:
-        """The fix-log entries of a vehicle-day (``vehicle|day``), bucket by bucket (15 minutes each)."""
-        for q in range(96):
-            yield from self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ()
+        """The fix-log entries of a vehicle-day (``vehicle|day``), bucket by bucket (15 minutes each).
+        Which of the 96 buckets hold fixes is kept as a bit mask once they were all looked up (a
+        working copy: set only from a full look-up, then by every fix; forgotten after a rebalance)."""
+        mask = self._buckets.get(key)
+        if mask is None:
+            mask = 0
+            for q in range(96):
+                if self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}"):
+                    mask |= 1 << q
+            self._buckets[key] = mask
+        q = 0
+        while mask:
+            if mask & 1:
+                yield from self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ()
+            mask >>= 1
+            q += 1
 
     def expire_days(self, before: date) -> None:
         """Forget working copies of days older than ``before`` (their state stays in the stores: a
         late fix of such a day rebuilds its track from them)."""
-        for cache in (self._tracks, self._risk_checked, self._ops_checked):
+        for cache in (self._tracks, self._risk_checked, self._ops_checked, self._buckets):
             for key in [k for k in cache if date.fromisoformat(k.split("|")[1]) < before]:
                 del cache[key]
         for planned in [k for k in self._planned_stops if k[1] < before]:
@@ -290,6 +309,7 @@ class Core:
         except BaseException:
             self._txn.discard()
             self._tracks.clear()  # working copies may hold half the event: rebuilt from the stores
+            self._buckets.clear()
             raise
         finally:
             self.s = self.stores
@@ -338,7 +358,10 @@ class Core:
             # acknowledgement was lost): nothing changes
             return out
         self.s.fixlog[bucket] = [*logged, entry]
-        self._ops_dirty.add(f"{fix.vehicle_id}|{day.isoformat()}")
+        vday = f"{fix.vehicle_id}|{day.isoformat()}"
+        if vday in self._buckets:
+            self._buckets[vday] |= 1 << (local.hour * 4 + local.minute // 15)
+        self._ops_dirty.add(vday)
         self._quality_fix(fix, day, t, out)
         out.records.append(self.rec.position(fix.vehicle_id, *entry[:6]))  # the track, for replay on a map
         if track.add(t, site_id, fix.speed_kmh, backfill):
@@ -853,6 +876,7 @@ class Core:
         part_size: int = 2000,
         points_at: datetime | None = None,
         decide_points: bool = True,
+        vehicles: Iterable[str] | None = None,
     ) -> Iterator[Output]:
         """:meth:`evaluate` as a series of outputs of at most ``part_size`` decided points each, so that
         a worker deciding 100,000 points does not hold 100,000 status objects at once. The caller may
@@ -868,18 +892,26 @@ class Core:
         if prev is None or now > prev:
             self._ops_clock[scope] = now
         still = prev is not None and now <= prev
-        for v in self.city.vehicles if decide_points else ():  # silences and dark terminals: judged at ``at``
-            if owns(v.id):
-                self._terminal_checks(v.id, days, now, at, live, out)
+        # ``vehicles``: the ones ``owns`` holds, when the caller knows them (a worker's partition: not
+        # 50,000 ids tested per tick)
+        ids = (v.id for v in self.city.vehicles if owns(v.id)) if vehicles is None else vehicles
+        t_at = at.timestamp()
+        for vid in ids if decide_points else ():  # silences and dark terminals: judged at ``at``
+            # at most every ``terminal_every_s`` of the clock (a 30-minute silence needs no check a
+            # second), and always once the clock stands still (the final state is recompute's)
+            last_checked = self._terminals_checked.get(vid)
+            if still or last_checked is None or t_at >= last_checked + self.terminal_every_s:
+                self._terminals_checked[vid] = t_at
+                self._terminal_checks(vid, days, now, at, live, out)
+            for day in days:
+                self._operations(vid, day, now, at, live, still, out)
+            if live:  # an early warning is for now: a replay or a recompute warns nobody
                 for day in days:
-                    self._operations(v.id, day, now, at, live, still, out)
-                if live:  # an early warning is for now: a replay or a recompute warns nobody
-                    for day in days:
-                        self._route_risk(v.id, day, now, out)
-                n += 1
-                if n % part_size == 0:  # 50,000 vehicles' day summaries are not held at once
-                    yield out
-                    out = Output()
+                    self._route_risk(vid, day, now, out)
+            n += 1
+            if n % part_size == 0:  # 50,000 vehicles' day summaries are not held at once
+                yield out
+                out = Output()
         yield out
         if not decide_points:
             return

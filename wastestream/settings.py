@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, ge=1, description="every topic, Faust's changelogs and ticks included")
     topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of every topic (acks=all)")
     table_standby_replicas: int = Field(0, ge=0, description="Faust standby copies of the worker's tables")
+    terminal_checks_every_s: float = Field(
+        30.0, ge=0, description="silent and dark terminals are judged at most this often of event time (per vehicle)"
+    )
     fix_batch: int = Field(
         500,
         ge=1,
@@ -184,7 +187,12 @@ class Settings(BaseSettings):
             max_speed_kmh=self.check_max_speed_kmh,
             area_margin_km=self.check_area_margin_km,
         )
-        return {"input_rules": rules, "dark_after_s": self.dark_after_min * 60, "ops_every_s": self.ops_every_min * 60}
+        return {
+            "input_rules": rules,
+            "dark_after_s": self.dark_after_min * 60,
+            "ops_every_s": self.ops_every_min * 60,
+            "terminal_every_s": self.terminal_checks_every_s,
+        }
 
     @property
     def timezone(self) -> str:
