@@ -34,8 +34,8 @@ DAY = date(2026, 11, 16)  # the day test_pipeline_e2e.figures reads
 NOON = datetime(2026, 11, 16, 4, 0, tzinfo=UTC)
 
 
-def poison(city) -> list[tuple[str, bytes, bytes, str]]:
-    """(topic, key, value, what the dead letter's reason must say)."""
+def noon_fix(city):  # noqa: ANN001, ANN201
+    """A collection truck of the city, its first station, and a fix of that truck there at noon."""
     v = next(x for x in city.vehicles if x.kind == "collection")
     st = city.stations[0]
     fix = GpsFix(
@@ -48,6 +48,12 @@ def poison(city) -> list[tuple[str, bytes, bytes, str]]:
         speed_kmh=0,
         heading=0,
     )
+    return v, st, fix
+
+
+def poison(city) -> list[tuple[str, bytes, bytes, str]]:
+    """(topic, key, value, what the dead letter's reason must say)."""
+    v, st, fix = noon_fix(city)
     ticket = WeighTicket(
         station_id=st.id,
         serial="POISON-1",
@@ -115,20 +121,9 @@ def poison(city) -> list[tuple[str, bytes, bytes, str]]:
 def batch_poison(city, partitions: int) -> tuple[int, bytes, list[tuple[bytes, str]]]:
     """A batch value (topic contract 2) of three refused fixes, on the partition of its first one's
     vehicle: (partition, value, [(the dead letter's raw bytes, what its reason must say)])."""
-    v = next(x for x in city.vehicles if x.kind == "collection")
+    v, _st, fix = noon_fix(city)
     home = partition_of(v.id, partitions)
     other = next(x for x in city.vehicles if partition_of(x.id, partitions) != home)
-    st = city.stations[0]
-    fix = GpsFix(
-        vehicle_id=v.id,
-        terminal_id=v.terminal_id,
-        device_time=NOON,
-        received_at=NOON,
-        lat=st.geofence.lat,
-        lon=st.geofence.lon,
-        speed_kmh=0,
-        heading=0,
-    )
     fast = fix.model_copy(update={"speed_kmh": 900.0})  # refused by the core: fix_bad_speed
     misplaced = fix.model_copy(update={"vehicle_id": other.id, "terminal_id": other.terminal_id})
     not_a_fix = {"vehicle_id": 3}
