@@ -47,7 +47,7 @@ def prepare(stack, tmp_path):
     sink = InfluxSink(s, city)
     sink.ensure_buckets()
     sink.close()
-    replay_files(s, d)
+    replay_files(s, d, fix_batch=25)  # batches (contract 2), small enough that a fault lands mid-run
     env = stack_env(
         s,
         WASTESTREAM_TOPIC_PREFIX=s.topic_prefix,
@@ -55,6 +55,24 @@ def prepare(stack, tmp_path):
         WASTESTREAM_CITY_FILE=str(s.city_file),
     )
     return s, env, truth.to_json(), f"f-{u}"
+
+
+def fixes_published(s, state: dict) -> int:
+    """How many fixes gps.fixes holds so far (a batch counts its fixes), read on from the last call."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    if "consumer" not in state:
+        c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+        topic = s.topic("gps.fixes")
+        parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        c.assign(parts)
+        c.seek_to_beginning(*parts)
+        state.update(consumer=c, n=0)
+    for recs in state["consumer"].poll(timeout_ms=200).values():
+        for r in recs:
+            v = json.loads(r.value)
+            state["n"] += len(v) if isinstance(v, list) else 1
+    return state["n"]
 
 
 def consumed_fraction(s, group: str) -> float:
@@ -193,6 +211,7 @@ def test_gateway_killed_with_terminals_connected(stack, tmp_path):
             result["error"] = e
 
     worker_log = tmp_path / "worker.log"
+    counted: dict = {}
     with (
         cli_process(["worker", "--clock", "event", "--app-id", group], env, worker_log),
         cli_process(["weighbridge", "--port", str(wb)], env, tmp_path / "weighbridge.log", ready_port=wb),
@@ -200,10 +219,10 @@ def test_gateway_killed_with_terminals_connected(stack, tmp_path):
         with cli_process(["gateway", "--port", str(gw)], env, tmp_path / "gateway1.log", ready_port=gw) as g:
             sim = threading.Thread(target=simulate)
             sim.start()
-            topic = s.topic("gps.fixes")
             deadline = time.monotonic() + 120
-            while sum(end_offsets(s, [topic]).values()) < 8000 and time.monotonic() < deadline:
+            while fixes_published(s, counted) < 8000 and time.monotonic() < deadline:
                 time.sleep(0.2)
+            counted["consumer"].close()
             assert sim.is_alive(), "the kill must land mid-run"
             os.kill(g.pid, signal.SIGKILL)
             g.wait()
