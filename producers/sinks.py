@@ -137,8 +137,8 @@ class KafkaSink(EventSink):
         """Publish a partition's gathered fixes (in batches of at most ``fix_batch``); its callers
         are settled once every one of those batches is acknowledged, or failed with the first error."""
         gathered, callers = self._pending.pop(p)
-        chunks = [gathered[i : i + self.fix_batch] for i in range(0, len(gathered), self.fix_batch)]
-        left = [len(chunks)]
+        futures = self._publish_batches(p, gathered)
+        left = [len(futures)]
 
         def done(exc: BaseException | None) -> None:
             if exc is None:
@@ -148,13 +148,17 @@ class KafkaSink(EventSink):
             for w in callers:
                 w.settle(exc)
 
-        topic = self.prefix + GPS_FIXES.name
-        for chunk in chunks:
-            fut = self.producer.send(
-                topic, key=chunk[-1].vehicle_id.encode(), value=fix_batch_bytes(chunk), partition=p
-            )
+        for fut in futures:
             fut.add_callback(lambda _md: loop.call_soon_threadsafe(done, None))
             fut.add_errback(lambda exc: loop.call_soon_threadsafe(done, exc))
+
+    def _publish_batches(self, p: int, fixes: list[GpsFix]) -> list:
+        """Hand ``fixes`` of partition ``p`` to the producer as batches of at most ``fix_batch``; their futures."""
+        topic = self.prefix + GPS_FIXES.name
+        return [
+            self.producer.send(topic, key=chunk[-1].vehicle_id.encode(), value=fix_batch_bytes(chunk), partition=p)
+            for chunk in (fixes[i : i + self.fix_batch] for i in range(0, len(fixes), self.fix_batch))
+        ]
 
     async def publish(self, topic: str, records: Sequence[tuple[str, Message]]) -> None:
         if not records:
@@ -186,14 +190,6 @@ class KafkaSink(EventSink):
             self._timer.cancel()
             self._timer = None
             for p in list(self._pending):
-                gathered, _ = self._pending.pop(p)
-                for i in range(0, len(gathered), self.fix_batch):
-                    chunk = gathered[i : i + self.fix_batch]
-                    self.producer.send(
-                        self.prefix + GPS_FIXES.name,
-                        key=chunk[-1].vehicle_id.encode(),
-                        value=fix_batch_bytes(chunk),
-                        partition=p,
-                    )
+                self._publish_batches(p, self._pending.pop(p)[0])
         self.producer.flush(timeout=self.timeout_s)
         self.producer.close(timeout=self.timeout_s)

@@ -131,22 +131,20 @@ def read_fix_value(raw: bytes) -> tuple[list[GpsFix], list[BadFix]]:
         fixes = _FIX_LIST.validate_json(raw)  # the common case: every fix is good, one pass in Rust
     except ValidationError:
         fixes = None
-    items: list | None = None
+    items: list = []
     if fixes is None:
         try:
-            items = json.loads(raw)
+            items = json.loads(raw)  # it starts with "[": valid JSON is an array
         except ValueError as e:
             return [], [BadFix(None, raw, e)]
-        if not isinstance(items, list):
-            return [], [BadFix(None, raw, ValueError("a batch must be a JSON array of fixes"))]
-    n = len(fixes if fixes is not None else items or [])
+    n = len(fixes if fixes is not None else items)
     if not 1 <= n <= FIX_BATCH_MAX:
         return [], [BadFix(None, raw, ValueError(f"a batch of {n} fixes (1 to {FIX_BATCH_MAX})"))]
     if fixes is not None:
         return fixes, []
     good: list[GpsFix] = []
     bad: list[BadFix] = []
-    for i, item in enumerate(items or []):
+    for i, item in enumerate(items):
         try:
             good.append(GpsFix.model_validate(item))
         except ValidationError as e:

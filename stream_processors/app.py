@@ -313,8 +313,9 @@ class Worker:
         refused = {b.index for b in bad}  # a fix's place in the batch counts the refused parts too
         kept = (k for k in range(len(fixes) + len(refused)) if k not in refused)
         for i, fix in zip(kept, fixes, strict=False):
-            if partition_of(fix.vehicle_id, self.n) != m.partition:  # its vehicle's state is another's
-                misplaced.append((i, fix))
+            home = partition_of(fix.vehicle_id, self.n)
+            if home != m.partition:  # its vehicle's state is another partition's
+                misplaced.append((i, home, fix))
                 continue
             out = self._fix(event, fix, own=fix)
             if out is not None:
@@ -323,8 +324,7 @@ class Worker:
         for b in bad:  # each counted once however often the batch is read: by its place
             where = at if b.index is None else f"{at}#{b.index}"
             await self._reject(GPS_FIXES.name, b.raw, b.error, at=where)
-        for i, fix in misplaced:
-            home = partition_of(fix.vehicle_id, self.n)
+        for i, home, fix in misplaced:
             await self._reject(
                 GPS_FIXES.name,
                 fix.to_json_bytes(),

@@ -161,6 +161,11 @@ class _ExpectedKg(Mapping[str, float]):
 _FIRST = itemgetter(0)
 
 
+def _bucket_key(vehicle_day: str, q: int) -> str:
+    """The fix-log key of quarter-hour ``q`` (0–95, local time) of ``vehicle|day``."""
+    return f"{vehicle_day}|{q // 4:02d}{q % 4 * 15:02d}"
+
+
 def _ts(t: datetime) -> float:
     return t.timestamp()
 
@@ -277,16 +282,19 @@ class Core:
         Which of the 96 buckets hold fixes is kept as a bit mask once they were all looked up (a
         working copy: set only from a full look-up, then by every fix; forgotten after a rebalance)."""
         mask = self._buckets.get(key)
-        if mask is None:
+        if mask is None:  # every bucket looked up once, the mask built on the way
             mask = 0
             for q in range(96):
-                if self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}"):
+                entries = self.s.fixlog.get(_bucket_key(key, q))
+                if entries:
                     mask |= 1 << q
+                    yield from entries
             self._buckets[key] = mask
+            return
         q = 0
         while mask:
             if mask & 1:
-                yield from self.s.fixlog.get(f"{key}|{q // 4:02d}{q % 4 * 15:02d}") or ()
+                yield from self.s.fixlog.get(_bucket_key(key, q)) or ()
             mask >>= 1
             q += 1
 
@@ -347,7 +355,9 @@ class Core:
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
-        bucket = f"{fix.vehicle_id}|{day.isoformat()}|{local.hour:02d}{local.minute // 15 * 15:02d}"
+        vday = f"{fix.vehicle_id}|{day.isoformat()}"
+        quarter = local.hour * 4 + local.minute // 15
+        bucket = _bucket_key(vday, quarter)
         # bit 0: ACC on, bit 1: the overspeed alarm, bit 2: ACC known (entries of older state have 6 items)
         flags = int(fix.acc_on) | int(fix.alarm_overspeed) << 1 | 4
         entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon, flags, fix.odometer_km]
@@ -358,9 +368,8 @@ class Core:
             # acknowledgement was lost): nothing changes
             return out
         self.s.fixlog[bucket] = [*logged, entry]
-        vday = f"{fix.vehicle_id}|{day.isoformat()}"
         if vday in self._buckets:
-            self._buckets[vday] |= 1 << (local.hour * 4 + local.minute // 15)
+            self._buckets[vday] |= 1 << quarter
         self._ops_dirty.add(vday)
         self._quality_fix(fix, day, t, out)
         out.records.append(self.rec.position(fix.vehicle_id, *entry[:6]))  # the track, for replay on a map

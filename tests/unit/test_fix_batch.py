@@ -128,3 +128,12 @@ def test_recompute_gives_the_same_figures_over_batched_files(tmp_path):
     a, b = recompute(city, plain), recompute(city, batched)
     assert a.counts == b.counts and a.counts["fixes"] > 20_000
     assert a.records == b.records
+
+
+def test_parts_that_are_no_object_are_each_refused_and_counted_with_their_place():
+    good = fix(3)
+    parts = [b"1", b"null", b'"V001"', b"[]", good.to_json_bytes(), b"{}", b"true"]
+    fixes, bad = read_fix_value(b"[" + b",".join(parts) + b"]")
+    assert fixes == [good]
+    assert [b.index for b in bad] == [0, 1, 2, 3, 5, 6]  # every other part, each once, by its place
+    assert [json.loads(b.raw) for b in bad] == [1, None, "V001", [], {}, True]
