@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import faust
+from faust.exceptions import NotReady
 from pydantic import ValidationError
 
 from wastestream.domain.localtime import local_date
@@ -41,6 +42,7 @@ from wastestream.settings import Settings
 from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
 from wastestream.stream_processors.core import Core, Output, Stores
 from wastestream.stream_processors.evidence import EvidenceClock
+from wastestream.stream_processors.heap import tune_gc
 from wastestream.stream_processors.partitioning import partition_of
 from wastestream.stream_processors.sink import InfluxSink, Sink
 from wastestream.stream_processors.tables import FaustWriteBehind
@@ -75,12 +77,15 @@ class Worker:
             web_enabled=False,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # a commit point hands tens of thousands of changelog messages to the producer at once;
+            # with 16 KB batches each partition's next batch waited for the broker's answer to the last
+            producer_max_batch_size=settings.worker_producer_batch_bytes,
             table_standby_replicas=settings.table_standby_replicas,
             broker_commit_every=1000,
             broker_commit_interval=2.0,
         )
         app = self.app
-        self.sinks = SinkManager(sink)
+        self.sinks = SinkManager(sink, settings.worker_latency_window)
         self.watermark: datetime | None = None
         self.days: set[date] = set()
         self._expired_before: date | None = None  # the core's working copies of older days were dropped
@@ -89,6 +94,7 @@ class Worker:
         # tick neither re-emits nor decides (a decision on half the evidence would stick: clearance
         # is re-decided only when evidence changes or a deadline passes)
         self.recovered = False
+        self.stopping = False  # a stop was signalled: the producer may be gone under the timers
         self._decided_since_recovery: set[int] = set()
         self._resend_all_at: float | None = None  # when to send every visit set again after a rebalance
         # the evidence watermark (wastestream.domain.watermark): per fixes partition the next offset to
@@ -256,10 +262,13 @@ class Worker:
         await self._send_deliveries(out.deliveries)
 
     async def _send_deliveries(self, deliveries: list[Delivery]) -> None:
-        for d in deliveries:
-            await self.t_deliveries.send(
-                key=d.vehicle_id.encode(), value=d.to_json_bytes(), partition=partition_of(d.vehicle_id, self.n)
-            )
+        try:
+            for d in deliveries:
+                await self.t_deliveries.send(
+                    key=d.vehicle_id.encode(), value=d.to_json_bytes(), partition=partition_of(d.vehicle_id, self.n)
+                )
+        except NotReady as e:
+            self._stopped_under(f"some of {len(deliveries)} deliveries", e)
 
     # -- agents ---------------------------------------------------------------------------------
     def _at(self, partition: int) -> None:
@@ -479,7 +488,21 @@ class Worker:
             return
         await self._send_visits(self.core.take_visit_sets())
 
+    def _stopped_under(self, what: str, e: Exception) -> None:
+        """A timer's send failed: once a stop was signalled Faust stops its producer while the timers
+        may still run (seen: a stop during the re-send of 2,000 visit sets crashed the app). What was
+        not sent is derived from the tables again at the next start; before a stop, ``e`` stands."""
+        if not self.stopping:
+            raise e
+        log.info("stopping: %s not sent (%s); re-emitted from the tables at the next start", what, e)
+
     async def _send_visits(self, visit_sets: list[VisitSet]) -> None:
+        try:
+            await self._publish_visits(visit_sets)
+        except NotReady as e:
+            self._stopped_under(f"some of {len(visit_sets)} visit sets", e)
+
+    async def _publish_visits(self, visit_sets: list[VisitSet]) -> None:
         for vs in visit_sets:
             self.stats["visit_sets"] += 1
             await self.t_visits.send(
@@ -505,8 +528,11 @@ class Worker:
             tick = {"now": now.isoformat(), "days": days}
         tick |= await self.evidence.mark(self.app.consumer)
         body = json.dumps(tick).encode()
-        for p in range(self.n):
-            await self.t_ticks.send(key=b"tick", value=body, partition=p)
+        try:
+            for p in range(self.n):
+                await self.t_ticks.send(key=b"tick", value=body, partition=p)
+        except NotReady as e:
+            self._stopped_under("ticks", e)
 
     async def _commit_loop(self) -> None:
         # not `while not should_stop`: in a revocation Faust waits for every event read to be
@@ -617,6 +643,7 @@ def run_worker(
     _ensure_ticks_topic(settings, app_id)
     sink = InfluxSink(settings, city)
     w = Worker(settings, city, sink, app_id=app_id, clock=clock)
+    tune_gc()  # the city and the core's maps are loaded: out of the cyclic collector's sight
     from faust.worker import Worker as FaustWorker
 
     class _FaustWorker(FaustWorker):
@@ -627,10 +654,12 @@ def run_worker(
 
         def _schedule_shutdown(self, signal) -> None:  # noqa: ANN001
             w.app.conf.stream_wait_empty = False
+            w.stopping = True
             super()._schedule_shutdown(signal)
 
         def on_worker_shutdown(self) -> None:
             w.app.conf.stream_wait_empty = False
+            w.stopping = True
 
     fw = _FaustWorker(w.app, loglevel=loglevel, quiet=True)
     # Faust's progress spinner sets the root logger to DEBUG so that every log record turns it: every

@@ -54,7 +54,7 @@ class SinkManager:
     """Figures on their way to InfluxDB: the newest value per series until a flush succeeds, and the
     latency from a fix's receipt to its results being written."""
 
-    def __init__(self, sink: Sink | None) -> None:
+    def __init__(self, sink: Sink | None, latency_window: int = 200_000) -> None:
         self.sink = sink
         self.buffer = CoalescingBuffer()
         self.flushed = 0
@@ -62,7 +62,8 @@ class SinkManager:
         self.last_ok = time.monotonic()
         self.failing = False  # the last flush failed
         self._received: list[float] = []  # receive times of fixes whose results are buffered
-        self.latencies: deque[float] = deque(maxlen=200_000)
+        self.latencies: deque[float] = deque(maxlen=latency_window)  # of the latest fixes written
+        self.latency_total = 0  # fixes whose figures were written, since the start
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -93,6 +94,7 @@ class SinkManager:
         self.last_ok = time.monotonic()
         done = time.time()
         self.latencies.extend(done - r for r in received)
+        self.latency_total += len(received)
         return True
 
     def drop(self) -> int:
@@ -115,7 +117,8 @@ class SinkManager:
             return round(lat[min(len(lat) - 1, int(f * len(lat)))], 4) if lat else None
 
         return {
-            "latency_n": len(lat),
+            "latency_total": self.latency_total,
+            "latency_n": len(lat),  # the quantiles are over the latest latency_n (the window)
             "latency_p50_s": q(0.50),
             "latency_p99_s": q(0.99),
             "latency_max_s": round(lat[-1], 4) if lat else None,

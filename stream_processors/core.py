@@ -69,7 +69,7 @@ from wastestream.domain.geo import SiteIndex
 from wastestream.domain.localtime import at_local, day_start, local_date, zone
 from wastestream.domain.operations import Corridor, Fix, VehicleContext, analyse_day
 from wastestream.domain.operations import Delivery as Load
-from wastestream.domain.quality import dark_at, is_late, silence_in_shift, silent, speed_jump
+from wastestream.domain.quality import MAX_SILENCE_S, dark_at, is_late, silence_in_shift, silent, speed_jump
 from wastestream.domain.risk import (
     DEFAULT_RISK_RULE,
     PlannedStop,
@@ -161,9 +161,12 @@ class _ExpectedKg(Mapping[str, float]):
 _FIRST = itemgetter(0)
 
 
+_QUARTERS = tuple(f"|{q // 4:02d}{q % 4 * 15:02d}" for q in range(96))  # "|0000" … "|2345"
+
+
 def _bucket_key(vehicle_day: str, q: int) -> str:
     """The fix-log key of quarter-hour ``q`` (0–95, local time) of ``vehicle|day``."""
-    return f"{vehicle_day}|{q // 4:02d}{q % 4 * 15:02d}"
+    return vehicle_day + _QUARTERS[q]
 
 
 def _ts(t: datetime) -> float:
@@ -253,6 +256,7 @@ class Core:
         self._buckets: dict[str, int] = {}  # vehicle|day → which fix-log buckets hold fixes (bit mask)
         self.terminal_every_s = terminal_every_s
         self._terminals_checked: dict[str, float] = {}  # vehicle → the clock (epoch s) last checked at
+        self._due_cache: dict[tuple[time, date], datetime] = {}  # (route start, day) → when dark
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
@@ -284,8 +288,9 @@ class Core:
         mask = self._buckets.get(key)
         if mask is None:  # every bucket looked up once, the mask built on the way
             mask = 0
-            for q in range(96):
-                entries = self.s.fixlog.get(_bucket_key(key, q))
+            get = self.s.fixlog.get
+            for q, sfx in enumerate(_QUARTERS):
+                entries = get(key + sfx)
                 if entries:
                     mask |= 1 << q
                     yield from entries
@@ -306,6 +311,8 @@ class Core:
                 del cache[key]
         for planned in [k for k in self._planned_stops if k[1] < before]:
             del self._planned_stops[planned]
+        for due in [k for k in self._due_cache if k[1] < before]:
+            del self._due_cache[due]
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -550,17 +557,28 @@ class Core:
         out.records.append(self.rec.alert(kind, subject, contractor, day, 1 if raise_ else 0, message, severity))
 
     def _due(self, vehicle: str, day: date) -> datetime:
-        """When a vehicle due on a route counts as dark if not heard from: its start + the grace."""
-        start = datetime.combine(day, self.due_at[vehicle], tzinfo=zone(self.tz))
-        return (start + timedelta(seconds=self.dark_after_s)).astimezone(UTC)
+        """When a vehicle due on a route counts as dark if not heard from: its start + the grace
+        (kept per start time and day: a fleet has few start times)."""
+        start_at = self.due_at[vehicle]
+        due = self._due_cache.get((start_at, day))
+        if due is None:
+            start = datetime.combine(day, start_at, tzinfo=zone(self.tz))
+            due = self._due_cache[(start_at, day)] = (start + timedelta(seconds=self.dark_after_s)).astimezone(UTC)
+        return due
 
     def _terminal_checks(
         self, vehicle: str, days: list[date], now: datetime, at: datetime, live: bool, out: Output
     ) -> None:
         """Silences and dark terminals judged at event time ``at`` (the evidence watermark), counted
-        whether or not the terminal comes back; alerts (only ``live``) at ``now``."""
+        whether or not the terminal comes back; alerts (only ``live``) at ``now``. Most vehicles of a
+        big fleet have nothing to judge: heard within the silence limit, heard by their due time; that
+        is told from the raw states, without building them."""
         raw = self.s.last_fix.get(vehicle)
-        last = LastFix.from_state(raw)
+        t_at, t_now = at.timestamp(), now.timestamp()
+        # no silence to count or page before the limit has passed (``silence_in_shift``, ``silent``),
+        # nor for a parked truck whose silence alert is not open
+        quiet = not raw or ((max(t_at, t_now) - raw[3] < MAX_SILENCE_S or raw[4]) and not raw[5])
+        last = None if quiet else LastFix.from_state(raw)
         if last is not None:
             was = last.to_state()
             self._count_silence(vehicle, last, at, out)
@@ -571,20 +589,26 @@ class Core:
         if vehicle not in self.due_at:
             return
         for day in days:
+            due = self._due(vehicle, day)
+            t_due = due.timestamp()
+            if t_at < t_due:  # not dark before its due time
+                continue
             key = f"{vehicle}|{day.isoformat()}"
             raw_h = self.s.heard.get(key)
+            if raw_h and raw_h[0] is not None and raw_h[0] <= t_due:  # heard by its due time: never dark
+                continue
             h = Heard.from_state(raw_h)
             if h.dark_counted and (h.dark_alert_open or not live):
                 continue
             first = None if h.first is None else _dt(h.first)
-            if not dark_at(first, self._due(vehicle, day), at):
+            if not dark_at(first, due, at):
                 continue
             if not h.dark_counted:
                 h.dark_counted = True
                 self._count(day, "dark_terminal", vehicle, out)
             if live and (first is None or first > at) and not h.dark_alert_open:
                 h.dark_alert_open = True
-                self._dark_alert(vehicle, day, now, True, out, None if last is None else last.received)
+                self._dark_alert(vehicle, day, now, True, out, raw[3] if raw else None)
             if h.to_state() != (raw_h or Heard().to_state()):
                 self.s.heard[key] = h.to_state()
 
@@ -638,25 +662,15 @@ class Core:
         if up or down:
             self.s.risk[key] = state
 
-    def _operations(
-        self, vehicle: str, day: date, now: datetime, at: datetime, live: bool, still: bool, out: Output
-    ) -> None:
-        """Judge the vehicle-day's summary, violations and trips (:mod:`wastestream.domain.operations`)
-        at event time ``at`` when its fixes or deliveries changed — at most once every ``ops_every_s``
-        while the clock moves, at once when it stands still — or when an open trip's grace has passed.
-        Writes what changed since the last judgement (a violation no longer found is written inactive).
-        While the worker catches up (not ``live``), a changed vehicle-day waits for the clock to stand
-        still: judging every vehicle each few minutes of a replayed day cost a worker a fifth of its rate."""
-        key = f"{vehicle}|{day.isoformat()}"
-        checked = self._ops_checked.get(key)
-        if checked is not None:
-            when, recheck = checked
-            # live: again after ops_every_s; catching up (a replay, a backlog): once the clock stands still
-            # (``still``: no later than at the previous evaluation of this scope)
-            due = still or (live and now >= when + timedelta(seconds=self.ops_every_s))
-            dirty = key in self._ops_dirty and due
-            if not dirty and not (recheck is not None and at.timestamp() >= recheck):
-                return
+    def _operations(self, vehicle: str, day: date, key: str, now: datetime, at: datetime, out: Output) -> None:
+        """Judge the vehicle-day (``key``: ``vehicle|day``)'s summary, violations and trips
+        (:mod:`wastestream.domain.operations`) at event time ``at``. :meth:`evaluate_in_parts` calls it
+        once for each vehicle-day not judged yet, and again when its fixes or deliveries changed — at
+        most once every ``ops_every_s`` while the clock moves, at once when it stands still — or when an
+        open trip's grace has passed. While the worker catches up (not live), a changed vehicle-day
+        waits for the clock to stand still: judging every vehicle each few minutes of a replayed day
+        cost a worker a fifth of its rate. Writes what changed since the last judgement (a violation no
+        longer found is written inactive)."""
         self._ops_dirty.discard(key)
         fixes = []
         for e in self._logged(key):
@@ -905,6 +919,8 @@ class Core:
         # 50,000 ids tested per tick)
         ids = (v.id for v in self.city.vehicles if owns(v.id)) if vehicles is None else vehicles
         t_at = at.timestamp()
+        day_isos = [(day, day.isoformat()) for day in days]
+        ops_dirty, ops_due_before = self._ops_dirty, now - timedelta(seconds=self.ops_every_s)
         for vid in ids if decide_points else ():  # silences and dark terminals: judged at ``at``
             # at most every ``terminal_every_s`` of the clock (a 30-minute silence needs no check a
             # second), and always once the clock stands still (the final state is recompute's)
@@ -912,8 +928,17 @@ class Core:
             if still or last_checked is None or t_at >= last_checked + self.terminal_every_s:
                 self._terminals_checked[vid] = t_at
                 self._terminal_checks(vid, days, now, at, live, out)
-            for day in days:
-                self._operations(vid, day, now, at, live, still, out)
+            for day, d_iso in day_isos:
+                key = f"{vid}|{d_iso}"
+                checked = self._ops_checked.get(key)
+                # judged before: again once its fixes or deliveries changed and it is due (live: after
+                # ops_every_s; catching up: once the clock stands still), or once its recheck time came
+                if checked is not None and not (
+                    (key in ops_dirty and (still or (live and checked[0] <= ops_due_before)))
+                    or (checked[1] is not None and t_at >= checked[1])
+                ):
+                    continue
+                self._operations(vid, day, key, now, at, out)
             if live:  # an early warning is for now: a replay or a recompute warns nobody
                 for day in days:
                     self._route_risk(vid, day, now, out)

@@ -364,6 +364,9 @@ def recompute_cmd(
         raise WastestreamError(f"--events: {events} is not a folder")
     cf = city_file or (events / "city.yaml" if (events / "city.yaml").exists() else s.city_file)
     city = _load_city(cf)
+    from wastestream.stream_processors.heap import tune_gc
+
+    tune_gc()  # the city is loaded: out of the cyclic collector's sight (the processes forked inherit it)
     started = time.monotonic()
     if processes < 0:
         raise WastestreamError("--processes: 0 (one per core) or more")

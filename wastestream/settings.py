@@ -155,6 +155,16 @@ class Settings(BaseSettings):
     worker_commit_max_events: int = Field(5000, gt=0, description="and once this many events wait")
     worker_tick_interval_s: float = Field(1.0, gt=0, description="ticks: deadlines and terminals judged")
     worker_visits_interval_s: float = Field(0.25, gt=0, description="changed visit sets published")
+    worker_latency_window: int = Field(
+        200_000, ge=1, le=10_000_000, description="the worker stats' latency quantiles: over this many latest fixes"
+    )
+    worker_producer_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        le=1_000_000,  # the broker's message.max.bytes (1 MB by default) bounds a batch
+        description="the worker's Kafka producer batch per partition (Faust's default, 16 KB, made a commit"
+        " point's changelog messages wait for one broker round trip per 16 KB)",
+    )
 
     # domain (the time zone is the city's: see ``timezone``)
     topic_partitions: int = 6

@@ -3,6 +3,8 @@
 import asyncio
 from types import SimpleNamespace
 
+import pytest
+
 from wastestream.stream_processors.tables import FaustWriteBehind, WriteBehind, publish_changes, take_changes
 
 
@@ -70,29 +72,46 @@ def test_keep_only_forgets_keys_written_for_partitions_now_owned_elsewhere():
 
 
 def test_faust_tables_get_values_in_the_store_and_one_awaited_changelog_send_per_key():
-    sent: list[dict] = []
+    """A real Faust table (in-memory store) and a recording producer: reads come from the store,
+    and each changed key is one send of the bytes Faust's own changelog path would send."""
+    import faust
 
-    async def send(**kw):
-        await asyncio.sleep(0)
-        sent.append(kw)
+    sent: list[tuple] = []
 
-    class Table(dict):  # what FaustWriteBehind uses of a faust Table: reads, .data, the changelog topic
-        key_serializer = value_serializer = "json"
-        changelog_topic = SimpleNamespace(send=send)
+    class Producer:  # what FaustWriteBehind uses of Faust's producer: send(topic, key, value, partition, ts, headers)
+        started = False
 
-        def _on_changelog_sent(self, fut):
-            pass
+        async def maybe_start(self):  # the first commit point can come before Faust started its producer
+            self.started = True
 
-    table = Table(gone=1)
-    table.data = table
+        async def send(self, topic, key, value, partition, timestamp, headers):
+            assert self.started
+            await asyncio.sleep(0)
+            sent.append((topic, key, value, partition))
+
+    app = faust.App("wb-test", broker="kafka://localhost:1", store="memory://")
+    app.producer = Producer()
+    table = app.Table("fixlog", default=None, partitions=4)
+    table.data["gone"] = 1
+    table.data["kept"] = [3]
     a, b = FaustWriteBehind(table), FaustWriteBehind(table)
+    assert a.get("kept") == [3] and a.get("absent", "d") == "d" and "absent" not in a
     a.partition = b.partition = 1
     a["k"] = [1]
     a["k"] = [1, 2]
     del b["gone"]
+    assert a.get("k") == [1, 2] and b.get("gone", "d") == "d"
     assert run(publish_changes(take_changes([a, b]))) == 2
-    assert table.data == {"k": [1, 2]}
-    assert [(m["key"], m["value"], m["partition"], m["value_serializer"], m["force"]) for m in sent] == [
-        ("k", [1, 2], 1, "json", True),
-        ("gone", None, 1, "raw", True),  # a tombstone
+    assert dict(table.data) == {"k": [1, 2], "kept": [3]}
+    assert sent == [
+        ("wb-test-fixlog-changelog", b'"k"', b"[1,2]", 1),
+        ("wb-test-fixlog-changelog", b'"gone"', None, 1),  # a tombstone
     ]
+
+
+def test_faust_write_behind_refuses_a_store_it_cannot_read_directly():
+    class Store:  # e.g. RocksDB: no dict inside
+        pass
+
+    with pytest.raises(TypeError, match="in-memory store"):
+        FaustWriteBehind(SimpleNamespace(data=Store()))

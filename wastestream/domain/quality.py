@@ -7,6 +7,8 @@ from datetime import datetime, time, timedelta
 from wastestream.domain.geo import haversine_m
 from wastestream.domain.localtime import zone
 
+MAX_SILENCE_S = 1800.0  # a terminal quiet this long in its shift is silent
+
 
 def is_late(device_time: datetime, received_at: datetime, max_delay_s: float = 300) -> bool:
     return (received_at - device_time).total_seconds() > max_delay_s
@@ -30,7 +32,7 @@ def silent(
     last_fix: datetime | None,
     now: datetime,
     shift: tuple[time, time] = (time(5, 0), time(20, 0)),
-    max_silence_s: float = 1800,
+    max_silence_s: float = MAX_SILENCE_S,
     tz: str = "Asia/Shanghai",
 ) -> bool:
     """A terminal is silent when, during its shift (local time), nothing came for ``max_silence_s``."""
@@ -46,7 +48,7 @@ def silence_in_shift(
     since: datetime,
     until: datetime,
     shift: tuple[time, time] = (time(5, 0), time(20, 0)),
-    max_silence_s: float = 1800,
+    max_silence_s: float = MAX_SILENCE_S,
     tz: str = "Asia/Shanghai",
 ) -> datetime | None:
     """A terminal last heard at ``since`` and heard again at (or not yet by) ``until``: the first
