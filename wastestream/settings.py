@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         200_000, ge=1, le=10_000_000, description="the worker stats' latency quantiles: over this many latest fixes"
     )
     worker_producer_batch_bytes: int = Field(
-        128 * 1024,
+        512 * 1024,
         ge=16 * 1024,
         le=1_000_000,  # the broker's message.max.bytes (1 MB by default) bounds a batch
         description="the worker's Kafka producer batch per partition (Faust's default, 16 KB, made a commit"
