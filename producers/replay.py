@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,15 +26,21 @@ def replay_files(
     directory: Path,
     progress: Callable[[str, int], None] = lambda t, n: None,
     fix_batch: int | None = None,
+    rate: float | None = None,
 ) -> dict[str, int]:
     """Produce the files' events in file order; returns the events per topic. Fixes go as batches of
     up to ``fix_batch`` (``settings.fix_batch``) per partition (schemas.GpsFixBatch): the fixes of a
-    vehicle stay in their order, each partition gets its vehicles' fixes as the key would place them."""
+    vehicle stay in their order, each partition gets its vehicles' fixes as the key would place them.
+    ``rate``: at most that many Kafka messages per second (a batch is one), for a feed that lasts, as a
+    live one does; None sends as fast as the broker takes them."""
     from kafka import KafkaProducer
 
     if not directory.is_dir():
         raise WastestreamError(f"--events: {directory} is not a folder")
+    if rate is not None and not rate > 0:
+        raise WastestreamError(f"--rate: {rate}; give messages per second > 0")
     batch = fix_batch or settings.fix_batch
+    pace = _Pacer(rate)
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
@@ -54,16 +61,19 @@ def replay_files(
                 if n % 10000 == 0:
                     progress(topic, n)
                 if topic != "gps.fixes" or batch == 1:
+                    pace()
                     producer.send(name, key=key.encode(), value=value.to_json_bytes())
                     continue
                 p = partition_of(key, settings.topic_partitions)
                 waiting = pending.setdefault(p, [])
                 waiting.append(value)
                 if len(waiting) >= batch:
+                    pace()
                     producer.send(name, key=key.encode(), value=fix_batch_bytes(waiting), partition=p)
                     pending[p] = []
             for p, waiting in sorted(pending.items()):
                 if waiting:
+                    pace()
                     producer.send(
                         name, key=waiting[-1].vehicle_id.encode(), value=fix_batch_bytes(waiting), partition=p
                     )
@@ -72,3 +82,20 @@ def replay_files(
     finally:
         producer.close()
     return counts
+
+
+class _Pacer:
+    """Called before each message: sleeps while the feed is ahead of ``rate`` messages per second."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.sent = 0
+        self.started = time.monotonic()
+
+    def __call__(self) -> None:
+        if self.rate is None:
+            return
+        ahead = self.sent / self.rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+        self.sent += 1

@@ -427,11 +427,14 @@ def worker(
 @app.command("replay")
 def replay(
     events: Annotated[Path, typer.Option(help="folder with <topic>.jsonl files (simulator offline output)")],
+    rate: Annotated[
+        float | None, typer.Option(help="at most this many messages per second (a fix batch is one); default: flat out")
+    ] = None,
 ) -> None:
     """Produce event files onto their Kafka topics (kafka-python, acks=all), in file order."""
     from wastestream.producers.replay import replay_files
 
-    counts = replay_files(get_settings(), events, lambda topic, n: _report(f"replay: {topic} {n:,}"))
+    counts = replay_files(get_settings(), events, lambda topic, n: _report(f"replay: {topic} {n:,}"), rate=rate)
     _report(f"replayed {counts}")
 
 

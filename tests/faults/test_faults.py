@@ -4,10 +4,13 @@ simulator's ground truth — nothing lost, nothing counted twice."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
+import threading
 import time
 import uuid
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -15,16 +18,19 @@ import pytest
 from tests.integration.helpers import cli_process, stack_env
 from tests.integration.test_pipeline_e2e import figures, truth_tonnage_in, wait_for_truth, wait_until_consumed
 from wastestream.admin import committed_offsets, end_offsets, ensure_topics
-from wastestream.producers.replay import replay_files
+from wastestream.producers.replay import record_key, replay_files
 from wastestream.producers.simulator.city import build_city
 from wastestream.producers.simulator.day import Faults
 from wastestream.producers.simulator.offline import write_offline
 from wastestream.stack import InfluxDB, Kafka
+from wastestream.stream_processors.eventfiles import FILES, read_events
+from wastestream.stream_processors.partitioning import partition_of
 from wastestream.stream_processors.sink import InfluxSink
 from wastestream.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 16)  # replayed days: any day (their receive times travel with them)
+FIX_BATCH = 25  # fixes per gps.fixes message (contract 2): small enough that a fault lands mid-run
 
 
 def recent_day() -> date:
@@ -37,7 +43,9 @@ def recent_day() -> date:
     return local_date(datetime.now(UTC)) - timedelta(days=1)
 
 
-def prepare(stack, tmp_path):
+def prepare(stack, tmp_path, replay: bool = True):
+    """The seed day's files, its topics and buckets; ``replay``: all its events on the topics at once
+    (else a test feeds them with :class:`Feed`)."""
     u = uuid.uuid4().hex[:8]
     city = build_city(808)
     d = tmp_path / "events"
@@ -47,7 +55,8 @@ def prepare(stack, tmp_path):
     sink = InfluxSink(s, city)
     sink.ensure_buckets()
     sink.close()
-    replay_files(s, d, fix_batch=25)  # batches (contract 2), small enough that a fault lands mid-run
+    if replay:
+        replay_files(s, d, fix_batch=FIX_BATCH)
     env = stack_env(
         s,
         WASTESTREAM_TOPIC_PREFIX=s.topic_prefix,
@@ -55,6 +64,39 @@ def prepare(stack, tmp_path):
         WASTESTREAM_CITY_FILE=str(s.city_file),
     )
     return s, env, truth.to_json(), f"f-{u}"
+
+
+class Feed:
+    """The day's events fed to the topics over ``seconds`` from a thread, as a live feed arrives: a
+    fault timed by the group's progress then lands mid-run however fast the worker is (a worker that
+    takes the whole day within one commit interval left nothing to land in when it was all there)."""
+
+    def __init__(self, s, directory, seconds: float) -> None:
+        per_partition = Counter(
+            partition_of(record_key("gps.fixes", f), s.topic_partitions) for f in read_events(directory, "gps.fixes")
+        )
+        self.fix_messages = sum(math.ceil(n / FIX_BATCH) for n in per_partition.values())
+        others = sum(sum(1 for _ in read_events(directory, t)) for t in FILES if t != "gps.fixes")
+        rate = (self.fix_messages + others) / seconds
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                replay_files(s, directory, fix_batch=FIX_BATCH, rate=rate)
+            except BaseException as e:  # noqa: BLE001 - raised by finish()
+                self.error = e
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def finish(self, timeout: float = 300) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the feed did not finish"
+        if self.error is not None:
+            raise self.error
 
 
 def fixes_published(s, state: dict) -> int:
@@ -75,17 +117,24 @@ def fixes_published(s, state: dict) -> int:
     return state["n"]
 
 
-def consumed_fraction(s, group: str) -> float:
+def consumed_fraction(s, group: str, feed: Feed | None = None) -> float:
+    """The part of gps.fixes the group has committed: of what the topic holds, or of all ``feed`` sends."""
     ends = end_offsets(s, [s.topic("gps.fixes")])
     got = committed_offsets(s, group)  # {} while the group's coordinator is not there yet
-    return sum(got.get(tp, 0) for tp in ends) / max(1, sum(ends.values()))
+    total = feed.fix_messages if feed is not None else sum(ends.values())
+    return sum(got.get(tp, 0) for tp in ends) / max(1, total)
 
 
-def wait_fraction(s, group: str, fraction: float, timeout: float = 120) -> None:
+def wait_fraction(s, group: str, fraction: float, timeout: float = 120, feed: Feed | None = None) -> None:
     """Until the group has committed ``fraction`` of the fixes (so a fault lands mid-run)."""
     deadline = time.monotonic() + timeout
-    while consumed_fraction(s, group) < fraction and time.monotonic() < deadline:
+    while consumed_fraction(s, group, feed) < fraction and time.monotonic() < deadline:
         time.sleep(0.5)
+
+
+def assert_mid_run(s, group: str, feed: Feed) -> None:
+    """Some of the day committed, and more of it still to come."""
+    assert consumed_fraction(s, group, feed) > 0 and feed.running(), "the fault must land mid-run"
 
 
 def settle_and_check(s, group: str, truth, log, timeout: float = 240) -> None:
@@ -108,25 +157,31 @@ def assert_truth(s, truth) -> None:
 
 
 def test_worker_killed_with_sigkill_and_restarted(stack, tmp_path):
-    s, env, truth, group = prepare(stack, tmp_path)
+    s, env, truth, group = prepare(stack, tmp_path, replay=False)
+    feed = Feed(s, tmp_path / "events", seconds=45)
     args = ["worker", "--clock", "event", "--app-id", group]
     with cli_process(args, env, tmp_path / "w1.log") as w:
-        wait_fraction(s, group, 0.3)
-        assert 0 < consumed_fraction(s, group) < 1, "kill must land mid-run"
+        wait_fraction(s, group, 0.3, feed=feed)
+        assert_mid_run(s, group, feed)
         os.kill(w.pid, signal.SIGKILL)
         w.wait()
     with cli_process(args, env, tmp_path / "w2.log"):
+        feed.finish()
         settle_and_check(s, group, truth, tmp_path / "w2.log")
 
 
 def test_influxdb_down_for_a_while(stack, tmp_path):
-    s, env, truth, group = prepare(stack, tmp_path)
+    s, env, truth, group = prepare(stack, tmp_path, replay=False)
+    feed = Feed(s, tmp_path / "events", seconds=60)
     influx = InfluxDB(stack)
     with cli_process(["worker", "--clock", "event", "--app-id", group], env, tmp_path / "w.log"):
-        wait_fraction(s, group, 0.2)
+        wait_fraction(s, group, 0.2, feed=feed)
+        assert_mid_run(s, group, feed)
         influx.down()
-        time.sleep(20)  # the worker keeps consuming; its flushes fail and are kept
+        time.sleep(20)  # the feed goes on, the worker keeps consuming; its flushes fail and are kept
+        assert feed.running(), "the outage must end mid-run"
         influx.up()
+        feed.finish()
         settle_and_check(s, group, truth, tmp_path / "w.log")
         assert "flush" in (tmp_path / "w.log").read_text()  # the outage was seen (and survived)
 
@@ -145,7 +200,8 @@ def test_kafka_broker_restarted(stack, tmp_path):
 def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
     """Scale-out: two workers in one group share the partitions; one is SIGKILLed mid-run, a third
     joins; the survivors take over its partitions from the changelogs, and the figures are exact."""
-    s, env, truth, group = prepare(stack, tmp_path)
+    s, env, truth, group = prepare(stack, tmp_path, replay=False)
+    feed = Feed(s, tmp_path / "events", seconds=60)
     args = [
         "worker",
         "--clock",
@@ -156,11 +212,12 @@ def test_two_workers_one_killed_and_a_third_joins(stack, tmp_path):
         os.environ.get("WASTESTREAM_TEST_WORKER_LOGLEVEL", "warn"),
     ]
     with cli_process(args, env, tmp_path / "a.log"), cli_process(args, env, tmp_path / "b.log") as b:
-        wait_fraction(s, group, 0.3)
-        assert consumed_fraction(s, group) < 1, "kill must land mid-run"
+        wait_fraction(s, group, 0.3, feed=feed)
+        assert_mid_run(s, group, feed)
         os.kill(b.pid, signal.SIGKILL)
         b.wait()
         with cli_process(args, env, tmp_path / "c.log"):
+            feed.finish()
             settle_and_check(s, group, truth, tmp_path / "a.log", timeout=300)
 
 
