@@ -461,6 +461,7 @@ class Worker:
                 break
             changed += len(out.statuses)
             await self._emit(out)
+            await self.checkpoint.relieve()
         if partition not in self._decided_since_recovery:
             self._decided_since_recovery.add(partition)
             log.info(

@@ -447,7 +447,7 @@ class Core:
         if last is None:
             self.s.last_fix[fix.vehicle_id] = LastFix(t, fix.lat, fix.lon, recv, not fix.acc_on).to_state()
             return
-        if recv > last.received:
+        if recv > last.received + MAX_SILENCE_S - 1.0:  # (within the limit, with a second to spare: no silence)
             # a silence closed by this fix: counted if it lasted long enough in the shift (and was
             # not counted while it was going on)
             self._count_silence(fix.vehicle_id, last, fix.received_at, out)

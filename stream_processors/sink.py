@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,14 +157,25 @@ def _partial_write(e: Exception) -> bool:
 
 
 class InfluxSink(Sink):
-    """Synchronous batched writes (the caller must know a write succeeded), with retries."""
+    """Synchronous batched writes (the caller must know a write succeeded), with retries. A write's
+    bodies (per bucket, at most ``batch_size`` lines each) go ``concurrency`` at a time: a worker's
+    commit point carries the main bucket's lines and each contractor's, and one request after the
+    other each waited for InfluxDB and then for the GIL the worker's event loop holds."""
 
-    def __init__(self, settings: Settings, city: City | None = None, batch_size: int = 5000, retries: int = 5):
+    def __init__(
+        self,
+        settings: Settings,
+        city: City | None = None,
+        batch_size: int = 5000,
+        retries: int = 5,
+        concurrency: int | None = None,
+    ):
         from influxdb_client import InfluxDBClient
 
         self.s = settings
         self.batch_size = batch_size
         self.retries = retries
+        self.concurrency = concurrency or settings.influx_write_concurrency
         self.client = InfluxDBClient(
             url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org, timeout=30_000
         )
@@ -172,6 +185,8 @@ class InfluxSink(Sink):
         self.contractor_buckets = {c.id: c.bucket_name for c in city.contractors} if city is not None else {}
         self._ensured: set[str] = set()
         self.refused_writes = 0  # writes InfluxDB took only in part (points it refused for good)
+        self._refused_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def ensure_buckets(self) -> None:
         """Create the main bucket and each contractor's bucket if missing."""
@@ -184,8 +199,8 @@ class InfluxSink(Sink):
                 api.create_bucket(bucket_name=name, org_id=org_id)
             self._ensured.add(name)
 
-    def _lines(self, records: list[Record]) -> dict[str, bytes]:
-        """Each bucket's body: the records' lines (a contractor's records also go to its bucket)."""
+    def _lines(self, records: Iterable[Record]) -> dict[str, list[str]]:
+        """Each bucket's lines: the records' lines (a contractor's records also go to its bucket)."""
         by_bucket: dict[str, list[str]] = {}
         main = by_bucket.setdefault(self.s.influx_bucket, [])
         for r in records:
@@ -195,25 +210,45 @@ class InfluxSink(Sink):
             main.append(text)
             if r.bucket_contractor and r.bucket_contractor in self.contractor_buckets:
                 by_bucket.setdefault(self.contractor_buckets[r.bucket_contractor], []).append(text)
-        return {bucket: "\n".join(lines).encode() for bucket, lines in by_bucket.items() if lines}
+        return {bucket: lines for bucket, lines in by_bucket.items() if lines}
+
+    def _bodies(self, records: list[Record]) -> list[tuple[str, bytes]]:
+        """(bucket, body) to send, each body at most ``batch_size`` lines; the main bucket's first."""
+        n = self.batch_size
+        return [
+            (bucket, "\n".join(lines[i : i + n]).encode())
+            for bucket, lines in self._lines(records).items()
+            for i in range(0, len(lines), n)
+        ]
 
     def write(self, records: list[Record]) -> None:
         if not records:
             return
         if len(self._ensured) < 1 + len(self.contractor_buckets):
             self._retry(self.ensure_buckets)
+        # a window of records at a time: a re-emit after a rebalance can hand over a few hundred
+        # thousand records; the bodies of one window (a few hundred KB each) are all that is held
+        window = self.batch_size * self.concurrency
+        for i in range(0, len(records), window):
+            bodies = self._bodies(records[i : i + window])
+            if self.concurrency == 1 or len(bodies) == 1:
+                for bucket, body in bodies:
+                    self._send(bucket, body)
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="influx-write")
+            futures = [self._pool.submit(self._send, bucket, body) for bucket, body in bodies]
+            errors = [e for e in (f.exception() for f in futures) if e is not None]  # every request ended
+            if errors:
+                raise errors[0]
+
+    def _send(self, bucket: str, body: bytes) -> None:
         from influxdb_client import WritePrecision
 
         precision: Any = WritePrecision.S  # a str constant; the client's annotation says WritePrecision
-        # a chunk of records at a time: a re-emit after a rebalance can hand over a few hundred
-        # thousand records, and one request per chunk keeps each body a few hundred KB
-        for i in range(0, len(records), self.batch_size):
-            for bucket, body in self._lines(records[i : i + self.batch_size]).items():
-                self._retry(
-                    lambda b=bucket, c=body: self.api.write(
-                        bucket=b, org=self.s.influx_org, record=c, write_precision=precision
-                    )
-                )
+        self._retry(
+            lambda: self.api.write(bucket=bucket, org=self.s.influx_org, record=body, write_precision=precision)
+        )
 
     def _retry(self, fn) -> None:  # noqa: ANN001
         delay = 0.5
@@ -225,7 +260,8 @@ class InfluxSink(Sink):
                 if _partial_write(e):
                     # the rest of the body was written; the refused points (a field type conflict) would be
                     # refused again on every retry and stall every commit behind them
-                    self.refused_writes += 1
+                    with self._refused_lock:
+                        self.refused_writes += 1
                     log.error("InfluxDB refused part of a write, not retried: %s", str(getattr(e, "body", e))[:500])
                     return
                 if attempt == self.retries:
@@ -235,4 +271,7 @@ class InfluxSink(Sink):
                 delay = min(delay * 2, 10)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.client.close()

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     influx_org: str = "wastestream"
     influx_bucket: str = "wastestream"
     influx_token: SecretStr | None = None
+    influx_write_concurrency: int = Field(
+        4, ge=1, le=32, description="a write's request bodies (per bucket, 5,000 lines each) sent this many at a time"
+    )
 
     # JT/T 808 gateway
     gateway_host: str = "127.0.0.1"

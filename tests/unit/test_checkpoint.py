@@ -274,3 +274,32 @@ def test_a_failed_changelog_hand_off_acknowledges_nothing_and_sends_the_changes_
     asyncio.run(run())
     assert sorted(e[2] for e in log if e[0] == "changelog") == ["k0", "k1"]
     assert committable(app) == 2
+
+
+def test_a_timer_relieved_between_parts_flushes_once_enough_figures_wait(app):
+    """A tick deciding many points hands its figures over part by part: below ``max_buffered`` they
+    wait for the commit loop; at it, a commit point writes them (nothing acknowledged that was not
+    processed); with InfluxDB down the figures stay and the timer goes on."""
+    log: list = []
+    sink = RecordingSink(log)
+    sinks = SinkManager(sink)
+    cp = Checkpoint([], sinks, max_buffered=3)
+
+    async def run() -> list[int]:
+        sizes = []
+        for part in (["a", "b"], ["c", "d"], ["e"], ["f", "g"]):
+            sinks.add(record(x) for x in part)
+            await cp.relieve()
+            sizes.append(len(sinks))
+        sink.up = False
+        sinks.add(record(x) for x in ("h", "i", "j"))
+        await cp.relieve()  # fails, keeps them, does not wait
+        sizes.append(len(sinks))
+        return sizes
+
+    assert asyncio.run(run()) == [2, 0, 1, 0, 3]
+    assert [e for e in log if e[0] == "sink"] == [
+        ("sink", sorted(record(x).series for x in "abcd")),
+        ("sink", sorted(record(x).series for x in "efg")),
+    ]
+    assert log[-1] == ("sink failed", 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -90,10 +91,69 @@ def test_contractor_records_also_go_to_the_contractor_bucket() -> None:
         Record("m", (), (("v", 2),), t, "C99"),
         Record("m", (), (("v", None),), t, "C01"),
     ]
-    assert sink._lines(recs) == {
-        "main": b"m v=1i 1795392000\nm v=2i 1795392000",
-        "contractor-c01": b"m v=1i 1795392000",
-    }
+    sink.batch_size = 5000
+    assert sink._bodies(recs) == [
+        ("main", b"m v=1i 1795392000\nm v=2i 1795392000"),
+        ("contractor-c01", b"m v=1i 1795392000"),
+    ]
+
+
+class _FakeWriteApi:
+    """influxdb-client's write API as far as InfluxSink uses it: the bodies it was given, per bucket."""
+
+    def __init__(self, fail_bucket: str | None = None) -> None:
+        self.got: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.fail_bucket = fail_bucket
+
+    def write(self, bucket: str, org: str, record: bytes, write_precision: str) -> None:
+        assert write_precision == "s"
+        if bucket == self.fail_bucket:
+            raise ConnectionError(f"{bucket}: down")
+        with self.lock:
+            self.got.append((bucket, record))
+
+
+def _sink(concurrency: int, batch_size: int, api: _FakeWriteApi) -> InfluxSink:
+    sink = InfluxSink.__new__(InfluxSink)  # no client: the bodies and how they are sent are under test
+    sink.s = type("S", (), {"influx_bucket": "main", "influx_org": "o"})()
+    sink.contractor_buckets = {f"C{i:02d}": f"contractor-c{i:02d}" for i in range(1, 4)}
+    sink._ensured = {"main", *sink.contractor_buckets.values()}
+    sink.batch_size, sink.concurrency, sink.retries, sink.refused_writes = batch_size, concurrency, 0, 0
+    sink._refused_lock, sink._pool, sink.api = threading.Lock(), None, api
+    return sink
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+def test_every_line_is_sent_once_per_bucket_in_bodies_of_at_most_batch_size(concurrency) -> None:
+    t = datetime(2026, 11, 23, tzinfo=UTC)
+    recs = [Record("m", (("i", str(i)),), (("v", i),), t, f"C{i % 4:02d}") for i in range(1, 1001)]  # C00: none
+    api = _FakeWriteApi()
+    sink = _sink(concurrency, 64, api)
+    sink.write(recs)
+    assert all(len(body.split(b"\n")) <= 64 for _, body in api.got)
+    lines: dict[str, list[bytes]] = {}
+    for bucket, body in api.got:
+        lines.setdefault(bucket, []).extend(body.split(b"\n"))
+    want = {line_protocol(r).encode() for r in recs}
+    assert sorted(lines["main"]) == sorted(want)  # every record once in the main bucket
+    for c in ("C01", "C02", "C03"):
+        mine = {line_protocol(r).encode() for r in recs if r.bucket_contractor == c}
+        assert sorted(lines[f"contractor-{c.lower()}"]) == sorted(mine)  # and once in its contractor's
+    assert set(lines) == {"main", "contractor-c01", "contractor-c02", "contractor-c03"}
+    if sink._pool is not None:
+        sink._pool.shutdown()
+
+
+def test_a_failed_body_fails_the_write_after_every_other_request_ended() -> None:
+    t = datetime(2026, 11, 23, tzinfo=UTC)
+    recs = [Record("m", (("i", str(i)),), (("v", i),), t, f"C{1 + i % 3:02d}") for i in range(300)]
+    api = _FakeWriteApi(fail_bucket="contractor-c02")
+    sink = _sink(4, 100, api)
+    with pytest.raises(ConnectionError, match="contractor-c02"):
+        sink.write(recs)  # the caller keeps the records and writes them all again (an overwrite)
+    assert {b for b, _ in api.got} == {"main", "contractor-c01", "contractor-c03"}
+    sink._pool.shutdown()
 
 
 class _Refused(Exception):
@@ -104,7 +164,7 @@ class _Refused(Exception):
 
 def _sink_failing_with(errors: list[Exception]) -> tuple[InfluxSink, list[int]]:
     sink = InfluxSink.__new__(InfluxSink)  # no client: only the retry policy is under test
-    sink.retries, sink.refused_writes = 3, 0
+    sink.retries, sink.refused_writes, sink._refused_lock = 3, 0, threading.Lock()
     calls: list[int] = []
 
     def attempt() -> None:

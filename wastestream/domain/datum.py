@@ -1,6 +1,9 @@
 """Coordinates are stored WGS-84 (what GPS gives); Chinese base maps (AutoNavi/Gaode, Tencent,
 Google China) draw in GCJ-02, so figures meant for a map carry both. The conversion is the
-coordTransform package's (a C extension), outside China it returns WGS-84 unchanged."""
+coordTransform package's, outside China it returns WGS-84 unchanged. Its C extension serves only
+sequences of points (a scalar pair goes to its pure-Python twin, 2.4 µs against 0.7 µs for a
+one-pair sequence, the same floats: checked over 200,000 random points in China), so one pair goes
+as a sequence of one."""
 
 from __future__ import annotations
 
@@ -9,5 +12,5 @@ import coordTransform
 
 def gcj02(lat: float, lon: float) -> tuple[float, float]:
     """(lat, lon) WGS-84 → (lat, lon) GCJ-02."""
-    lon2, lat2 = coordTransform.wgs84_to_gcj02(lon, lat)
+    ((lon2, lat2),) = coordTransform.wgs84_to_gcj02(((lon, lat),))
     return lat2, lon2

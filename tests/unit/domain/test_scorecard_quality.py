@@ -102,6 +102,25 @@ def test_gcj02_offset_in_china_and_none_outside():
     assert gcj02(51.5, -0.12) == (51.5, -0.12)  # London: unchanged
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.tuples(st.floats(3.8, 53.6), st.floats(73.6, 135.1)),  # China's box (and its edges)
+        st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    )
+)
+def test_gcj02_through_the_c_extension_equals_the_scalar_conversion(pos):
+    """gcj02 sends a sequence of one pair (the package's C extension); its scalar call (pure Python)
+    gives the same floats, inside China and out."""
+    import coordTransform
+
+    from wastestream.domain.datum import gcj02
+
+    lat, lon = pos
+    lon2, lat2 = coordTransform.wgs84_to_gcj02(lon, lat)
+    assert gcj02(lat, lon) == (lat2, lon2)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
