@@ -45,7 +45,7 @@ from typing import Any
 
 from wastestream.stream_processors.records import Record
 from wastestream.stream_processors.sink import CoalescingBuffer, Sink
-from wastestream.stream_processors.tables import WriteBehind, publish_changes, take_changes
+from wastestream.stream_processors.tables import WriteBehind, delivered, publish_changes, take_changes
 
 log = logging.getLogger("wastestream.worker")
 
@@ -173,7 +173,15 @@ class Checkpoint:
         self._acking = False
         self._consumer: Any = None
         self._next: dict[Any, int] = {}  # per topic-partition, the offset to acknowledge next
-        self.stats = {"commits": 0, "acked": 0, "refused_acks": 0, "gaps": 0, "handed_over": 0, "publish_s": 0.0}
+        self.stats = {
+            "commits": 0,
+            "acked": 0,
+            "refused_acks": 0,
+            "gaps": 0,
+            "handed_over": 0,
+            "changelog_failures": 0,
+            "publish_s": 0.0,
+        }
 
     # -- the agents' side ----------------------------------------------------------------------
     def guard(self, consumer: Any) -> None:
@@ -260,13 +268,18 @@ class Checkpoint:
         self._held += waiting
         started = time.monotonic()
         try:
-            await publish_changes(taken)
+            deliveries = await publish_changes(taken)
             self.stats["publish_s"] = round(self.stats["publish_s"] + time.monotonic() - started, 4)
         except BaseException:
-            for store, changes in taken:  # sent again at the next commit point; nothing acknowledged
-                store.requeue(changes)
+            self._requeue(taken)
             raise
-        ok = await self.sinks.flush()
+        ok = await self.sinks.flush()  # while the broker takes the changelog batches
+        failed = await delivered(deliveries)
+        if failed is not None:
+            self._requeue(taken)
+            self.stats["changelog_failures"] += 1
+            log.error("changelog delivery failed (%s); the changes go again at the next commit point", failed)
+            return False
         if not ok and self.rebalancing():
             dropped = self.sinks.drop()
             self.stats["handed_over"] += len(self._held)
@@ -287,6 +300,13 @@ class Checkpoint:
                 log.error("cannot read %s again from %d (%s)", tp, offset, e)
         self.stats["commits"] += 1
         return True
+
+    @staticmethod
+    def _requeue(taken: list) -> None:
+        """Changes whose hand-off or delivery failed: sent again at the next commit point (nothing of
+        theirs acknowledged)."""
+        for store, changes in taken:
+            store.requeue(changes)
 
     def _ack(self, held: list[tuple[Any, Any]]) -> list[tuple[Any, int]]:
         """Acknowledge, in the order processed, with no await between (Faust never commits half a

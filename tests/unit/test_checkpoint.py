@@ -34,9 +34,18 @@ class RecordingStore(WriteBehind):
         super().__init__({})
         self.log = log
 
-    async def publish(self, partition: int, key: str, value) -> None:  # noqa: ANN001
+    deliver_fails = False  # the broker refuses the batch after the hand-off
+
+    async def publish(self, changes: list) -> list[asyncio.Future]:
         await asyncio.sleep(0)  # a real hand-off yields to the loop
-        self.log.append(("changelog", partition, key, value))
+        for partition, key, value in changes:
+            self.log.append(("changelog", partition, key, value))
+        f = asyncio.get_running_loop().create_future()  # one delivery for the lot, as a batch's
+        if self.deliver_fails:
+            f.set_exception(ConnectionError("not enough replicas"))
+        else:
+            f.set_result(None)
+        return [f]
 
 
 class FakeStream:
@@ -253,10 +262,10 @@ def test_a_failed_changelog_hand_off_acknowledges_nothing_and_sends_the_changes_
     class Flaky(RecordingStore):
         fail = True
 
-        async def publish(self, partition: int, key: str, value) -> None:  # noqa: ANN001
+        async def publish(self, changes: list) -> list[asyncio.Future]:
             if self.fail:
                 raise ConnectionError("broker gone")
-            await super().publish(partition, key, value)
+            return await super().publish(changes)
 
     store = Flaky(log)
     cp = Checkpoint([store], SinkManager(None))
@@ -303,3 +312,27 @@ def test_a_timer_relieved_between_parts_flushes_once_enough_figures_wait(app):
         ("sink", sorted(record(x).series for x in "efg")),
     ]
     assert log[-1] == ("sink failed", 3)
+
+
+def test_a_failed_changelog_delivery_acknowledges_nothing_and_sends_the_changes_again(app):
+    """The hand-off went through but the broker did not take the batch: the events stay unacknowledged
+    and their changes are sent again at the next commit point."""
+    log: list = []
+    store = RecordingStore(log)
+    store.deliver_fails = True
+    cp = Checkpoint([store], SinkManager(RecordingSink(log)))
+
+    async def run() -> None:
+        async for event in cp.events(FakeStream(events_of(app, [0, 1, 2])), app.consumer):
+            store.partition = 0
+            store[f"k{event.message.offset}"] = event.message.offset
+            cp.sinks.add([record(f"s{event.message.offset}")])
+        assert await cp.commit() is False
+        assert committable(app) is None and cp.stats["changelog_failures"] == 1
+        store.deliver_fails = False
+        assert await cp.commit() is True
+
+    asyncio.run(run())
+    sent = [e[2] for e in log if e[0] == "changelog"]
+    assert sorted(sent) == ["k0", "k0", "k1", "k1", "k2", "k2"]  # each key twice: the same value again
+    assert committable(app) == 3

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from wastestream.stream_processors.tables import FaustWriteBehind, WriteBehind, publish_changes, take_changes
+from wastestream.stream_processors.tables import FaustWriteBehind, WriteBehind, delivered, publish_changes, take_changes
 
 
 class Recording(dict):
@@ -71,26 +71,55 @@ def test_keep_only_forgets_keys_written_for_partitions_now_owned_elsewhere():
     assert wb.pending_partitions() == {0} and "pending-lost" not in wb and wb["pending-kept"] == 3
 
 
-def test_faust_tables_get_values_in_the_store_and_one_awaited_changelog_send_per_key():
-    """A real Faust table (in-memory store) and a recording producer: reads come from the store,
-    and each changed key is one send of the bytes Faust's own changelog path would send."""
+class _Kafka:
+    """What FaustWriteBehind uses of the aiokafka producer under Faust's: real batches (aiokafka's
+    BatchBuilder) read back as the broker would store them; deliveries succeed unless told to fail."""
+
+    def __init__(self, batch_bytes: int = 16384, fail: bool = False) -> None:
+        self.batch_bytes, self.fail = batch_bytes, fail
+        self.batches: list[tuple[str, int, list[tuple]]] = []
+
+    def create_batch(self):  # noqa: ANN201
+        from aiokafka.producer.message_accumulator import BatchBuilder
+
+        return BatchBuilder(self.batch_bytes, 0)
+
+    async def send_batch(self, batch, topic, *, partition):  # noqa: ANN001, ANN201
+        from aiokafka.record.default_records import DefaultRecordBatch
+
+        await asyncio.sleep(0)
+        self.batches.append((topic, partition, [(r.key, r.value) for r in DefaultRecordBatch(bytes(batch._build()))]))
+        f = asyncio.get_running_loop().create_future()
+        if self.fail:
+            f.set_exception(ConnectionError("broker gone"))
+        else:
+            f.set_result(None)
+        return f
+
+
+def _faust_app(kafka: _Kafka):  # noqa: ANN202
     import faust
 
-    sent: list[tuple] = []
-
-    class Producer:  # what FaustWriteBehind uses of Faust's producer: send(topic, key, value, partition, ts, headers)
+    class Producer:  # what FaustWriteBehind uses of Faust's producer
         started = False
 
         async def maybe_start(self):  # the first commit point can come before Faust started its producer
             self.started = True
 
-        async def send(self, topic, key, value, partition, timestamp, headers):
+        def _ensure_producer(self):  # noqa: ANN202
             assert self.started
-            await asyncio.sleep(0)
-            sent.append((topic, key, value, partition))
+            return kafka
 
     app = faust.App("wb-test", broker="kafka://localhost:1", store="memory://")
     app.producer = Producer()
+    return app
+
+
+def test_faust_tables_get_values_in_the_store_and_changes_go_in_batches_per_partition():
+    """A real Faust table (in-memory store): reads come from the store, and each changed key is one
+    message in its partition's batch, the bytes Faust's own changelog path would send."""
+    kafka = _Kafka()
+    app = _faust_app(kafka)
     table = app.Table("fixlog", default=None, partitions=4)
     table.data["gone"] = 1
     table.data["kept"] = [3]
@@ -99,14 +128,58 @@ def test_faust_tables_get_values_in_the_store_and_one_awaited_changelog_send_per
     a.partition = b.partition = 1
     a["k"] = [1]
     a["k"] = [1, 2]
+    a.partition = 3
+    a["j"] = {"x": 1}
+    b.partition = 1
     del b["gone"]
     assert a.get("k") == [1, 2] and b.get("gone", "d") == "d"
-    assert run(publish_changes(take_changes([a, b]))) == 2
-    assert dict(table.data) == {"k": [1, 2], "kept": [3]}
-    assert sent == [
-        ("wb-test-fixlog-changelog", b'"k"', b"[1,2]", 1),
-        ("wb-test-fixlog-changelog", b'"gone"', None, 1),  # a tombstone
+
+    async def go():  # noqa: ANN202
+        futures = await publish_changes(take_changes([a, b]))
+        return len(futures), await delivered(futures)
+
+    assert run(go()) == (3, None)  # a's two partitions, b's one
+    assert dict(table.data) == {"k": [1, 2], "kept": [3], "j": {"x": 1}}
+    name = "wb-test-fixlog-changelog"
+    assert sorted(kafka.batches) == [
+        (name, 1, [(b'"gone"', None)]),  # a tombstone
+        (name, 1, [(b'"k"', b"[1,2]")]),
+        (name, 3, [(b'"j"', b'{"x":1}')]),
     ]
+
+
+def test_a_full_batch_is_handed_over_and_the_next_one_started():
+    kafka = _Kafka(batch_bytes=300)
+    table = _faust_app(kafka).Table("fixlog", default=None, partitions=2)
+    wb = FaustWriteBehind(table)
+    wb.partition = 0
+    for i in range(40):
+        wb[f"key-{i:02d}"] = list(range(i % 7))
+    futures = run(publish_changes(take_changes([wb])))
+    assert len(futures) == len(kafka.batches) > 1 and {p for _, p, _ in kafka.batches} == {0}
+    got = [kv for _, _, kvs in kafka.batches for kv in kvs]
+    assert got == [(f'"key-{i:02d}"'.encode(), str(list(range(i % 7))).replace(" ", "").encode()) for i in range(40)]
+
+
+def test_a_failed_delivery_is_reported():
+    kafka = _Kafka(fail=True)
+    table = _faust_app(kafka).Table("fixlog", default=None, partitions=2)
+    wb = FaustWriteBehind(table)
+    wb.partition = 1
+    wb["k"] = 1
+
+    async def go():  # noqa: ANN202
+        return await delivered(await publish_changes(take_changes([wb])))
+
+    assert isinstance(run(go()), ConnectionError)
+
+
+def test_a_delivery_that_does_not_come_is_a_failure_after_the_timeout():
+    async def go():  # noqa: ANN202
+        never = asyncio.get_running_loop().create_future()
+        return await delivered([never], timeout=0.05)
+
+    assert isinstance(run(go()), TimeoutError)
 
 
 def test_faust_write_behind_refuses_a_store_it_cannot_read_directly():
