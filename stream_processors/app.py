@@ -72,6 +72,8 @@ class Worker:
             app_id,
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
             store="memory://",
+            # Faust makes <datadir>/v1/tables even for memory stores; its default is the working directory
+            datadir=str(settings.state_dir / "faust" / app_id),
             topic_partitions=self.n,
             topic_replication_factor=settings.topic_replication_factor,  # changelogs, leader, ticks
             web_enabled=False,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 import uuid
 
@@ -25,6 +26,7 @@ def main(bootstrap: str, topic_name: str, n: int, mode: str = "validate", partit
         f"floor{uuid.uuid4().hex[:6]}",
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=tempfile.mkdtemp(prefix="bench-floor-"),
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         topic_partitions=partitions,

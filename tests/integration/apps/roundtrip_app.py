@@ -17,6 +17,7 @@ app = faust.App(
     os.environ["RT_APP_ID"],
     broker=f"kafka://{s.kafka_bootstrap}",
     store="memory://",
+    datadir=str(s.state_dir / "faust" / os.environ["RT_APP_ID"]),
     web_enabled=False,
     topic_replication_factor=1,
     topic_partitions=1,
