@@ -68,12 +68,14 @@ class Worker:
         self.city = city
         self.n = settings.topic_partitions
         self.clock = clock or settings.worker_clock
+        datadir = settings.state_dir / "faust" / app_id
+        datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
         self.app = faust.App(
             app_id,
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
             store="memory://",
             # Faust makes <datadir>/v1/tables even for memory stores; its default is the working directory
-            datadir=str(settings.state_dir / "faust" / app_id),
+            datadir=str(datadir),
             topic_partitions=self.n,
             topic_replication_factor=settings.topic_replication_factor,  # changelogs, leader, ticks
             web_enabled=False,

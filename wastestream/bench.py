@@ -253,21 +253,29 @@ def start_workers(s, group: str, workers: int) -> list:  # noqa: ANN001
     from wastestream.admin import group_members
 
     env = app_env(s)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(workers)
-    ]
+    logs = s.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i in range(workers):
+        with open(logs / f"bench-{group}-{i}.log", "wb") as log:  # the child keeps its own descriptor
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "wastestream.cli", "worker", "--clock", "event", "--app-id", group],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
     deadline = time.monotonic() + 180
     while group_members(s, group) != ("Stable", workers):
-        if time.monotonic() > deadline:
+        gone = [i for i, p in enumerate(procs) if p.poll() is not None]
+        if gone or time.monotonic() > deadline:
             for p in procs:
                 p.kill()
-            raise RuntimeError(f"bench: {workers} worker(s) did not form a stable group in 180 s")
+            why = "exited" if gone else "did not form a stable group in 180 s"
+            last = (logs / f"bench-{group}-{gone[0] if gone else 0}.log").read_text(errors="replace").strip()
+            last = last.splitlines()[-1] if last else "(nothing logged)"
+            raise RuntimeError(f"bench: {workers} worker(s) {why}; last line of the log: {last}")
         time.sleep(0.5)
     time.sleep(3)  # changelog/table recovery of the (empty) partitions
     return procs

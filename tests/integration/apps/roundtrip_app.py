@@ -13,6 +13,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from wastestream.settings import Settings
 
 s = Settings()
+(s.state_dir / "faust").mkdir(parents=True, exist_ok=True)
 app = faust.App(
     os.environ["RT_APP_ID"],
     broker=f"kafka://{s.kafka_bootstrap}",
