@@ -75,7 +75,9 @@ class _Shared:
 def _point_view(p: CollectionPoint, share: _Shared) -> Any:
     g = p.geofence
     fence = GeofenceView(g.lat, g.lon, share.value(g.radius_m), g.polygon)  # radii: a few sizes
-    return CollectionPointView(geofence=fence, **share.fields(p, skip="geofence"))
+    fields = share.fields(p, skip="geofence")
+    fields["extra_windows"] = tuple(p.extra_windows)  # read-only; most are empty: the one () (a list was 56 B each)
+    return CollectionPointView(geofence=fence, **fields)
 
 
 def _vehicle_view(v: Vehicle, share: _Shared) -> Any:

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
 from statistics import median
+from sys import intern
 from typing import Any
 
 from wastestream.domain.balance import balance
@@ -164,6 +165,12 @@ _FIRST = itemgetter(0)
 _QUARTERS = tuple(f"|{q // 4:02d}{q % 4 * 15:02d}" for q in range(96))  # "|0000" … "|2345"
 
 
+def _vehicle_day(vehicle: str, day: date) -> str:
+    """The ``vehicle|day`` key, one string object however many maps hold it (a worker keeps it in
+    several per vehicle-day: working copies and stores alike)."""
+    return intern(f"{vehicle}|{day.isoformat()}")
+
+
 def _bucket_key(vehicle_day: str, q: int) -> str:
     """The fix-log key of quarter-hour ``q`` (0–95, local time) of ``vehicle|day``."""
     return vehicle_day + _QUARTERS[q]
@@ -231,7 +238,7 @@ class Core:
         self.vehicles = {v.id: v for v in city.vehicles}
         self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
         self.station_tolerance_kg = station_tolerance_kg
-        self.rec = Records(city)
+        self.rec = Records(city, self.points, self.contractor_of)
         # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
         self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
         self._dirty_visits: set[tuple[str, date, str]] = set()  # (vehicle, day, site) to publish
@@ -269,7 +276,7 @@ class Core:
         self._terminals_checked.clear()
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
-        key = f"{vehicle}|{day.isoformat()}"
+        key = _vehicle_day(vehicle, day)
         cached = self._tracks.get(key)
         if cached is None:
             track = Track()
@@ -362,7 +369,7 @@ class Core:
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
-        vday = f"{fix.vehicle_id}|{day.isoformat()}"
+        vday = _vehicle_day(fix.vehicle_id, day)
         quarter = local.hour * 4 + local.minute // 15
         bucket = _bucket_key(vday, quarter)
         # bit 0: ACC on, bit 1: the overspeed alarm, bit 2: ACC known (entries of older state have 6 items)
@@ -474,7 +481,7 @@ class Core:
     def _heard(self, vehicle: str, received_at: datetime, out: Output, recv: float | None = None) -> None:
         """When the vehicle was first heard on the local day of ``received_at``; a dark alert resolves."""
         day = local_date(received_at, self.tz)
-        key = f"{vehicle}|{day.isoformat()}"
+        key = _vehicle_day(vehicle, day)
         state = self.s.heard.get(key)
         recv = _ts(received_at) if recv is None else recv
         if state and state[0] is not None and state[0] <= recv and not state[2]:  # heard before, no alert open
@@ -593,7 +600,7 @@ class Core:
             t_due = due.timestamp()
             if t_at < t_due:  # not dark before its due time
                 continue
-            key = f"{vehicle}|{day.isoformat()}"
+            key = _vehicle_day(vehicle, day)
             raw_h = self.s.heard.get(key)
             if raw_h and raw_h[0] is not None and raw_h[0] <= t_due:  # heard by its due time: never dark
                 continue
@@ -618,7 +625,7 @@ class Core:
         routes = self.routes_of.get(vehicle)
         if not routes:
             return
-        key = f"{vehicle}|{day.isoformat()}"
+        key = _vehicle_day(vehicle, day)
         last = self._risk_checked.get(key)
         if last is not None and last <= now < last + timedelta(seconds=self.risk_every_s):
             return

@@ -90,10 +90,16 @@ def gcj(lat: float, lon: float) -> tuple[float, float]:
 class Records:
     """The record builders of one city (its time zone, points and vehicles' contractors)."""
 
-    def __init__(self, city: City) -> None:
+    def __init__(
+        self, city: City, points: dict[str, Any] | None = None, contractor_of: dict[str, str] | None = None
+    ) -> None:
+        """``points`` (id → point) and ``contractor_of`` (vehicle → contractor): the caller's maps of
+        the same city, shared rather than built again (a 200,000-point map costs ~10 MB)."""
         self.tz = city.timezone
-        self.points = {p.id: p for p in city.collection_points}
-        self.contractor_of = {v.id: v.contractor_id for v in city.vehicles}
+        self.points = points if points is not None else {p.id: p for p in city.collection_points}
+        self.contractor_of = (
+            contractor_of if contractor_of is not None else {v.id: v.contractor_id for v in city.vehicles}
+        )
         self.kind_of = {v.id: v.kind for v in city.vehicles}
         self._position_tags: dict[str, tuple] = {}  # vehicle → its positions tags (one tuple, not one per fix)
 

@@ -80,6 +80,9 @@ def test_compact_load_has_the_same_fields_as_the_models(tmp_path):
                             (got.lat, got.lon, got.radius_m, got.polygon),
                             (want.lat, want.lon, want.radius_m, want.polygon),
                         )
+                    elif name == "extra_windows":  # a view holds a tuple (read-only; the empty one shared)
+                        assert isinstance(got, tuple), m.id
+                        got = list(got)
                     assert got == want, (m.id, name)
             assert not hasattr(views[0], "__dict__")  # slotted: no per-object dict
 
