@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import struct
 import time
 from collections.abc import Callable
@@ -778,16 +779,69 @@ def _peer(cmd: list[str]) -> float:
     return float(next((ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("rate ")), "nan"))
 
 
+_BENCH_BUCKET = re.compile(r"^(bench|lat|mem)-[0-9a-f]{6}$")  # the buckets the benchmarks name for themselves
+
+
+def bench_leftovers(
+    topics_before: set[str], topics_after: set[str], buckets_before: set[str], buckets_after: set[str]
+) -> tuple[list[str], list[str]]:
+    """What a benchmark run leaves behind, to remove: the topics it created (its prefixed topics,
+    Faust's changelogs, the peers'), and the buckets it created under a benchmark's own name. A topic or
+    bucket that was there before the run, or a contractor's bucket, stays."""
+    topics = sorted(t for t in topics_after - topics_before if not t.startswith("__"))
+    buckets = sorted(b for b in buckets_after - buckets_before if _BENCH_BUCKET.match(b))
+    return topics, buckets
+
+
+def _topics_and_buckets(settings) -> tuple[set[str], set[str]]:  # noqa: ANN001
+    from influxdb_client import InfluxDBClient
+
+    from wastestream.admin import admin_client
+
+    with admin_client(settings) as admin:
+        topics = set(admin.list_topics())
+    with InfluxDBClient(url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org) as c:
+        buckets = {b.name for b in c.buckets_api().find_buckets(limit=100).buckets}
+    return topics, buckets
+
+
+def _remove_leftovers(settings, before: tuple[set[str], set[str]], report: Callable[[str], None]) -> None:  # noqa: ANN001
+    """Delete what the run created (each run made ~100 topics and 3 buckets; a development stack that
+    had run the benchmarks ten times held ~800 topics, and its later runs were measured on them)."""
+    from influxdb_client import InfluxDBClient
+
+    from wastestream.admin import admin_client
+
+    after = _topics_and_buckets(settings)
+    topics, buckets = bench_leftovers(before[0], after[0], before[1], after[1])
+    with admin_client(settings) as admin:
+        for i in range(0, len(topics), 100):
+            admin.delete_topics(topics[i : i + 100])
+    with InfluxDBClient(url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org) as c:
+        api = c.buckets_api()
+        for name in buckets:
+            b = api.find_bucket_by_name(name)
+            if b is not None:
+                api.delete_bucket(b)
+    report(f"bench: removed the run's {len(topics)} topics and {len(buckets)} buckets")
+
+
 def run_pipeline_benchmarks(settings, out: Console, report: Callable[[str], None]) -> list[BenchResult]:  # noqa: ANN001
     """The pipeline benchmarks; one that fails ends the series, and the table still shows the ones
-    measured before it and a row naming the failure (a failure once lost the whole table)."""
+    measured before it and a row naming the failure (a failure once lost the whole table). The
+    topics and buckets they created are removed at the end (the figures are in the table)."""
     results: list[BenchResult] = []
+    before = _topics_and_buckets(settings)
     try:
         _pipeline_benchmarks(settings, out, report, results)
     except Exception as e:  # noqa: BLE001 - reported in the table and on the console
         report(f"bench: a pipeline benchmark failed ({type(e).__name__}: {e}); the others before it stand")
         nan = float("nan")
         results.append(BenchResult(f"FAILED: {type(e).__name__}: {e}"[:160], "", nan, "", nan, ""))
+    try:
+        _remove_leftovers(settings, before, report)
+    except Exception as e:  # noqa: BLE001 - the figures stand; say what is left
+        report(f"bench: could not remove the run's topics and buckets ({type(e).__name__}: {e})")
     return results
 
 
