@@ -848,7 +848,7 @@ class Core:
             if value not in known:
                 problem = Problem("delivery_unknown_id", name, f"{value!r} is not in the reference data")
                 return self._reject("deliveries", problem, d, d.weigh_out_at, d.vehicle_id, out)
-        key = f"{d.vehicle_id}|{d.local_date.isoformat()}"
+        key = _vehicle_day(d.vehicle_id, d.local_date)
         held = dict(self.s.deliveries.get(key) or {})
         entry = [d.station_id, _ts(d.weigh_in_at), _ts(d.weigh_out_at), d.net_kg]
         sk = f"{d.station_id}|{d.serial}"

@@ -187,7 +187,7 @@ def write_influx(settings: Settings, city: City, a: Assessment) -> int:
     start, stop = day_start(a.days[0], tz), day_start(a.days[-1] + timedelta(days=1), tz)
     buckets = [settings.influx_bucket, *(c.bucket_name for c in city.contractors if c.id in a.contractors)]
     with InfluxDBClient(url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org) as c:
-        existing = {b.name for b in c.buckets_api().find_buckets(limit=100).buckets or []}
+        existing = {b.name for b in c.buckets_api().find_buckets_iter()}  # every page, not the first 100
         for b in buckets:
             if b in existing:
                 for who in a.contractors:

@@ -801,7 +801,7 @@ def _topics_and_buckets(settings) -> tuple[set[str], set[str]]:  # noqa: ANN001
     with admin_client(settings) as admin:
         topics = set(admin.list_topics())
     with InfluxDBClient(url=settings.influx_url, token=settings.influx_token_value(), org=settings.influx_org) as c:
-        buckets = {b.name for b in c.buckets_api().find_buckets(limit=100).buckets}
+        buckets = {b.name for b in c.buckets_api().find_buckets_iter()}  # every page
     return topics, buckets
 
 
