@@ -315,7 +315,7 @@ class Worker:
         if not is_fix_batch(event.value):
             fix = await self._parse(GpsFix, GPS_FIXES.name, event.value)
             if fix is not None:
-                await self._emit_event(event, self._fix(event, fix))
+                await self._emit_event(event, self._fix(event, fix, f"{m.topic}/{m.partition}/{m.offset}"))
             return
         # a batch (schemas.GpsFixBatch): its fixes one by one with no await between, then what
         # they produced at once; a refused fix is dead-lettered on its own, with its place
@@ -330,7 +330,7 @@ class Worker:
             if home != m.partition:  # its vehicle's state is another partition's
                 misplaced.append((i, home, fix))
                 continue
-            out = self._fix(event, fix, own=fix)
+            out = self._fix(event, fix, f"{at}#{i}", own=fix)
             if out is not None:
                 places += [(None, f"{at}#{i}")] * len(out.rejected)
                 total.extend(out)
@@ -347,11 +347,11 @@ class Worker:
             )
         await self._emit_event(event, total, places)
 
-    def _fix(self, event, fix: GpsFix, own: GpsFix | None = None) -> Output | None:  # noqa: ANN001
+    def _fix(self, event, fix: GpsFix, position: str, own: GpsFix | None = None) -> Output | None:  # noqa: ANN001
         """One fix through the core and the clocks it moves (synchronous: no await)."""
         self.stats["fixes"] += 1
         self.sinks.received(fix.received_at.timestamp())
-        out = self._apply(event, self.core.on_fix, fix, own=own)
+        out = self._apply(event, self.core.on_fix, fix, position, own=own)
         if out is not None and out.event_time is not None:
             self.evidence.progressed(event.message.partition, out.event_time.timestamp())
         self._accepted(event, out)
@@ -565,8 +565,34 @@ class Worker:
             "flushed": self.sinks.flushed,
             "flush_errors": self.sinks.flush_errors,
             **self.sinks.latency_summary(),
+            "partitions": self._partition_progress(),
         }
         write_stats(self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json", body)
+
+    def _partition_progress(self) -> dict[str, dict[str, Any]]:
+        """Per source topic-partition held: the last offset read, the offset committed, the end
+        offset, and whether fetching is paused (an operator's view of a partition that stopped
+        moving; Faust's own bookkeeping, read without awaiting)."""
+        consumer: Any = self.app.consumer
+        try:
+            assignment = consumer.assignment()
+        except Exception:  # noqa: BLE001 - not started, or stopping
+            return {}
+        ours = {name for t in (self.t_fixes, self.t_visits, self.t_tickets, self.t_deliveries, self.t_dead)
+                for name in t.topics}  # fmt: skip
+        paused: set = getattr(consumer, "_paused_partitions", set())
+        active = getattr(consumer, "_active_partitions", None) or set()
+        out: dict[str, dict[str, Any]] = {}
+        for tp in sorted(assignment):
+            if tp.topic not in ours:
+                continue
+            out[f"{tp.topic}/{tp.partition}"] = {
+                "read": consumer._read_offset.get(tp),
+                "committed": consumer._committed_offset.get(tp),
+                "end": consumer.highwater(tp),
+                "fetching": tp in active and tp not in paused,
+            }
+        return out
 
     # Faust's signals call receiver(sender, *args, signal=..., **kwargs)
     async def _on_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:

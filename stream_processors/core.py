@@ -22,9 +22,12 @@ statuses            point|day                    last decided [status, visit at,
 tickets_seen        station|serial               [tonnage key, source position] of the first copy
 ticket_checks       station|day                  [[serial, vehicle, weigh-in, weigh-out], ...] inbound
                                                  tickets awaiting/under the station-dwell cross-check
-tonnage             day|station|vehicle|...      [net_kg, tickets]
-station_days        station|day                  [received_kg, transferred_kg]
-quality             day|kind|detail              count (and seen|<position> for dead letters counted)
+tonnage             day|station|vehicle|...      [net_kg, tickets, serials counted]
+station_days        station|day                  [received_kg, transferred_kg, serials counted]
+quality             day|kind|detail              count; seen|<position> for a dead letter counted,
+                                                 seen|rejected|<position> for a refused record,
+                                                 seen|duplicate|<position> for a duplicate ticket,
+                                                 seen|ticket|station|serial for a ticket's flags
 heard               vehicle|day                  :class:`~.state.Heard`: first heard that day; dark counted / alerted
 unknown_terminals   day|source|terminal          [first seen, last seen, count] of an unregistered terminal
 risk                vehicle|day, pace|route      {point: [active, message]}: the at_risk warnings of its routes;
@@ -344,24 +347,35 @@ class Core:
         received_at: datetime,
         detail: str,  # noqa: ANN001
         out: Output,
+        position: str = "",
     ) -> Output:
-        """Count a refused input under its kind (on the local day it was received) and hand it back."""
+        """Count a refused input under its kind (on the local day it was received) and hand it back.
+        ``position``: where it sits in its source; the same record read again (a restart) is handed
+        back again but counted once."""
+        if position:
+            mark = f"seen|rejected|{position}"
+            if self.s.quality.get(mark):
+                out.rejected.append(Rejection(topic, problem, value, received_at))
+                return out
+            self.s.quality[mark] = 1
         self._count(local_date(received_at, self.tz), problem.kind, detail, out)
         out.rejected.append(Rejection(topic, problem, value, received_at))
         return out
 
     # -- GPS ------------------------------------------------------------------------------------
-    def on_fix(self, fix: GpsFix) -> Output:
+    def on_fix(self, fix: GpsFix, position: str = "") -> Output:
         """Fold one fix into its vehicle-day. Visit sets that change are collected, not returned:
-        :meth:`take_visit_sets` hands them out (once per batch of fixes, each with its latest spans)."""
+        :meth:`take_visit_sets` hands them out (once per batch of fixes, each with its latest spans).
+        ``position``: where it sits in its source, so a refused fix read again is counted once (an
+        accepted one is recognised in the fix log)."""
         with self._atomic():
-            return self._on_fix(fix)
+            return self._on_fix(fix, position)
 
-    def _on_fix(self, fix: GpsFix) -> Output:
+    def _on_fix(self, fix: GpsFix, position: str = "") -> Output:
         out = Output()
         problem = fix_problem(fix, self.terminal_of, self.area, self.input_rules)
         if problem is not None:
-            return self._reject("gps.fixes", problem, fix, fix.received_at, fix.vehicle_id, out)
+            return self._reject("gps.fixes", problem, fix, fix.received_at, fix.vehicle_id, out, position)
         local = fix.device_time.astimezone(zone(self.tz))
         day = local.date()
         t = _ts(fix.device_time)
@@ -1069,55 +1083,87 @@ class Core:
             first = problems[0]
             if len(problems) > 1:
                 first = Problem(first.kind, first.field, "; ".join(str(p) for p in problems))
-            return self._reject("weigh.tickets", first, t, t.received_at or t.weigh_in_at, t.station_id, out)
+            return self._reject("weigh.tickets", first, t, t.received_at or t.weigh_in_at, t.station_id, out, position)
         out.day = local_date(t.weigh_in_at, self.tz)
         # a ticket moves clocks only when its weigh times could be checked against its receive time
         out.event_time = t.weigh_out_at if t.received_at is not None else None
         seen_key = f"{t.station_id}|{t.serial}"
         seen = SeenTicket.from_state(self.s.tickets_seen.get(seen_key))
         digest = f"{t.direction.value}|{t.net_kg:.3f}|{t.weigh_in_at.timestamp():.0f}"
+        k = tonnage_key(t, self.contractor_of, self.tz)
         if seen is not None:
             if position and seen.position == position:
-                return out  # the same record read again (a restart): not a duplicate
+                # the same record read again (a restart): not a duplicate. Its effects went to other
+                # tables than its mark, and a worker killed in a commit point may have had only some
+                # of their changelog messages delivered: what is missing is counted now, nothing twice
+                self._count_ticket(t, k, out, again=True)
+                return out
             if seen.digest is not None and seen.digest != digest:  # the serial again, with other weights or times
                 problem = Problem(
                     "ticket_serial_conflict",
                     "serial",
                     f"{t.station_id} ticket {t.serial} was first counted with other weights or times",
                 )
-                return self._reject("weigh.tickets", problem, t, t.received_at or t.weigh_in_at, t.station_id, out)
+                return self._reject(
+                    "weigh.tickets", problem, t, t.received_at or t.weigh_in_at, t.station_id, out, position
+                )
+            if position:  # a copy counted once however often it is read (a restart reads it again)
+                mark = f"seen|duplicate|{position}"
+                if self.s.quality.get(mark):
+                    return out
+                self.s.quality[mark] = 1
             self._count(local_date(t.weigh_in_at, self.tz), "duplicate_ticket", t.station_id, out)
             return out
-        k = tonnage_key(t, self.contractor_of, self.tz)
         self.s.tickets_seen[seen_key] = SeenTicket(k.as_str(), position, digest).to_state()
-        tally = Tally.from_state(self.s.tonnage.get(k.as_str()))
-        tally.net_kg += t.net_kg
-        tally.tickets += 1
-        self.s.tonnage[k.as_str()] = tally.to_state()
-        out.records.append(self.rec.tonnage(k, tally.net_kg, tally.tickets))
-        vehicle = self.vehicles.get(t.vehicle_id or "")
-        for flag in ticket_flags(t, vehicle):
-            self._count(k.day, f"ticket_{flag}", t.station_id, out)
-        if vehicle is not None and vehicle.kind != "transfer" and t.direction == Direction.inbound:
-            ck = f"{t.station_id}|{k.day.isoformat()}"  # checked against the GPS once it has had time to come in
-            self.s.ticket_checks[ck] = [
-                *(self.s.ticket_checks.get(ck) or []),
-                [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at), t.net_kg],
-            ]
-            out.deliveries.append(
-                self._delivery(
-                    t.station_id, t.serial, vehicle.id, k.day, _ts(t.weigh_in_at), _ts(t.weigh_out_at), t.net_kg
-                )
-            )
-        sd_key = f"{t.station_id}|{k.day.isoformat()}"
-        sd = StationDay.from_state(self.s.station_days.get(sd_key)) or StationDay()
-        if t.direction == Direction.inbound:
-            sd.received_kg += t.net_kg
-        else:
-            sd.transferred_kg += t.net_kg
-        self.s.station_days[sd_key] = sd.to_state()
-        out.records.extend(self.balance_records(t.station_id, k.day))
+        self._count_ticket(t, k, out, again=False)
         return out
+
+    def _count_ticket(self, t: WeighTicket, k: TonnageKey, out: Output, again: bool) -> None:
+        """Add a ticket to its tonnage key and its station-day, count its flags and queue its GPS
+        cross-check — each only where this serial is not counted yet (so it is idempotent per table,
+        whichever of them a crash left without it). ``again``: the first copy read again; a state
+        too old to say which serials it holds then counts as holding it, and no figure is written
+        unless something was missing."""
+        tk, day, station = k.as_str(), k.day, t.station_id
+        tally = Tally.from_state(self.s.tonnage.get(tk))
+        counted = tally.counted(t.serial)
+        legacy = counted is None
+        tonnage_missing = not (counted or (legacy and again))
+        if tonnage_missing:
+            tally.add(t.serial, t.net_kg)
+            self.s.tonnage[tk] = tally.to_state()
+        if tonnage_missing or not again:
+            out.records.append(self.rec.tonnage(k, tally.net_kg, tally.tickets))
+        vehicle = self.vehicles.get(t.vehicle_id or "")
+        flags = ticket_flags(t, vehicle)
+        if flags:
+            mark = f"seen|ticket|{station}|{t.serial}"  # its flags are counted (in the same store as the counts)
+            if not self.s.quality.get(mark) and not (legacy and again):
+                self.s.quality[mark] = 1
+                for flag in flags:
+                    self._count(day, f"ticket_{flag}", station, out)
+        if vehicle is not None and vehicle.kind != "transfer" and t.direction == Direction.inbound:
+            ck = f"{station}|{day.isoformat()}"  # checked against the GPS once it has had time to come in
+            checks = self.s.ticket_checks.get(ck) or []
+            if not any(c[0] == t.serial for c in checks):
+                self.s.ticket_checks[ck] = [
+                    *checks,
+                    [t.serial, vehicle.id, _ts(t.weigh_in_at), _ts(t.weigh_out_at), t.net_kg],
+                ]
+                out.deliveries.append(
+                    self._delivery(
+                        station, t.serial, vehicle.id, day, _ts(t.weigh_in_at), _ts(t.weigh_out_at), t.net_kg
+                    )
+                )
+        sd_key = f"{station}|{day.isoformat()}"
+        sd = StationDay.from_state(self.s.station_days.get(sd_key)) or StationDay()
+        counted = sd.counted(t.serial)
+        balance_missing = not (counted or (counted is None and again))
+        if balance_missing:
+            sd.add(t.serial, t.net_kg, t.direction == Direction.inbound)
+            self.s.station_days[sd_key] = sd.to_state()
+        if balance_missing or not again:
+            out.records.extend(self.balance_records(station, day))
 
     def balance_records(self, station_id: str, day: date) -> list[Record]:
         """This day's balance and the following days' (their carried-in backlog depends on it)."""

@@ -120,7 +120,7 @@ def _child(conn, city: City, core_options: dict | None, only_date: date | None) 
             if from_file:
                 res.counts[counted[topic]] += 1
             if topic == GPS_FIXES.name:
-                take(core.on_fix(value), position)
+                take(core.on_fix(value, position), position)
             elif topic == WEIGH_TICKETS.name:
                 take(core.on_ticket(value, position), position)
             elif topic == VISITS.name:

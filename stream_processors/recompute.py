@@ -105,7 +105,7 @@ def recompute_events(city: City, events: Iterable[tuple[str, Any, str]], core_op
 
     for topic, value, position in events:
         if topic == GPS_FIXES.name:
-            take(core.on_fix(value), position)
+            take(core.on_fix(value, position), position)
             counts["fixes"] += 1
         elif topic == WEIGH_TICKETS.name:
             take(core.on_ticket(value, position), position)

@@ -9,7 +9,7 @@ core does not know yet, a bug), what it changed is put back, so no half-applied 
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _MISSING = object()
@@ -179,32 +179,71 @@ class StatusSnapshot:
 
 @dataclass(slots=True)
 class Tally:
-    """``tonnage[key]``: net weight and tickets of one tonnage key."""
+    """``tonnage[key]``: net weight and tickets of one tonnage key, and the serials counted in it.
+
+    The serials make counting a ticket idempotent in this one value: a ticket's effects go to
+    several tables (``tickets_seen``, ``tonnage``, ``station_days``), each with its own changelog,
+    and a worker killed in a commit point can leave some of those changelog messages delivered and
+    others not. Whoever reads the ticket again adds it where it is missing, and only there. A state
+    written before serials were kept (two items) has ``serials`` None: counted as ``tickets_seen``
+    says, as before."""
 
     net_kg: float = 0.0
     tickets: int = 0
+    serials: list[str] | None = field(default_factory=list)
+
+    def counted(self, serial: str) -> bool | None:
+        """Whether ``serial`` is in this tally (None: an older state that does not say)."""
+        return None if self.serials is None else serial in self.serials
+
+    def add(self, serial: str, kg: float) -> None:
+        self.net_kg += kg
+        self.tickets += 1
+        if self.serials is not None:
+            self.serials.append(serial)
 
     def to_state(self) -> list:
-        return [self.net_kg, self.tickets]
+        if self.serials is None:
+            return [self.net_kg, self.tickets]
+        return [self.net_kg, self.tickets, self.serials]
 
     @classmethod
     def from_state(cls, v: list | None) -> Tally:
-        return cls() if not v else cls(float(v[0]), int(v[1]))
+        if not v:
+            return cls()
+        return cls(float(v[0]), int(v[1]), list(v[2]) if len(v) > 2 else None)
 
 
 @dataclass(slots=True)
 class StationDay:
-    """``station_days[station|day]``: what a station received and transferred out that day."""
+    """``station_days[station|day]``: what a station received and transferred out that day, and the
+    serials counted in it (as :class:`Tally`; None: an older state)."""
 
     received_kg: float = 0.0
     transferred_kg: float = 0.0
+    serials: list[str] | None = field(default_factory=list)
+
+    def counted(self, serial: str) -> bool | None:
+        return None if self.serials is None else serial in self.serials
+
+    def add(self, serial: str, kg: float, inbound: bool) -> None:
+        if inbound:
+            self.received_kg += kg
+        else:
+            self.transferred_kg += kg
+        if self.serials is not None:
+            self.serials.append(serial)
 
     def to_state(self) -> list:
-        return [self.received_kg, self.transferred_kg]
+        if self.serials is None:
+            return [self.received_kg, self.transferred_kg]
+        return [self.received_kg, self.transferred_kg, self.serials]
 
     @classmethod
     def from_state(cls, v: list | None) -> StationDay | None:
-        return None if v is None else cls(float(v[0]), float(v[1]))
+        if v is None:
+            return None
+        return cls(float(v[0]), float(v[1]), list(v[2]) if len(v) > 2 else None)
 
 
 @dataclass(slots=True)
