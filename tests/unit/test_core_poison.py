@@ -170,7 +170,7 @@ def test_a_ticket_serial_seen_with_other_weights_is_a_conflict_not_a_duplicate()
     assert kinds(core.on_ticket(ticket(net_kg=4000, gross_kg=V.stored_tare_kg + 4000), "t:2")) == [
         "ticket_serial_conflict"
     ]
-    assert core.s.tonnage and list(core.s.tonnage.values())[0] == [5000.0, 1]
+    assert core.s.tonnage and list(core.s.tonnage.values())[0] == [5000.0, 1, ["P-1"]]
 
 
 def test_a_visit_set_of_an_unknown_site_or_vehicle_is_refused():
