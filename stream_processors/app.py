@@ -107,6 +107,7 @@ class Worker:
         self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0}
         self._failed: list = []  # (event, exception, the fix if one of a batch) the core failed on, to dead-letter
         self._stats_written = 0.0
+        self._progress: dict[str, dict[str, Any]] = {}  # the per-partition view last written
         # the core writes through write-behind wrappers: one changelog message per key per batch
         tables = {name: FaustWriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
         self.core = Core(city, Stores(**tables), **settings.core_options())
@@ -565,7 +566,8 @@ class Worker:
             "flushed": self.sinks.flushed,
             "flush_errors": self.sinks.flush_errors,
             **self.sinks.latency_summary(),
-            "partitions": self._partition_progress(),
+            # at a stop the consumer has let go of its partitions: the last view while it held them stays
+            "partitions": self._progress if self.stopping else self._partition_progress(),
         }
         write_stats(self.s.state_dir / f"worker-stats-{self.app_id}-{os.getpid()}.json", body)
 
@@ -577,7 +579,7 @@ class Worker:
         try:
             assignment = consumer.assignment()
         except Exception:  # noqa: BLE001 - not started, or stopping
-            return {}
+            return self._progress
         ours = {name for t in (self.t_fixes, self.t_visits, self.t_tickets, self.t_deliveries, self.t_dead)
                 for name in t.topics}  # fmt: skip
         paused: set = getattr(consumer, "_paused_partitions", set())
@@ -592,6 +594,7 @@ class Worker:
                 "end": consumer.highwater(tp),
                 "fetching": tp in active and tp not in paused,
             }
+        self._progress = out
         return out
 
     # Faust's signals call receiver(sender, *args, signal=..., **kwargs)
