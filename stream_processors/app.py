@@ -45,12 +45,14 @@ from wastestream.stream_processors.evidence import EvidenceClock
 from wastestream.stream_processors.heap import tune_gc
 from wastestream.stream_processors.partitioning import partition_of
 from wastestream.stream_processors.sink import InfluxSink, Sink
+from wastestream.stream_processors.stalls import PartitionView, StallWatch
 from wastestream.stream_processors.tables import FaustWriteBehind
 from wastestream.topics import ALERTS, CLEARANCE, DEADLETTER, DELIVERIES, GPS_FIXES, VISITS, WEIGH_TICKETS
 
 log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
+STALL_CHECK_S = 5.0  # how often partitions are checked for a stall (.stalls)
 
 
 class Worker:
@@ -104,10 +106,19 @@ class Worker:
         # the evidence watermark (wastestream.domain.watermark): per fixes partition the next offset to
         # process and the newest device time processed; every worker's watermark, heard in its ticks;
         # the event time each partition's points were last decided at
-        self.stats = {"fixes": 0, "tickets": 0, "visit_sets": 0, "dead": 0, "rejected": 0, "errors": 0}
+        self.stats = {
+            "fixes": 0,
+            "tickets": 0,
+            "visit_sets": 0,
+            "dead": 0,
+            "rejected": 0,
+            "errors": 0,
+            "stalls": 0,  # partitions found with messages waiting and nothing read, and read again
+        }
         self._failed: list = []  # (event, exception, the fix if one of a batch) the core failed on, to dead-letter
         self._stats_written = 0.0
         self._progress: dict[str, dict[str, Any]] = {}  # the per-partition view last written
+        self.stall_watch = StallWatch()  # partitions with messages waiting and nothing read (.stalls)
         # the core writes through write-behind wrappers: one changelog message per key per batch
         tables = {name: FaustWriteBehind(app.Table(name, default=None, partitions=self.n)) for name in Stores.NAMES}
         self.core = Core(city, Stores(**tables), **settings.core_options())
@@ -157,6 +168,7 @@ class Worker:
         self.commit_interval = settings.worker_commit_interval_s
         app.task(self._commit_loop)  # a loop, not a timer: a commit point may take longer than the interval
         app.timer(settings.worker_visits_interval_s)(self._send_visit_sets)
+        app.timer(STALL_CHECK_S)(self._watch_partitions)
         # mode's connect() is typed for plain functions (positional-only sender), not bound methods
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
@@ -494,6 +506,40 @@ class Worker:
             return
         await self._send_visits(self.core.take_visit_sets())
 
+    def _views(self) -> dict[Any, PartitionView]:
+        """What the consumer holds for each of the worker's source partitions (Faust's own
+        bookkeeping, read without awaiting)."""
+        consumer: Any = self.app.consumer
+        ours = {name for t in (self.t_fixes, self.t_visits, self.t_tickets, self.t_deliveries, self.t_dead,
+                               self.t_ticks) for name in t.topics}  # fmt: skip
+        return {
+            tp: PartitionView(consumer._read_offset.get(tp), consumer._committed_offset.get(tp), consumer.highwater(tp))
+            for tp in consumer.assignment()
+            if tp.topic in ours
+        }
+
+    async def _watch_partitions(self) -> None:
+        """Read a stalled partition (:mod:`.stalls`) again from the next offset it should deliver: a
+        seek to where the consumer already is, so nothing is skipped or read twice; the client drops
+        what it holds for that partition and fetches it again."""
+        if not self.recovered or self.stopping or not self.app.flow_control.is_active():
+            self.stall_watch.reset()
+            return
+        for tp, offset in self.stall_watch.check(self._views(), time.monotonic()):
+            self.stats["stalls"] += 1
+            log.warning(
+                "%s/%d: messages up to offset %s waiting and none read for %.0f s; reading it again from %d",
+                tp.topic,
+                tp.partition,
+                self.app.consumer.highwater(tp),
+                self.stall_watch.after_s,
+                offset,
+            )
+            try:
+                await self.app.consumer.seek(tp, offset)
+            except Exception as e:  # noqa: BLE001 - a rebalance under way: the next check tries again
+                log.error("cannot read %s/%d again (%s: %s)", tp.topic, tp.partition, type(e).__name__, e)
+
     def _stopped_under(self, what: str, e: Exception) -> None:
         """A timer's send failed: once a stop was signalled Faust stops its producer while the timers
         may still run (seen: a stop during the re-send of 2,000 visit sets crashed the app). What was
@@ -573,29 +619,26 @@ class Worker:
 
     def _partition_progress(self) -> dict[str, dict[str, Any]]:
         """Per source topic-partition held: the last offset read, the offset committed, the end
-        offset, and whether fetching is paused (an operator's view of a partition that stopped
-        moving; Faust's own bookkeeping, read without awaiting)."""
+        offset, whether fetching is paused, and the Kafka client's own position (an operator's view
+        of a partition that stopped moving)."""
         consumer: Any = self.app.consumer
         try:
-            assignment = consumer.assignment()
+            views = self._views()
         except Exception:  # noqa: BLE001 - not started, or stopping
             return self._progress
-        ours = {name for t in (self.t_fixes, self.t_visits, self.t_tickets, self.t_deliveries, self.t_dead)
-                for name in t.topics}  # fmt: skip
         paused: set = getattr(consumer, "_paused_partitions", set())
         active = getattr(consumer, "_active_partitions", None) or set()
-        out: dict[str, dict[str, Any]] = {}
-        for tp in sorted(assignment):
-            if tp.topic not in ours:
-                continue
-            out[f"{tp.topic}/{tp.partition}"] = {
-                "read": consumer._read_offset.get(tp),
-                "committed": consumer._committed_offset.get(tp),
-                "end": consumer.highwater(tp),
+        self._progress = {
+            f"{tp.topic}/{tp.partition}": {
+                "read": v.read,
+                "committed": v.committed,
+                "end": v.end,
                 "fetching": tp in active and tp not in paused,
+                **_client_position(consumer, tp),
             }
-        self._progress = out
-        return out
+            for tp, v in sorted(views.items())
+        }
+        return self._progress
 
     # Faust's signals call receiver(sender, *args, signal=..., **kwargs)
     async def _on_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -656,6 +699,21 @@ class Worker:
     def _all_visit_sets(self) -> list[VisitSet]:
         self.days |= self.core.days_held()  # ticks keep evaluating them after a restart
         return self.core.all_visit_sets()
+
+
+def _client_position(consumer: Any, tp: Any) -> dict[str, Any]:
+    """The Kafka client's own view of a partition (aiokafka, under Faust's consumer): its fetch
+    position, whether it waits for an offset reset, and whether it holds fetched records."""
+    try:
+        client = consumer._thread._consumer
+        state = client._subscription.subscription.assignment.state_value(tp)
+        return {
+            "position": state.position if state.has_valid_position else None,
+            "awaiting_reset": state.awaiting_reset,
+            "buffered": tp in client._fetcher._records,
+        }
+    except Exception:  # noqa: BLE001 - another client, or not assigned (any more)
+        return {}
 
 
 def _ensure_ticks_topic(settings: Settings, app_id: str) -> None:
