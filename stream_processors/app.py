@@ -528,12 +528,14 @@ class Worker:
         for tp, offset in self.stall_watch.check(self._views(), time.monotonic()):
             self.stats["stalls"] += 1
             log.warning(
-                "%s/%d: messages up to offset %s waiting and none read for %.0f s; reading it again from %d",
+                "%s/%d: messages up to offset %s waiting and none read for %.0f s; reading it again from %d "
+                "(the client's view: %s)",
                 tp.topic,
                 tp.partition,
                 self.app.consumer.highwater(tp),
                 self.stall_watch.after_s,
                 offset,
+                _client_position(self.app.consumer, tp),
             )
             try:
                 await self.app.consumer.seek(tp, offset)
