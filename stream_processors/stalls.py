@@ -41,23 +41,35 @@ class PartitionView:
 
 @dataclass
 class StallWatch:
-    """Per partition, the offset last read and since when; :meth:`check` names the stalled ones."""
+    """Per partition, the offset last read and since when; :meth:`check` names the stalled ones.
+
+    Only while the consumer delivers at all — some partition's offset moved within ``after_s``
+    (the worker's ticks move every second): a consumer that delivers nothing is waiting (agents
+    held back while InfluxDB is down, queues full in a catch-up), not stalled on one partition."""
 
     after_s: float = STALL_AFTER_S
     _seen: dict[Hashable, tuple[int | None, float]] = field(default_factory=dict)
+    _moved_at: float | None = None  # when some partition's offset last moved
 
     def reset(self) -> None:
         """A rebalance: every partition is watched afresh."""
         self._seen.clear()
+        self._moved_at = None
 
     def check(self, views: Mapping[Hashable, PartitionView], now: float) -> list[tuple[Hashable, int]]:
-        """The partitions with messages waiting and nothing read for ``after_s`` seconds, each with
-        the offset to read again from; each is named once per ``after_s`` while it stays stalled."""
+        """The partitions with messages waiting and nothing read for ``after_s`` seconds while
+        others moved, each with the offset to read again from; each is named once per ``after_s``
+        while it stays stalled."""
+        for tp, v in views.items():
+            seen = self._seen.get(tp)
+            if seen is not None and seen[0] != v.read:
+                self._moved_at = now
+        delivering = self._moved_at is not None and now - self._moved_at < self.after_s
         found = []
         for tp, v in views.items():
             seen = self._seen.get(tp)
-            if seen is None or seen[0] != v.read or not v.waiting:
-                self._seen[tp] = (v.read, now)
+            if seen is None or seen[0] != v.read or not v.waiting or not delivering:
+                self._seen[tp] = (v.read, now)  # (a wait counts only while the consumer delivers)
                 continue
             if now - seen[1] >= self.after_s:
                 found.append((tp, v.next))
