@@ -671,6 +671,15 @@ class Worker:
         self.evidence.assigned()
 
     async def _on_recovered(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Faust sends this signal, then resumes the source partitions, seeks them to their committed
+        # offsets (awaiting the consumer thread) and only then resumes flow control — and resuming
+        # clears every channel queue. Flow control is already active at that point (recovery resumed
+        # it to read the changelogs), so messages fetched in between were put into the agents' queues
+        # and cleared, with the client's position already past them: partitions without a committed
+        # offset lost them for good (seen: every weigh.tickets message of a partition, the day's
+        # tonnage never came), others got a gap. Suspended here, the conductor holds each message in
+        # its wait for flow control until that resume, and delivers it after the clear.
+        self.app.flow_control.suspend()
         self.core.forget_cached_tracks()  # what was cached or decided during recovery is not trusted
         self._decided_since_recovery.clear()
         self._resend_all_at = time.monotonic() + RESEND_AFTER_S
