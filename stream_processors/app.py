@@ -525,7 +525,11 @@ class Worker:
         if not self.recovered or self.stopping or not self.app.flow_control.is_active():
             self.stall_watch.reset()
             return
-        for tp, offset in self.stall_watch.check(self._views(), time.monotonic()):
+        try:
+            views = self._views()
+        except Exception:  # noqa: BLE001 - the consumer is not (or no longer) started
+            return
+        for tp, offset in self.stall_watch.check(views, time.monotonic()):
             self.stats["stalls"] += 1
             log.warning(
                 "%s/%d: messages up to offset %s waiting and none read for %.0f s; reading it again from %d "
