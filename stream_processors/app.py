@@ -157,6 +157,12 @@ class Worker:
         self.t_ticks = app.topic(
             f"{app_id}-ticks", partitions=self.n, internal=True, retention=timedelta(hours=1), **raw
         )
+        # every topic an agent reads: watched for stalls and shown in the stats (.stalls)
+        self._watched_topics = {
+            name
+            for t in (self.t_fixes, self.t_visits, self.t_tickets, self.t_deliveries, self.t_dead, self.t_ticks)
+            for name in t.topics
+        }
 
         app.agent(self.t_fixes, name="fixes")(self._fixes)
         app.agent(self.t_visits, name="visits")(self._visits)
@@ -510,12 +516,10 @@ class Worker:
         """What the consumer holds for each of the worker's source partitions (Faust's own
         bookkeeping, read without awaiting)."""
         consumer: Any = self.app.consumer
-        ours = {name for t in (self.t_fixes, self.t_visits, self.t_tickets, self.t_deliveries, self.t_dead,
-                               self.t_ticks) for name in t.topics}  # fmt: skip
         return {
             tp: PartitionView(consumer._read_offset.get(tp), consumer._committed_offset.get(tp), consumer.highwater(tp))
             for tp in consumer.assignment()
-            if tp.topic in ours
+            if tp.topic in self._watched_topics
         }
 
     async def _watch_partitions(self) -> None:

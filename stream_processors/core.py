@@ -179,6 +179,12 @@ def _bucket_key(vehicle_day: str, q: int) -> str:
     return vehicle_day + _QUARTERS[q]
 
 
+def _not_counted(counted: bool | None, again: bool) -> bool:
+    """Whether a ticket must still be added to a state that says ``counted`` (None: an older state
+    that keeps no serials, trusted as counted when the ticket is its first copy read again)."""
+    return not (counted or (counted is None and again))
+
+
 def _ts(t: datetime) -> float:
     return t.timestamp()
 
@@ -1128,7 +1134,7 @@ class Core:
         tally = Tally.from_state(self.s.tonnage.get(tk))
         counted = tally.counted(t.serial)
         legacy = counted is None
-        tonnage_missing = not (counted or (legacy and again))
+        tonnage_missing = _not_counted(counted, again)
         if tonnage_missing:
             tally.add(t.serial, t.net_kg)
             self.s.tonnage[tk] = tally.to_state()
@@ -1157,8 +1163,7 @@ class Core:
                 )
         sd_key = f"{station}|{day.isoformat()}"
         sd = StationDay.from_state(self.s.station_days.get(sd_key)) or StationDay()
-        counted = sd.counted(t.serial)
-        balance_missing = not (counted or (counted is None and again))
+        balance_missing = _not_counted(sd.counted(t.serial), again)
         if balance_missing:
             sd.add(t.serial, t.net_kg, t.direction == Direction.inbound)
             self.s.station_days[sd_key] = sd.to_state()
