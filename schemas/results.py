@@ -42,6 +42,30 @@ class VisitSet(Message):
     visits: list[Visit]
 
 
+class ReadMark(Message):
+    """How far one worker had read its fixes when it sent this (also a value of the ``visits``
+    topic, sent to every partition after the visit sets of those fixes: a worker that has read a mark
+    has applied them; :func:`wastestream.domain.watermark.marks_until`)."""
+
+    kind: Literal["fixes_read"] = "fixes_read"
+    group: str = Field(description="the sender's worker group (its app id): another group's marks do not count")
+    worker: str = Field(description="the sending worker instance")
+    generation: int = Field(description="the consumer group generation of the sender's assignment")
+    sent_at: AwareDatetime = Field(
+        description="the sender's wall clock (a group deleted and made again counts again from 1)"
+    )
+    partitions: list[int] = Field(description="the gps.fixes partitions the sender holds in that generation")
+    until: float | Literal["all"] | None = Field(
+        description="newest device time (epoch s) read on its partitions with fixes left to read; "
+        '"all": nothing left to read; null: not known yet'
+    )
+
+
+def is_read_mark(raw: bytes) -> bool:
+    """A ``visits`` value that is a :class:`ReadMark` (as the worker serialises it), not a VisitSet."""
+    return b'"kind":"fixes_read"' in raw[:48]
+
+
 class Delivery(Message):
     """An inbound ticket of a collection truck, handed from its station's owner to its vehicle's
     (value of the ``deliveries`` topic, keyed by vehicle): the trip it ends is judged delivered, short

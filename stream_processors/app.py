@@ -3,7 +3,8 @@
 Topology (all topics have the same partition count, so tables are co-partitioned):
 
 * ``gps.fixes`` (key vehicle) → tracks per vehicle-day → ``VisitSet`` on ``visits`` (key site);
-* ``visits`` (key site) → evidence per point-day, station visits per station-day;
+* ``visits`` (key site) → evidence per point-day, station visits per station-day; the workers' read
+  marks (how far each has read its fixes: the deadlines wait for them);
 * ``weigh.tickets`` (key station) → dedupe, tonnage, station balance, ticket flags;
 * ``deadletter`` → data-quality counts;
 * ``wastestream-ticks``: a timer sends one tick per partition; the tick's agent decides the
@@ -16,8 +17,9 @@ Every event is processed as it arrives and acknowledged only at a commit point
 (re)start every figure held in the tables is re-emitted, so an outage or crash loses none.
 The clock is event time: the newest device/weigh time seen (``clock=event``), or the wall clock
 if that is later (``clock=wall``, for live deployments). Deadlines are judged at the evidence
-watermark (:mod:`wastestream.domain.watermark`): every worker's ticks say how far it has read its
-fixes, and a point's deadline counts as passed once every worker has read that far.
+watermark (:mod:`wastestream.domain.watermark`): every worker sends read marks on ``visits``,
+behind the visit sets of the fixes it has read (:mod:`.evidence`), and a point's deadline counts as
+passed once the marks its partition applied cover every fixes partition that far.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pydantic import ValidationError
 from wastestream.domain.localtime import local_date
 from wastestream.schemas import City, DeadLetter, GpsFix, WeighTicket
 from wastestream.schemas.events import is_fix_batch, read_fix_value
-from wastestream.schemas.results import Delivery, VisitSet
+from wastestream.schemas.results import Delivery, ReadMark, VisitSet, is_read_mark
 from wastestream.settings import Settings
 from wastestream.stream_processors.checkpoint import Checkpoint, SinkManager, write_stats
 from wastestream.stream_processors.core import Core, Output, Stores
@@ -103,9 +105,6 @@ class Worker:
         self.stopping = False  # a stop was signalled: the producer may be gone under the timers
         self._decided_since_recovery: set[int] = set()
         self._resend_all_at: float | None = None  # when to send every visit set again after a rebalance
-        # the evidence watermark (wastestream.domain.watermark): per fixes partition the next offset to
-        # process and the newest device time processed; every worker's watermark, heard in its ticks;
-        # the event time each partition's points were last decided at
         self.stats = {
             "fixes": 0,
             "tickets": 0,
@@ -147,7 +146,9 @@ class Worker:
         t = settings.topic
         self.t_fixes = app.topic(t(GPS_FIXES.name), **raw)
         # the evidence watermark (wastestream.domain.watermark): how far this worker and its peers have read
-        self.evidence = EvidenceClock(set(self.t_fixes.topics))
+        self.evidence = EvidenceClock(app_id, set(self.t_fixes.topics), self.n)
+        self._marked_at = 0.0  # when this worker last sent its read mark (monotonic)
+        self._holding_marks = 0  # re-emits of visit sets under way: marks say nothing is known
         self.t_tickets = app.topic(t(WEIGH_TICKETS.name), **raw)
         self.t_visits = app.topic(t(VISITS.name), **raw)
         self.t_deliveries = app.topic(t(DELIVERIES.name), **raw)
@@ -378,6 +379,11 @@ class Worker:
 
     async def _visits(self, stream):  # noqa: ANN001, ANN202
         async for event in self._events(stream):
+            if is_read_mark(event.value):  # a reader's mark: the visit sets before it are applied
+                mark = await self._parse(ReadMark, VISITS.name, event.value)
+                if mark is not None:
+                    self.evidence.marked(event.message.partition, mark)
+                continue
             vs = await self._parse(VisitSet, VISITS.name, event.value)
             if vs is None:
                 continue
@@ -439,12 +445,15 @@ class Worker:
     async def _on_tick(self, event) -> None:  # noqa: ANN001
         tick = json.loads(event.value)
         partition = event.message.partition
-        self.evidence.heard(tick)  # every worker's ticks carry how far it has read its fixes
         if not self.recovered:
             return
         if self.reemit_pending:
-            await self._send_visits(self._reemit())
-            await self._send_deliveries(self.core.all_deliveries())
+            self._holding_marks += 1  # until they are all sent, this worker's marks say nothing
+            try:
+                await self._send_visits(self._reemit())
+                await self._send_deliveries(self.core.all_deliveries())
+            finally:
+                self._holding_marks -= 1
         now = datetime.fromisoformat(tick["now"]) if tick["now"] else self.now()
         if now is None:
             return
@@ -464,7 +473,8 @@ class Worker:
         live = abs((datetime.now(UTC) - now).total_seconds()) < LIVE_WITHIN_S
         if live:  # today counts even before anything of today was read (a fleet whose terminals are all dark)
             days = sorted({*days, wm_day})
-        # deadlines are judged at the event time up to which every worker has read its fixes
+        # deadlines are judged at the event time up to which every worker has read its fixes and
+        # this partition has applied their visit sets (the read marks on visits)
         points_at = self.evidence.decision_time(partition, now.timestamp())
         parts = self.core.evaluate_in_parts(
             now,
@@ -510,7 +520,25 @@ class Worker:
             await self._send_visits(visit_sets)
             await self._send_deliveries(self.core.all_deliveries())
             return
+        mark_due = time.monotonic() - self._marked_at >= self.s.worker_tick_interval_s
+        left = await self.evidence.fixes_left(self.app.consumer) if mark_due else None
+        # from the mark to the take no await: the mark covers exactly the fixes whose visit sets are
+        # taken here or were before, and it is sent after them (.evidence)
+        holding = not self.recovered or self.reemit_pending or self._holding_marks > 0
+        mark = self.evidence.mark(left, datetime.now(UTC), holding) if mark_due else None
         await self._send_visits(self.core.take_visit_sets())
+        if mark is not None:
+            self._marked_at = time.monotonic()
+            await self._send_mark(mark)
+
+    async def _send_mark(self, mark: ReadMark) -> None:
+        """The read mark to every visits partition (each partition's owner decides its deadlines)."""
+        body = mark.to_json_bytes()
+        try:
+            for p in range(self.n):
+                await self.t_visits.send(key=mark.worker.encode(), value=body, partition=p)
+        except NotReady as e:
+            self._stopped_under("a read mark", e)
 
     def _views(self) -> dict[Any, PartitionView]:
         """What the consumer holds for each of the worker's source partitions (Faust's own
@@ -588,7 +616,6 @@ class Worker:
             if not days and not self.reemit_pending:
                 return
             tick = {"now": now.isoformat(), "days": days}
-        tick |= await self.evidence.mark(self.app.consumer)
         body = json.dumps(tick).encode()
         try:
             for p in range(self.n):
@@ -676,7 +703,9 @@ class Worker:
         self.reemit_pending = True
         self.core.forget_cached_tracks()
         self.checkpoint.assigned()
-        self.evidence.assigned()
+        # the group generation Faust recorded for this assignment: read marks of other generations
+        # describe other assignments
+        self.evidence.assigned(getattr(self.app, "consumer_generation_id", None), set(assigned), datetime.now(UTC))
 
     async def _on_recovered(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # Faust sends this signal, then resumes the source partitions, seeks them to their committed

@@ -1,43 +1,49 @@
-"""The evidence clock of one worker: how far it has read its fixes, and how far its peers have
-(:mod:`wastestream.domain.watermark` holds the rules; this is their bookkeeping in the worker).
+"""The evidence clock of one worker: how far it has read its fixes (its read marks), and how far
+every reader has, as the marks it applied say (:mod:`wastestream.domain.watermark` holds the rules;
+this is their bookkeeping in the worker).
 
-Every worker puts its mark in each tick it sends (``until``: the newest device time it had read on
-every fixes partition with something left to read, ``VISIT_HOP_S`` ago); each partition's owner
-decides that partition's deadlines at the slowest mark heard in the last ``PEER_TICK_TTL_S``.
+A reader's mark is causal: it is built right when the worker takes the visit sets its fixes changed
+(no await between), and sent to every ``visits`` partition after those visit sets, so the
+producer's per-partition order puts it behind them. The partition's owner reads the mark after
+applying them; it decides that partition's deadlines at :func:`marks_until` of the marks of the
+current group generation (each names the fixes partitions its sender holds: all of them must be
+covered). No time bound is assumed between a fix read and its visit applied — on a slow machine
+that bound (10 s, then) was exceeded and hundreds of points were paged as missed, then resolved.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
-from collections import deque
+from datetime import datetime, timedelta
 from typing import Any
 
-from wastestream.domain.watermark import decision_time, evidence_until
+from wastestream.domain.watermark import decision_time, evidence_until, marks_until
+from wastestream.schemas.results import ReadMark
 
 log = logging.getLogger("wastestream.worker")
-PEER_TICK_TTL_S = 5.0  # a worker's evidence watermark counts while its ticks keep coming
-# a fix read has its visit set published (every 0.25 s) and applied (at the next commit point) within
-# this many seconds: a worker reports how far it had read its fixes this long ago
-# (3 s was measured enough on an idle machine; with a second test suite running on the same 2 cores,
-# one point was paged falsely while a backlog was read: 10 s, which delays a live decision by as much)
-VISIT_HOP_S = 10.0
+# a mark sent this long before the assignment it is read in is another life of the group: a group
+# deleted (its offsets expired) and made again counts its generations from 1 again
+MARK_STALE_BEFORE = timedelta(hours=1)
 
 
 class EvidenceClock:
-    def __init__(self, fix_topics: set[str], hop_s: float = VISIT_HOP_S, ttl_s: float = PEER_TICK_TTL_S):
-        self.instance = uuid.uuid4().hex[:12]  # this worker, in its ticks
+    def __init__(self, group: str, fix_topics: set[str], partitions: int):
+        self.group = group  # this worker's group: only its marks count
+        self.instance = uuid.uuid4().hex[:12]  # this worker, in its marks
         self.fix_topics = fix_topics
-        self.hop_s, self.ttl_s = hop_s, ttl_s
+        self.partitions = range(partitions)  # every fixes partition a decision must have covered
+        self.generation: int | None = None  # the group generation of the assignment held
+        self._assigned_at: datetime | None = None  # when it was assigned (wall clock)
+        self._fix_tps: set[Any] = set()  # the fixes topic-partitions assigned in that generation
         self._read_upto: dict[Any, int] = {}  # per fixes topic-partition, the next offset to process
         self._progress: dict[int, float] = {}  # per fixes partition, the newest device time processed
-        self._samples: deque[tuple[float, float | None]] = deque(maxlen=64)  # (monotonic, until)
-        self._peers: dict[str, tuple[float, float | None]] = {}  # worker → (heard at, its until)
+        # per visits partition, per worker: its newest mark applied here (any generation)
+        self._marks: dict[int, dict[str, ReadMark]] = {}
         self._decided_at: dict[int, float] = {}  # per partition, the event time last decided at
 
-    # -- this worker ----------------------------------------------------------------------------
+    # -- this worker as a reader ----------------------------------------------------------------
     def read(self, tp: Any, offset: int) -> None:
         self._read_upto[tp] = offset + 1
 
@@ -45,20 +51,25 @@ class EvidenceClock:
         if device_time > self._progress.get(partition, -math.inf):
             self._progress[partition] = device_time
 
-    def assigned(self) -> None:
-        """After a rebalance: nothing is known of the new assignment yet."""
+    def assigned(self, generation: int | None, assigned: set[Any], now: datetime) -> None:
+        """A new assignment (a group generation) at wall time ``now``: nothing is known of it yet;
+        marks of older generations are let go."""
+        self.generation, self._assigned_at = generation, now
+        self._fix_tps = {tp for tp in assigned if tp.topic in self.fix_topics}
         self._read_upto.clear()
         self._progress.clear()
-        self._samples.clear()
+        for marks in self._marks.values():
+            for worker in [w for w, m in marks.items() if generation is None or m.generation < generation]:
+                del marks[worker]
 
-    async def backlog(self, consumer: Any) -> dict[int, int | None] | None:
+    async def fixes_left(self, consumer: Any) -> dict[int, int | None] | None:
         """Per fixes partition assigned, how many fixes are left to process (None: not known yet);
         None while the assignment is not known."""
+        if self.generation is None:
+            return None
         backlog: dict[int, int | None] = {}
         try:
-            for tp in consumer.assignment():
-                if tp.topic not in self.fix_topics:
-                    continue
+            for tp in self._fix_tps:
                 end = consumer.highwater(tp)
                 upto = self._read_upto.get(tp)
                 if upto is None:  # nothing processed since the assignment: from where it reads
@@ -69,28 +80,45 @@ class EvidenceClock:
             return None
         return backlog
 
-    async def mark(self, consumer: Any) -> dict[str, Any]:
-        """This worker's mark, for its ticks: how far it had read its fixes ``hop_s`` ago (their visit
-        sets have been published and applied since: a bound that holds while the visits agent keeps
-        up, as it does with its small messages)."""
-        now = time.monotonic()
-        fixes = await self.backlog(consumer)
-        self._samples.append((now, None if fixes is None else evidence_until(self._progress, fixes)))
-        until = next((u for at, u in reversed(self._samples) if now - at >= self.hop_s), None)
-        return {"from": self.instance, "until": "all" if until == math.inf else until}
+    def mark(self, fixes_left: dict[int, int | None] | None, now: datetime, holding: bool = False) -> ReadMark | None:
+        """This worker's mark now (synchronous: built right before the visit sets are taken), or None
+        before its assignment is known. ``holding``: visit sets of fixes read are still to be sent
+        (a re-emit after recovery): the mark says nothing is known. ``now``: the wall clock."""
+        if self.generation is None:
+            return None
+        until = None if holding or fixes_left is None else evidence_until(self._progress, fixes_left)
+        return ReadMark(
+            group=self.group,
+            worker=self.instance,
+            generation=self.generation,
+            sent_at=now,
+            partitions=sorted(tp.partition for tp in self._fix_tps),
+            until="all" if until == math.inf else until,
+        )
 
-    # -- the peers ------------------------------------------------------------------------------
-    def heard(self, tick: dict[str, Any]) -> None:
-        """A tick's mark (every worker's ticks carry one)."""
-        if "from" in tick:
-            until = tick.get("until")
-            self._peers[tick["from"]] = (time.monotonic(), math.inf if until == "all" else until)
+    # -- this worker as a decider ---------------------------------------------------------------
+    def marked(self, partition: int, mark: ReadMark) -> None:
+        """A mark read from ``visits`` partition ``partition``: every visit set its sender sent there
+        before it has been applied. Another group's marks are not kept."""
+        if mark.group != self.group:
+            return
+        self._marks.setdefault(partition, {})[mark.worker] = mark
+
+    def until(self, partition: int) -> float | None:
+        """How far every fixes partition has been read and its visit sets for ``partition`` applied."""
+        marks = [
+            (m.partitions, math.inf if m.until == "all" else m.until)
+            for m in self._marks.get(partition, {}).values()
+            if m.generation == self.generation
+            and self._assigned_at is not None
+            and m.sent_at >= self._assigned_at - MARK_STALE_BEFORE
+        ]
+        return marks_until(marks, self.partitions)
 
     def decision_time(self, partition: int, now: float) -> float | None:
         """The event time at which ``partition``'s deadlines may be decided now (never earlier than
         the last), or None when nothing may be decided yet."""
-        heard = [u for at, u in self._peers.values() if time.monotonic() - at < self.ttl_s]
-        t = decision_time(now, heard, previous=self._decided_at.get(partition))
+        t = decision_time(now, [self.until(partition)], previous=self._decided_at.get(partition))
         if t is not None:
             self._decided_at[partition] = t
         return t

@@ -59,10 +59,9 @@ def run_demo(settings: Settings, day: date, speed: str, seed: int, report: Calla
     faults = Faults(**{**vars(Faults.demo()), "overspeeding": 1, "dumping": 1, "night_trips": 1})
     run_online(s, city, day, seed, faults, speed, "00:00", "24:00", truth, report)
     wait_consumed(s, "wastestream-worker", [s.topic("gps.fixes"), s.topic("weigh.tickets")], 600, report)
-    from wastestream.stream_processors.evidence import VISIT_HOP_S
-
-    # the last deadlines are judged once the worker reports its fixes read (VISIT_HOP_S later), then flushed
-    time.sleep(VISIT_HOP_S + 4)
+    # the last deadlines are judged at the ticks after the read marks that follow the last fixes read
+    # (one per tick interval), then flushed at the next commit point
+    time.sleep(3 * s.worker_tick_interval_s + s.worker_commit_interval_s + 2)
     report(f"demo: simulated {day} in {time.monotonic() - started:.0f}s")
     print_summary(s, day, out)
     from wastestream.assess import run_assess

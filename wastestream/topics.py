@@ -27,7 +27,9 @@ GPS_FIXES = TopicSpec("gps.fixes", "vehicle id", "GpsFix from the JT/T 808 gatew
 WEIGH_TICKETS = TopicSpec(
     "weigh.tickets", "station id", "WeighTicket accepted by the weighbridge API", retention_ms=35 * DAY_MS
 )
-VISITS = TopicSpec("visits", "site id", "Visit: a vehicle's dwell at a collection point or station")
+VISITS = TopicSpec(
+    "visits", "site id", "VisitSet: a vehicle's dwells at a site; ReadMark: how far a worker read its fixes"
+)
 DELIVERIES = TopicSpec(
     "deliveries", "vehicle id", "Delivery: an inbound ticket handed to its vehicle's owner (trips, loads delivered)"
 )

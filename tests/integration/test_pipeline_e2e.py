@@ -14,7 +14,6 @@ from influxdb_client import InfluxDBClient
 
 from wastestream.admin import committed_offsets, group_lag
 from wastestream.admin import end_offsets as stack_end_offsets
-from wastestream.stream_processors.evidence import VISIT_HOP_S
 from wastestream.stream_processors.recompute import recompute
 
 from .helpers import cli_process, end_offsets, read_topic, seed_day, stack_env
@@ -151,10 +150,10 @@ def test_worker_figures_equal_ground_truth_then_recompute_and_replay(run, tmp_pa
     log2 = tmp_path / "worker2.log"
     with cli_process(["worker", "--clock", "event", "--app-id", f"e2e-{u}-replay"], env, log2):
         wait_until_consumed(s, f"e2e-{u}-replay")
-        # the fresh group decides the deadlines again once it reports its fixes read (VISIT_HOP_S
-        # later): until then its first decisions (pending) may still come, over the first group's
-        # figures. Batched fixes are read in seconds, so the figures are read after that hop
-        time.sleep(VISIT_HOP_S + 5)
+        # the fresh group decides the deadlines again once its read marks say its fixes are read
+        # (the first group's marks do not count for it): until then its first decisions (pending)
+        # may still come, over the first group's figures; marks go every tick, decisions follow
+        time.sleep(3 * s.worker_tick_interval_s + s.worker_commit_interval_s + 2)
         wait_for_truth(s, truth, log2)
         time.sleep(5)
         again = figures(s)

@@ -10,6 +10,12 @@ the clock). This is a watermark over the readers' partitions, as stream processo
 margin covers the step from fixes to visit sets to evidence, and fixes of one partition arriving
 slightly out of order. Late data (a blind-area upload) still counts when it comes: the status is
 corrected and the alert resolved, as before.
+
+How a decider learns how far the readers have read is causal, not timed: each reader sends a *read
+mark* into the same partitions as the visit sets its fixes produced, after them (the watermark
+travels in-band, as in Flink or Kafka Streams), so a decider that has applied a mark has applied
+every visit set of the fixes the mark covers. A decider judges at :func:`marks_until` of the marks
+it has applied: they must cover every fixes partition of the group's current generation.
 """
 
 from __future__ import annotations
@@ -52,3 +58,21 @@ def decision_time(
     if previous is not None:
         t = max(t, previous)
     return None if t == -math.inf else t
+
+
+def marks_until(marks: Iterable[tuple[Iterable[int], float | None]], partitions: Iterable[int]) -> float | None:
+    """The event time up to which the fixes of every partition in ``partitions`` have been read,
+    from read marks ``(fixes partitions the reader holds, its evidence_until)`` of one group
+    generation: the oldest ``until`` among them (``math.inf`` if all read everything); None while
+    some partition is not covered by a mark, or a mark covering one does not know (``None``). A
+    reader that holds no fixes partition holds nothing back."""
+    until, covered = math.inf, set()
+    for held, u in marks:
+        held = set(held)
+        if not held:
+            continue
+        if u is None:
+            return None
+        covered |= held
+        until = min(until, u)
+    return until if covered >= set(partitions) else None

@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wastestream.domain.watermark import EVIDENCE_MARGIN_S, decision_time, evidence_until
+from wastestream.domain.watermark import EVIDENCE_MARGIN_S, decision_time, evidence_until, marks_until
 
 times = st.floats(min_value=1.6e9, max_value=1.9e9)
 readers = st.lists(st.one_of(st.none(), st.just(math.inf), times), max_size=4)
@@ -57,3 +57,25 @@ def test_evidence_until_is_the_oldest_progress_among_backlogged_partitions(progr
         assert got is None
     else:
         assert got == min((progress[k] for k in held), default=math.inf)
+
+
+def test_marks_count_only_once_they_cover_every_partition():
+    assert marks_until([([0, 1], 5000.0)], range(3)) is None  # partition 2 not covered
+    assert marks_until([([0, 1], 5000.0), ([2], math.inf)], range(3)) == 5000.0
+    assert marks_until([([0, 1], 5000.0), ([2], None)], range(3)) is None  # its reader does not know
+    assert marks_until([([], None), ([0], math.inf)], range(1)) == math.inf  # a reader holding nothing
+    assert marks_until([], range(0)) == math.inf
+
+
+partition_sets = st.lists(st.integers(0, 5), max_size=4)
+
+
+@given(st.lists(st.tuples(partition_sets, st.one_of(st.none(), st.just(math.inf), times)), max_size=5))
+def test_marks_until_is_the_slowest_covering_reader_or_nothing(marks):
+    got = marks_until(marks, range(6))
+    counted = [(set(p), u) for p, u in marks if p]
+    covered = set().union(*(p for p, _ in counted)) if counted else set()
+    if covered != set(range(6)) or any(u is None for _, u in counted):
+        assert got is None
+    else:
+        assert got == min(u for _, u in counted)
