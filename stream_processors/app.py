@@ -55,6 +55,7 @@ log = logging.getLogger("wastestream.worker")
 LIVE_WITHIN_S = 300  # the event clock is "live" within this of the wall clock
 RESEND_AFTER_S = 20.0  # after a rebalance, every visit set is sent once more after this long
 STALL_CHECK_S = 5.0  # how often partitions are checked for a stall (.stalls)
+MARK_REFRESH_S = 30.0  # a read mark that says nothing new is sent again after this long
 
 
 class Worker:
@@ -147,7 +148,8 @@ class Worker:
         self.t_fixes = app.topic(t(GPS_FIXES.name), **raw)
         # the evidence watermark (wastestream.domain.watermark): how far this worker and its peers have read
         self.evidence = EvidenceClock(app_id, set(self.t_fixes.topics), self.n)
-        self._marked_at = 0.0  # when this worker last sent its read mark (monotonic)
+        self._marked_at = 0.0  # when this worker last made its read mark (monotonic)
+        self._mark_sent: tuple[Any, float] = (None, 0.0)  # what the last mark sent said, and when
         self._holding_marks = 0  # re-emits of visit sets under way: marks say nothing is known
         self.t_tickets = app.topic(t(WEIGH_TICKETS.name), **raw)
         self.t_visits = app.topic(t(VISITS.name), **raw)
@@ -527,8 +529,14 @@ class Worker:
         holding = not self.recovered or self.reemit_pending or self._holding_marks > 0
         mark = self.evidence.mark(left, datetime.now(UTC), holding) if mark_due else None
         await self._send_visits(self.core.take_visit_sets())
-        if mark is not None:
-            self._marked_at = time.monotonic()
+        if mark is None:
+            return
+        self._marked_at = now = time.monotonic()
+        said = (mark.generation, mark.partitions, mark.until)
+        # sent when it says something new, and every MARK_REFRESH_S anyway (a mark lost on its way
+        # would otherwise hold the decisions back until the next change)
+        if said != self._mark_sent[0] or now - self._mark_sent[1] >= MARK_REFRESH_S:
+            self._mark_sent = (said, now)
             await self._send_mark(mark)
 
     async def _send_mark(self, mark: ReadMark) -> None:
@@ -649,6 +657,8 @@ class Worker:
             "flushed": self.sinks.flushed,
             "flush_errors": self.sinks.flush_errors,
             **self.sinks.latency_summary(),
+            # per partition decided here: how far the read marks applied say the fixes are read
+            "evidence": self.evidence.view(),
             # at a stop the consumer has let go of its partitions: the last view while it held them stays
             "partitions": self._progress if self.stopping else self._partition_progress(),
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wastestream.domain.watermark import decision_time, evidence_until, marks_until
@@ -122,3 +122,17 @@ class EvidenceClock:
         if t is not None:
             self._decided_at[partition] = t
         return t
+
+    def view(self) -> dict[str, Any]:
+        """For the stats file: per partition with marks, how far its evidence is read (UTC ISO time,
+        "all" or None) and the event time last decided at, and the workers whose marks count."""
+        out: dict[str, Any] = {}
+        for p in sorted(self._marks):
+            u = self.until(p)
+            decided = self._decided_at.get(p)
+            out[str(p)] = {
+                "until": "all" if u == math.inf else None if u is None else datetime.fromtimestamp(u, UTC).isoformat(),
+                "decided_at": None if decided is None else datetime.fromtimestamp(decided, UTC).isoformat(),
+                "marks": sum(m.generation == self.generation for m in self._marks[p].values()),
+            }
+        return out

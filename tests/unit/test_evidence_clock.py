@@ -92,3 +92,15 @@ def test_a_reader_without_fixes_partitions_holds_nothing_back():
     clock.marked(0, a_mark("idle", [], None))
     clock.marked(0, a_mark("w1", [0], 4000.0))
     assert clock.decision_time(0, now=9000.0) == 4000.0 - 120.0
+
+
+def test_the_stats_view_says_how_far_each_partition_may_decide():
+    clock = EvidenceClock("g", {"gps.fixes"}, 2)
+    clock.assigned(7, set(), T0)
+    clock.marked(0, a_mark("w1", [0, 1], T0.timestamp()))
+    clock.marked(1, a_mark("w1", [0], "all"))
+    assert clock.decision_time(0, now=T0.timestamp() + 600) == T0.timestamp() - 120
+    assert clock.view() == {
+        "0": {"until": T0.isoformat(), "decided_at": (T0 - timedelta(seconds=120)).isoformat(), "marks": 1},
+        "1": {"until": None, "decided_at": None, "marks": 1},
+    }
