@@ -104,15 +104,19 @@ class EvidenceClock:
             return
         self._marks.setdefault(partition, {})[mark.worker] = mark
 
+    def _current(self, partition: int) -> list[ReadMark]:
+        """The marks applied on ``partition`` that describe the assignment held: of its generation,
+        and not sent long before it (another life of the group)."""
+        if self._assigned_at is None:
+            return []
+        since = self._assigned_at - MARK_STALE_BEFORE
+        return [
+            m for m in self._marks.get(partition, {}).values() if m.generation == self.generation and m.sent_at >= since
+        ]
+
     def until(self, partition: int) -> float | None:
         """How far every fixes partition has been read and its visit sets for ``partition`` applied."""
-        marks = [
-            (m.partitions, math.inf if m.until == "all" else m.until)
-            for m in self._marks.get(partition, {}).values()
-            if m.generation == self.generation
-            and self._assigned_at is not None
-            and m.sent_at >= self._assigned_at - MARK_STALE_BEFORE
-        ]
+        marks = [(m.partitions, math.inf if m.until == "all" else m.until) for m in self._current(partition)]
         return marks_until(marks, self.partitions)
 
     def decision_time(self, partition: int, now: float) -> float | None:
@@ -133,6 +137,6 @@ class EvidenceClock:
             out[str(p)] = {
                 "until": "all" if u == math.inf else None if u is None else datetime.fromtimestamp(u, UTC).isoformat(),
                 "decided_at": None if decided is None else datetime.fromtimestamp(decided, UTC).isoformat(),
-                "marks": sum(m.generation == self.generation for m in self._marks[p].values()),
+                "marks": len(self._current(p)),
             }
         return out
