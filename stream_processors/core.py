@@ -251,6 +251,10 @@ class Core:
         # working copies rebuilt from the fixlog store: vehicle|day -> (Track, visit map)
         self._tracks: dict[str, tuple[Track, dict[str, list]]] = {}
         self._dirty_visits: set[tuple[str, date, str]] = set()  # (vehicle, day, site) to publish
+        # vehicle|day → (vehicle, day) of the tracks with fixes not folded into their visit map yet: a
+        # track's visits are brought up to date when they are read (take_visit_sets, the operations,
+        # the route risk), once for all the fixes added since — not once per fix
+        self._unfolded: dict[str, tuple[str, date]] = {}
         # incremental clearance: points whose evidence changed, the last evaluation time per (scope, day)
         self._dirty_points: set[tuple[str, date]] = set()
         self._evaluated: dict[tuple[object, date], datetime] = {}
@@ -278,6 +282,7 @@ class Core:
         """Drop the working copies (after a rebalance the store is the truth)."""
         self._tracks.clear()
         self._dirty_visits.clear()
+        self._unfolded.clear()
         self._evaluated.clear()  # a new owner decides all its points once
         self._ops_checked.clear()  # and judges all its vehicle-days once
         self._ops_clock.clear()
@@ -285,6 +290,8 @@ class Core:
         self._terminals_checked.clear()
 
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
+        """The working copy of a vehicle-day: its track and its visit map (site → visit spans), which
+        may lag the track by the fixes added since it was last read (:meth:`_visits_of` reads it)."""
         key = _vehicle_day(vehicle, day)
         cached = self._tracks.get(key)
         if cached is None:
@@ -295,7 +302,24 @@ class Core:
             vmap: dict[str, list] = {}
             self._update_visit_map(track, vmap, None)
             cached = self._tracks[key] = (track, vmap)
+            if self._unfolded.pop(key, None) is not None:  # rebuilt before its changes were published
+                self._dirty_visits.update((vehicle, day, site) for site in vmap)
         return cached
+
+    def _visits_of(self, vehicle: str, day: date) -> dict[str, list]:
+        """The vehicle-day's visit map, up to date with every fix added (sites whose visits changed are
+        marked to publish)."""
+        key = _vehicle_day(vehicle, day)
+        track, vmap = self._track(vehicle, day)
+        if self._unfolded.pop(key, None) is not None:
+            for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
+                self._dirty_visits.add((vehicle, day, member))
+        return vmap
+
+    def _fold_all(self) -> None:
+        """Bring every visit map up to date (before the changed visit sets are handed out)."""
+        for vehicle, day in list(self._unfolded.values()):
+            self._visits_of(vehicle, day)
 
     def _logged(self, key: str) -> Iterator[list]:
         """The fix-log entries of a vehicle-day (``vehicle|day``), bucket by bucket (15 minutes each).
@@ -322,6 +346,7 @@ class Core:
     def expire_days(self, before: date) -> None:
         """Forget working copies of days older than ``before`` (their state stays in the stores: a
         late fix of such a day rebuilds its track from them)."""
+        self._fold_all()  # (a working copy dropped with changes not published would have to be rebuilt)
         for cache in (self._tracks, self._risk_checked, self._ops_checked, self._buckets):
             for key in [k for k in cache if date.fromisoformat(k.split("|")[1]) < before]:
                 del cache[key]
@@ -339,7 +364,12 @@ class Core:
             yield
         except BaseException:
             self._txn.discard()
-            self._tracks.clear()  # working copies may hold half the event: rebuilt from the stores
+            # working copies may hold half the event: rebuilt from the stores (the sites of those with
+            # changes not folded yet are all published again: what they showed before is not known)
+            for key, (vehicle, day) in self._unfolded.items():
+                held = self._tracks.get(key)
+                self._dirty_visits.update((vehicle, day, site) for site in (held[1] if held else ()))
+            self._tracks.clear()
             self._buckets.clear()
             raise
         finally:
@@ -385,7 +415,7 @@ class Core:
         local = fix.device_time.astimezone(zone(self.tz))
         day = local.date()
         t = _ts(fix.device_time)
-        track, vmap = self._track(fix.vehicle_id, day)
+        track = self._track(fix.vehicle_id, day)[0]
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
@@ -407,16 +437,16 @@ class Core:
         self._ops_dirty.add(vday)
         self._quality_fix(fix, day, t, out)
         out.records.append(self.rec.position(fix.vehicle_id, *entry[:6]))  # the track, for replay on a map
-        if track.add(t, site_id, fix.speed_kmh, backfill):
-            for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
-                self._dirty_visits.add((fix.vehicle_id, day, member))
+        if track.add(t, site_id, fix.speed_kmh, backfill):  # visits may have changed: folded when read
+            self._unfolded[vday] = (fix.vehicle_id, day)
         return out
 
     def take_visit_sets(self) -> list[VisitSet]:
         """The visit sets changed since the last call, with their current spans."""
+        self._fold_all()
         dirty, self._dirty_visits = sorted(self._dirty_visits), set()
         return [
-            self._visit_set(vehicle, site, day, self._track(vehicle, day)[1].get(site, []))
+            self._visit_set(vehicle, site, day, self._visits_of(vehicle, day).get(site, []))
             for vehicle, day, site in dirty
         ]
 
@@ -650,7 +680,7 @@ class Core:
         if last is not None and last <= now < last + timedelta(seconds=self.risk_every_s):
             return
         self._risk_checked[key] = now
-        vmap = self._track(vehicle, day)[1]  # site → the vehicle's visit spans there today
+        vmap = self._visits_of(vehicle, day)  # site → the vehicle's visit spans there today
         served = set(vmap)
         capacity = self.vehicles[vehicle].rated_load_kg
         lf = LastFix.from_state(self.s.last_fix.get(vehicle))
@@ -711,7 +741,7 @@ class Core:
         if not fixes and not held and stored is None:
             self._ops_checked[key] = (now, None)
             return
-        vmap = self._track(vehicle, day)[1]
+        vmap = self._visits_of(vehicle, day)
         loads = [Load(st, sk.split("|", 1)[1], a, b, kg) for sk, (st, a, b, kg) in sorted(held.items())]
         v = self.vehicles[vehicle]
         res = analyse_day(
@@ -1323,7 +1353,7 @@ class Core:
         vehicle_days = {tuple(k.split("|")[:2]) for k in list(self.s.fixlog.keys())}
         for vehicle, d in sorted(vehicle_days):
             day = date.fromisoformat(d)
-            _, vmap = self._track(vehicle, day)
+            vmap = self._visits_of(vehicle, day)
             visit_sets += [self._visit_set(vehicle, site, day, spans) for site, spans in sorted(vmap.items())]
         return visit_sets
 
