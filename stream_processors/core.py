@@ -277,6 +277,7 @@ class Core:
         self.terminal_every_s = terminal_every_s
         self._terminals_checked: dict[str, float] = {}  # vehicle → the clock (epoch s) last checked at
         self._due_cache: dict[tuple[time, date], datetime] = {}  # (route start, day) → when dark
+        self._vdays: dict[tuple[str, date], str] = {}  # (vehicle, day) → ``vehicle|day`` (:meth:`_vday`)
 
     def forget_cached_tracks(self) -> None:
         """Drop the working copies (after a rebalance the store is the truth)."""
@@ -292,7 +293,7 @@ class Core:
     def _track(self, vehicle: str, day: date) -> tuple[Track, dict[str, list]]:
         """The working copy of a vehicle-day: its track and its visit map (site → visit spans), which
         may lag the track by the fixes added since it was last read (:meth:`_visits_of` reads it)."""
-        key = _vehicle_day(vehicle, day)
+        key = self._vday(vehicle, day)
         cached = self._tracks.get(key)
         if cached is None:
             track = Track()
@@ -309,7 +310,7 @@ class Core:
     def _visits_of(self, vehicle: str, day: date) -> dict[str, list]:
         """The vehicle-day's visit map, up to date with every fix added (sites whose visits changed are
         marked to publish)."""
-        key = _vehicle_day(vehicle, day)
+        key = self._vday(vehicle, day)
         track, vmap = self._track(vehicle, day)
         if self._unfolded.pop(key, None) is not None:
             for member in self._update_visit_map(track, vmap, track.refresh(self.kind_of, self.rules)):
@@ -354,6 +355,8 @@ class Core:
             del self._planned_stops[planned]
         for due in [k for k in self._due_cache if k[1] < before]:
             del self._due_cache[due]
+        for vd in [k for k in self._vdays if k[1] < before]:
+            del self._vdays[vd]
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -363,17 +366,29 @@ class Core:
         try:
             yield
         except BaseException:
-            self._txn.discard()
-            # working copies may hold half the event: rebuilt from the stores (the sites of those with
-            # changes not folded yet are all published again: what they showed before is not known)
-            for key, (vehicle, day) in self._unfolded.items():
-                held = self._tracks.get(key)
-                self._dirty_visits.update((vehicle, day, site) for site in (held[1] if held else ()))
-            self._tracks.clear()
-            self._buckets.clear()
+            self._rollback()
             raise
         finally:
             self.s = self.stores
+
+    def _rollback(self) -> None:
+        """Put back what a failed event changed (:meth:`_atomic`; :meth:`on_fix` does the same inline)."""
+        self._txn.discard()
+        # working copies may hold half the event: rebuilt from the stores (the sites of those with
+        # changes not folded yet are all published again: what they showed before is not known)
+        for key, (vehicle, day) in self._unfolded.items():
+            held = self._tracks.get(key)
+            self._dirty_visits.update((vehicle, day, site) for site in (held[1] if held else ()))
+        self._tracks.clear()
+        self._buckets.clear()
+
+    def _vday(self, vehicle: str, day: date) -> str:
+        """``vehicle|day`` (:func:`_vehicle_day`), built once per vehicle-day (a fix asks for it three times)."""
+        try:
+            return self._vdays[vehicle, day]
+        except KeyError:
+            key = self._vdays[vehicle, day] = _vehicle_day(vehicle, day)
+            return key
 
     def _reject(
         self,
@@ -404,8 +419,15 @@ class Core:
         :meth:`take_visit_sets` hands them out (once per batch of fixes, each with its latest spans).
         ``position``: where it sits in its source, so a refused fix read again is counted once (an
         accepted one is recognised in the fix log)."""
-        with self._atomic():
+        self.s = self._txn.view  # (``_atomic`` inline: one is applied per fix)
+        self._txn.begin()
+        try:
             return self._on_fix(fix, position)
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            self.s = self.stores
 
     def _on_fix(self, fix: GpsFix, position: str = "") -> Output:
         out = Output()
@@ -419,7 +441,7 @@ class Core:
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
-        vday = _vehicle_day(fix.vehicle_id, day)
+        vday = self._vday(fix.vehicle_id, day)
         quarter = local.hour * 4 + local.minute // 15
         bucket = _bucket_key(vday, quarter)
         # bit 0: ACC on, bit 1: the overspeed alarm, bit 2: ACC known (entries of older state have 6 items)
@@ -531,7 +553,7 @@ class Core:
     def _heard(self, vehicle: str, received_at: datetime, out: Output, recv: float | None = None) -> None:
         """When the vehicle was first heard on the local day of ``received_at``; a dark alert resolves."""
         day = local_date(received_at, self.tz)
-        key = _vehicle_day(vehicle, day)
+        key = self._vday(vehicle, day)
         state = self.s.heard.get(key)
         recv = _ts(received_at) if recv is None else recv
         if state and state[0] is not None and state[0] <= recv and not state[2]:  # heard before, no alert open
@@ -650,7 +672,7 @@ class Core:
             t_due = due.timestamp()
             if t_at < t_due:  # not dark before its due time
                 continue
-            key = _vehicle_day(vehicle, day)
+            key = self._vday(vehicle, day)
             raw_h = self.s.heard.get(key)
             if raw_h and raw_h[0] is not None and raw_h[0] <= t_due:  # heard by its due time: never dark
                 continue
@@ -675,7 +697,7 @@ class Core:
         routes = self.routes_of.get(vehicle)
         if not routes:
             return
-        key = _vehicle_day(vehicle, day)
+        key = self._vday(vehicle, day)
         last = self._risk_checked.get(key)
         if last is not None and last <= now < last + timedelta(seconds=self.risk_every_s):
             return
@@ -898,7 +920,7 @@ class Core:
             if value not in known:
                 problem = Problem("delivery_unknown_id", name, f"{value!r} is not in the reference data")
                 return self._reject("deliveries", problem, d, d.weigh_out_at, d.vehicle_id, out)
-        key = _vehicle_day(d.vehicle_id, d.local_date)
+        key = self._vday(d.vehicle_id, d.local_date)
         held = dict(self.s.deliveries.get(key) or {})
         entry = [d.station_id, _ts(d.weigh_in_at), _ts(d.weigh_out_at), d.net_kg]
         sk = f"{d.station_id}|{d.serial}"

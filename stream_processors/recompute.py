@@ -26,8 +26,9 @@ class Result:
     core: Core | None = field(default=None, repr=False, compare=False)  # the state it ended with
 
     def add(self, out: Output) -> None:
+        records = self.records
         for r in out.records:
-            self.records[r.series] = r
+            records[r[0], r[1], r[3]] = r  # r.series, without the property call (once per fix)
 
     def select(self, measurement: str) -> list[Record]:
         return [r for r in self.records.values() if r.measurement == measurement]

@@ -33,9 +33,8 @@ again with ``active`` 0 (a figure that is not known — no odometer, no ACC — 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from wastestream.domain.datum import gcj02
 from wastestream.domain.localtime import day_start
@@ -47,9 +46,10 @@ VEHICLE_DAY_COUNTS = {"trips", "trips_short", "trips_undelivered", "stops", "col
 STATUS_CODE = {Clearance.pending: 0, Clearance.cleared: 1, Clearance.late: 2, Clearance.missed: 3}
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One InfluxDB point: an absolute value of one series at one timestamp."""
+class Record(NamedTuple):
+    """One InfluxDB point: an absolute value of one series at one timestamp (a named tuple, not a
+    frozen dataclass: one is built per fix, and a frozen dataclass's ``__init__`` costs 0.6 µs
+    against 0.26 µs)."""
 
     measurement: str
     tags: tuple[tuple[str, str], ...]
