@@ -125,17 +125,70 @@ SIM_HOLIDAYS = (
 )
 
 
-def build_city(seed: int = 808, calendars: int = 0) -> City:
+DISTRICT_SPACING_M = 30_000  # districts of a bigger city (``build_city(districts=…)``) on a grid this far apart
+
+
+def build_city(seed: int = 808, calendars: int = 0, districts: int = 1) -> City:
     """The seed city. ``calendars``: how many of its (untimed) points get a service calendar, in turn
-    Monday/Wednesday/Friday, every other day, and working days only; the city then has SIM_HOLIDAYS."""
-    rnd = random.Random(f"city:{seed}")
+    Monday/Wednesday/Friday, every other day, and working days only; the city then has SIM_HOLIDAYS.
+    ``districts``: a bigger city of that many districts, each built as the seed district is (its own
+    random stream, its own routes, trucks, points and stations, ids prefixed ``D002``, ``D003``, …),
+    on a grid ``DISTRICT_SPACING_M`` apart, sharing the contractors; the first district is the seed
+    district itself, unchanged."""
+    if districts < 1:
+        raise ValueError(f"districts must be ≥ 1, not {districts}")
     contractors = [Contractor(id=f"C{i + 1:02d}", name=CONTRACTOR_NAMES[i]) for i in range(N_CONTRACTORS)]
+    cols = math.ceil(math.sqrt(districts))
+    vehicles: list[Vehicle] = []
+    points: list[CollectionPoint] = []
+    routes: list[Route] = []
+    stations: list[TransferStation] = []
+    for k in range(districts):
+        row, col = divmod(k, cols)
+        centre = offset(*CENTRE, row * DISTRICT_SPACING_M, col * DISTRICT_SPACING_M)
+        rnd = random.Random(f"city:{seed}" if k == 0 else f"city:{seed}:district:{k + 1}")
+        v, p, r, s = _district(rnd, contractors, centre, k)
+        vehicles += v
+        points += p
+        routes += r
+        stations += s
+    if calendars:
+        cal_rnd = random.Random(f"calendars:{seed}")  # its own stream: the city is otherwise the same
+        chosen = set(cal_rnd.sample(sorted(p.id for p in points if not p.timed_stop), calendars))
+        kinds = [
+            ServiceCalendar(weekdays=[1, 3, 5]),
+            ServiceCalendar(every_n_days=2, anchor=CALENDAR_ANCHOR),
+            ServiceCalendar(workdays_only=True),
+        ]
+        ordered = sorted(chosen)
+        points = [
+            p.model_copy(update={"calendar": kinds[ordered.index(p.id) % 3]}) if p.id in chosen else p for p in points
+        ]
+    return City(
+        name="示范区 (seed district)" if districts == 1 else f"示范市 (seed city, {districts} districts)",
+        holidays=list(SIM_HOLIDAYS) if calendars else [],
+        timezone="Asia/Shanghai",
+        contractors=contractors,
+        vehicles=vehicles,
+        stations=stations,
+        collection_points=points,
+        routes=routes,
+    )
+
+
+def _district(
+    rnd: random.Random, contractors: list[Contractor], centre: tuple[float, float], district: int
+) -> tuple[list[Vehicle], list[CollectionPoint], list[Route], list[TransferStation]]:
+    """District ``district`` (0: the seed district, ids unprefixed) around ``centre``."""
+    pre = "" if district == 0 else f"D{district + 1:03d}"
+    # terminal numbers: 0138…/0139… in the seed district, then 0140…/0141…, 0142…/0143…, …
+    term_v, term_t = f"{138 + 2 * district:04d}", f"{139 + 2 * district:04d}"
     # stations on a ring around the centre, capacities sized for their share of the routes
     stations_pos = []
     for i in range(N_STATIONS):
         ang = 2 * math.pi * i / N_STATIONS + rnd.uniform(-0.1, 0.1)
         r = RADIUS_KM * 1000 * rnd.uniform(0.35, 0.85)
-        stations_pos.append(offset(*CENTRE, r * math.cos(ang), r * math.sin(ang)))
+        stations_pos.append(offset(*centre, r * math.cos(ang), r * math.sin(ang)))
     route_station = [i % N_STATIONS for i in range(N_ROUTES)]
     per_route_kg = DAILY_TONNAGE_KG / N_ROUTES
     points_per_route = TRIPS_PER_ROUTE * STOPS_PER_TRIP
@@ -151,13 +204,14 @@ def build_city(seed: int = 808, calendars: int = 0) -> City:
         contractor = contractors[r % N_CONTRACTORS]
         st = route_station[r]
         stream = streams[r]
-        vid = f"V{r + 1:03d}"
+        vid = f"{pre}V{r + 1:03d}"
+        plate = f"沪{chr(ord('A') + r % 6)}{rnd.randrange(10000, 99999)}D"  # (drawn in every district: one stream)
         vehicles.append(
             Vehicle(
                 id=vid,
-                plate=f"沪{chr(ord('A') + r % 6)}{rnd.randrange(10000, 99999)}D",
+                plate=plate if district == 0 else f"沪{chr(ord('A') + district % 6)}{district:03d}{r + 1:02d}D",
                 contractor_id=contractor.id,
-                terminal_id=f"0138{r + 1:08d}",
+                terminal_id=f"{term_v}{r + 1:08d}",
                 kind="collection",
                 waste_stream=stream,
                 rated_load_kg=10_000,
@@ -170,7 +224,7 @@ def build_city(seed: int = 808, calendars: int = 0) -> City:
         raw_stops = []
         for _ in range(points_per_route):
             pos = offset(*cluster, rnd.gauss(0, 700), rnd.gauss(0, 700))
-            raw_stops.append((f"P{pid + 1:04d}", pos))
+            raw_stops.append((f"{pre}P{pid + 1:04d}", pos))
             pid += 1
         # nearest-neighbour order from the station, so the truck drives a sensible loop
         ordered, here = [], stations_pos[st]
@@ -208,7 +262,7 @@ def build_city(seed: int = 808, calendars: int = 0) -> City:
                     service_end=_t(end),
                     deadline=_t(deadline),
                     timed_stop=timed,
-                    route_id=f"R{r + 1:02d}",
+                    route_id=f"{pre}R{r + 1:02d}",
                     expected_kg=round(weights[k] * scale, 1),
                 )
             )
@@ -219,10 +273,10 @@ def build_city(seed: int = 808, calendars: int = 0) -> City:
             path += [by_id[s.point_id] for s in trip.stops] + [stations_pos[st]]
         routes.append(
             Route(
-                id=f"R{r + 1:02d}",
+                id=f"{pre}R{r + 1:02d}",
                 contractor_id=contractor.id,
                 vehicle_id=vid,
-                station_id=f"S{st + 1:02d}",
+                station_id=f"{pre}S{st + 1:02d}",
                 stops=[p for p, _ in ordered],
                 start=_t(start_s),
                 end=_t(_ceil(trips[-1].station_leave_s + SHIFT_SLACK_S, 30)),
@@ -233,10 +287,10 @@ def build_city(seed: int = 808, calendars: int = 0) -> City:
     for i in range(N_STATIONS):
         vehicles.append(
             Vehicle(
-                id=f"T{i + 1:02d}",
-                plate=f"沪F{70000 + i}挂",
+                id=f"{pre}T{i + 1:02d}",
+                plate=f"沪F{70000 + 100 * district + i}挂",
                 contractor_id=contractors[i % N_CONTRACTORS].id,
-                terminal_id=f"0139{i + 1:08d}",
+                terminal_id=f"{term_t}{i + 1:08d}",
                 kind="transfer",
                 waste_stream=WasteStream.other,
                 rated_load_kg=30_000,
@@ -248,36 +302,15 @@ def build_city(seed: int = 808, calendars: int = 0) -> City:
         route_kg[route_station[r]] += per_route_kg
     stations = [
         TransferStation(
-            id=f"S{i + 1:02d}",
-            name=f"第{i + 1}转运站",
+            id=f"{pre}S{i + 1:02d}",
+            name=f"第{i + 1}转运站" if district == 0 else f"{district + 1}区第{i + 1}转运站",
             geofence=Geofence(lat=round(stations_pos[i][0], 6), lon=round(stations_pos[i][1], 6), radius_m=120),
             capacity_kg_per_day=round(route_kg[i] * 1.3, -3),
             destination="incineration" if i % 4 else "landfill",
         )
         for i in range(N_STATIONS)
     ]
-    if calendars:
-        cal_rnd = random.Random(f"calendars:{seed}")  # its own stream: the city is otherwise the same
-        chosen = set(cal_rnd.sample(sorted(p.id for p in points if not p.timed_stop), calendars))
-        kinds = [
-            ServiceCalendar(weekdays=[1, 3, 5]),
-            ServiceCalendar(every_n_days=2, anchor=CALENDAR_ANCHOR),
-            ServiceCalendar(workdays_only=True),
-        ]
-        ordered = sorted(chosen)
-        points = [
-            p.model_copy(update={"calendar": kinds[ordered.index(p.id) % 3]}) if p.id in chosen else p for p in points
-        ]
-    return City(
-        name="示范区 (seed district)",
-        holidays=list(SIM_HOLIDAYS) if calendars else [],
-        timezone="Asia/Shanghai",
-        contractors=contractors,
-        vehicles=vehicles,
-        stations=stations,
-        collection_points=points,
-        routes=routes,
-    )
+    return vehicles, points, routes, stations
 
 
 def _t(seconds: float) -> time:

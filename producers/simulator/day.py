@@ -480,12 +480,15 @@ def simulate_day(city: City, day: date, seed: int = 808, faults: Faults = Faults
             truth.stops[stop_id] = stated
 
     # stations transfer the day's waste out in the evening
+    # each station's transfer truck: ``T01`` for ``S01`` (``D002T01`` for ``D002S01`` in a bigger city)
+    transfer_of = {v.id: v for v in city.vehicles if v.kind == "transfer"}
     for st in sorted(city.stations, key=lambda s: s.id):
         total = received[st.id]
         if total <= 0:
             continue
         out_kg = total * (0.7 if st.id in backlog_stations else 1.0)
-        transfer = next(v for v in city.vehicles if v.kind == "transfer" and v.id == f"T{st.id[1:]}")
+        head, _, number = st.id.rpartition("S")
+        transfer = transfer_of[f"{head}T{number}"]
         loads = max(1, math.ceil(out_kg / 28_000))
         sent = 0.0
         for k in range(loads):
