@@ -70,7 +70,7 @@ from wastestream.domain.checks import (
 from wastestream.domain.clearance import alert_transition, all_windows, decide, missed_severity, window
 from wastestream.domain.crosschecks import has_station_dwell, ticket_flags
 from wastestream.domain.geo import SiteIndex
-from wastestream.domain.localtime import at_local, day_start, local_date, zone
+from wastestream.domain.localtime import LocalClock, at_local, day_start, local_date, zone
 from wastestream.domain.operations import Corridor, Fix, VehicleContext, analyse_day
 from wastestream.domain.operations import Delivery as Load
 from wastestream.domain.quality import MAX_SILENCE_S, dark_at, is_late, silence_in_shift, silent, speed_jump
@@ -217,6 +217,7 @@ class Core:
     ):
         self.city = city
         self.tz = city.timezone
+        self.clock = LocalClock(self.tz)  # epoch seconds → local day and quarter-hour (per fix)
         self.stores = stores or Stores()
         self.s = self.stores
         self._txn = Transaction(self.stores)
@@ -431,25 +432,29 @@ class Core:
 
     def _on_fix(self, fix: GpsFix, position: str = "") -> Output:
         out = Output()
-        problem = fix_problem(fix, self.terminal_of, self.area, self.input_rules)
+        t, recv = _ts(fix.device_time), _ts(fix.received_at)
+        problem = fix_problem(fix, self.terminal_of, self.area, self.input_rules, t, recv)
         if problem is not None:
             return self._reject("gps.fixes", problem, fix, fix.received_at, fix.vehicle_id, out, position)
-        local = fix.device_time.astimezone(zone(self.tz))
-        day = local.date()
-        t = _ts(fix.device_time)
+        day, quarter = self.clock.day_quarter(t)
         track = self._track(fix.vehicle_id, day)[0]
         site = self.index.locate(fix.lat, fix.lon, self.contractor_of.get(fix.vehicle_id)) if fix.fix_valid else None
         site_id = site.id if site else None
         backfill = fix.source == FixSource.backfill
         vday = self._vday(fix.vehicle_id, day)
-        quarter = local.hour * 4 + local.minute // 15
         bucket = _bucket_key(vday, quarter)
         # bit 0: ACC on, bit 1: the overspeed alarm, bit 2: ACC known (entries of older state have 6 items)
         flags = int(fix.acc_on) | int(fix.alarm_overspeed) << 1 | 4
         entry = [t, site_id, fix.speed_kmh, backfill, fix.lat, fix.lon, flags, fix.odometer_km]
         logged = self.s.fixlog.get(bucket) or []
         out.day, out.event_time = day, fix.device_time
-        if t in map(_FIRST, logged) and any(e[0] == t and e[4:6] == entry[4:6] for e in logged):
+        latest = track.last_t  # every logged fix of the vehicle-day is in its track: a later one is new
+        if (
+            latest is not None
+            and t <= latest
+            and t in map(_FIRST, logged)
+            and any(e[0] == t and e[4:6] == entry[4:6] for e in logged)
+        ):
             # the same fix again (a replay; a position re-sent as blind-area data because its
             # acknowledgement was lost): nothing changes
             return out
@@ -457,7 +462,7 @@ class Core:
         if vday in self._buckets:
             self._buckets[vday] |= 1 << quarter
         self._ops_dirty.add(vday)
-        self._quality_fix(fix, day, t, out)
+        self._quality_fix(fix, day, t, out, recv)
         out.records.append(self.rec.position(fix.vehicle_id, *entry[:6]))  # the track, for replay on a map
         if track.add(t, site_id, fix.speed_kmh, backfill):  # visits may have changed: folded when read
             self._unfolded[vday] = (fix.vehicle_id, day)
@@ -510,18 +515,17 @@ class Core:
             ],
         )
 
-    def _quality_fix(self, fix: GpsFix, day: date, t: float, out: Output) -> None:
+    def _quality_fix(self, fix: GpsFix, day: date, t: float, out: Output, recv: float) -> None:
         if fix.extras_tail:  # additional information that did not parse: the fix is kept, the tail counted
             self._count(day, "fix_extras_malformed", fix.vehicle_id, out)
         if fix.source == FixSource.backfill:
             self._count(day, "backfill_fix", fix.vehicle_id, out)
-        elif is_late(fix.device_time, fix.received_at):
+        elif is_late(fix.device_time, fix.received_at, device_ts=t, received_ts=recv):
             self._count(day, "late_fix", fix.vehicle_id, out)
         last = LastFix.from_state(self.s.last_fix.get(fix.vehicle_id))
         if last is not None and fix.source == FixSource.realtime and t > last.t:
             if speed_jump(last.lat, last.lon, last.t, fix.lat, fix.lon, t):
                 self._count(day, "speed_jump", fix.vehicle_id, out)
-        recv = _ts(fix.received_at)
         self._heard(fix.vehicle_id, fix.received_at, out, recv)
         if last is None:
             self.s.last_fix[fix.vehicle_id] = LastFix(t, fix.lat, fix.lon, recv, not fix.acc_on).to_state()
@@ -552,10 +556,10 @@ class Core:
 
     def _heard(self, vehicle: str, received_at: datetime, out: Output, recv: float | None = None) -> None:
         """When the vehicle was first heard on the local day of ``received_at``; a dark alert resolves."""
-        day = local_date(received_at, self.tz)
+        recv = _ts(received_at) if recv is None else recv
+        day = self.clock.day(recv)
         key = self._vday(vehicle, day)
         state = self.s.heard.get(key)
-        recv = _ts(received_at) if recv is None else recv
         if state and state[0] is not None and state[0] <= recv and not state[2]:  # heard before, no alert open
             return
         h = Heard.from_state(state)

@@ -30,6 +30,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wastestream.domain.quality import EXACT_MARGIN_S
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -102,9 +104,17 @@ def clock_problem(
     field: str,
     old_field: str | None = None,
     old_at: datetime | None = None,
+    event_ts: float | None = None,
+    received_ts: float | None = None,
 ) -> Problem | None:
     """A device or weigh clock that cannot be right against its (trusted) receive time:
-    ``<prefix>_clock_ahead`` or ``<prefix>_clock_stale``."""
+    ``<prefix>_clock_ahead`` or ``<prefix>_clock_stale``. ``event_ts``/``received_ts``: the same
+    instants as epoch seconds, when the caller has them (without ``old_at``): a time well inside the
+    limits is passed on them alone; one near a limit is judged on the datetimes, as without them."""
+    if event_ts is not None and received_ts is not None and old_at is None:
+        ahead_s = event_ts - received_ts
+        if -rules.backfill_horizon_s + EXACT_MARGIN_S < ahead_s < rules.max_ahead_s - EXACT_MARGIN_S:
+            return None
     ahead = (event_at - received_at).total_seconds()
     if ahead > rules.max_ahead_s:
         return Problem(
@@ -125,9 +135,17 @@ def clock_problem(
     return None
 
 
-def fix_problem(fix, terminal_of: Mapping[str, str], area: Area, rules: InputRules) -> Problem | None:  # noqa: ANN001
+def fix_problem(
+    fix,  # noqa: ANN001
+    terminal_of: Mapping[str, str],
+    area: Area,
+    rules: InputRules,
+    device_ts: float | None = None,
+    received_ts: float | None = None,
+) -> Problem | None:
     """The first reason to refuse a :class:`~wastestream.schemas.GpsFix`, or None.
-    ``terminal_of``: registered vehicle id → its terminal id."""
+    ``terminal_of``: registered vehicle id → its terminal id. ``device_ts``/``received_ts``: its
+    device and receive times as epoch seconds, when the caller has them (the same answer, sooner)."""
     registered = terminal_of.get(fix.vehicle_id)
     if registered is None:
         return Problem(
@@ -141,7 +159,9 @@ def fix_problem(fix, terminal_of: Mapping[str, str], area: Area, rules: InputRul
             "terminal_id",
             f"terminal {fix.terminal_id} is not vehicle {fix.vehicle_id}'s (registered: {registered})",
         )
-    p = clock_problem("fix", fix.device_time, fix.received_at, rules, "device_time")
+    p = clock_problem(
+        "fix", fix.device_time, fix.received_at, rules, "device_time", event_ts=device_ts, received_ts=received_ts
+    )
     if p is not None:
         return p
     if not math.isfinite(fix.speed_kmh) or fix.speed_kmh > rules.max_speed_kmh:

@@ -11,6 +11,7 @@ from shapely.prepared import prep as prepared
 from wastestream.schemas import City, Geofence
 
 EARTH_R = 6_371_008.8
+_M_PER_DEG_LAT = EARTH_R * math.pi / 180  # metres of great-circle arc per degree of latitude
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -122,10 +123,15 @@ class SiteIndex:
         if not candidates:
             return None
         best: tuple[int, float, int, Site] | None = None
+        polygons = self._polygons
         for s in candidates:
             f = s.fence
+            poly = polygons.get(s.id) if polygons else None
+            # a circle the latitude alone puts out of reach is passed over before the haversine: the
+            # great-circle distance is never less than the meridian arc between the two latitudes
+            if poly is None and abs(lat - f.lat) * _M_PER_DEG_LAT > f.radius_m * (1 + 1e-9) + 1e-6:
+                continue
             d = haversine_m(lat, lon, f.lat, f.lon)
-            poly = self._polygons.get(s.id)
             if not (poly.covers(Point(lon, lat)) if poly is not None else d <= f.radius_m):
                 continue
             foreign = 0 if s.kind == "station" or contractor is None or s.contractor_id == contractor else 1

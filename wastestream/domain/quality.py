@@ -10,7 +10,23 @@ from wastestream.domain.localtime import zone
 MAX_SILENCE_S = 1800.0  # a terminal quiet this long in its shift is silent
 
 
-def is_late(device_time: datetime, received_at: datetime, max_delay_s: float = 300) -> bool:
+EXACT_MARGIN_S = 1e-3  # epoch-second floats decide a limit only this far from it; nearer, the datetimes do
+
+
+def is_late(
+    device_time: datetime,
+    received_at: datetime,
+    max_delay_s: float = 300,
+    device_ts: float | None = None,
+    received_ts: float | None = None,
+) -> bool:
+    """Received more than ``max_delay_s`` after its device time. ``device_ts``/``received_ts``: the
+    same instants as epoch seconds, when the caller has them (the answer is the same: the floats are
+    used only where they cannot be wrong by their rounding)."""
+    if device_ts is not None and received_ts is not None:
+        delay = received_ts - device_ts
+        if abs(delay - max_delay_s) > EXACT_MARGIN_S:
+            return delay > max_delay_s
     return (received_at - device_time).total_seconds() > max_delay_s
 
 

@@ -78,6 +78,11 @@ class Track:
         self._raw_runs: list[tuple[int, int]] = []  # (first, last) run index each raw span covers
         self._rules_used: tuple | None = None
 
+    @property
+    def last_t(self) -> float | None:
+        """The latest fix time in the track (None when it has none): a fix after it is not in it."""
+        return self.runs[-1].pts[-1][0] if self.runs else None
+
     def _touch(self, i: int) -> None:
         i = max(0, i)
         self._dirty = i if self._dirty is None or i < self._dirty else self._dirty
