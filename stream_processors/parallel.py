@@ -246,7 +246,10 @@ def _coordinate(city: City, directory: Path, n: int, pipes: list, progress: Call
     routed = 0
     for c in pipes:
         c.send(("take_visit_sets", None))
-    for vs in (vs for c in pipes for vs in c.recv()):
+    # every process's visit sets received before any is routed: a process still sending its own (a
+    # large day's do not fit the pipe's buffer) reads nothing, so routing to it first would deadlock
+    taken = [c.recv() for c in pipes]
+    for vs in (vs for sets in taken for vs in sets):
         send(partition_of(vs.site_id, n), (VISITS.name, vs, "", ""))
     while True:
         for dl in dead_letters[routed:]:

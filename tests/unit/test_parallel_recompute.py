@@ -55,3 +55,42 @@ def test_keys_are_found_in_raw_lines():
     assert key_of("gps.fixes", b'{"schema_version":2,"vehicle_id":"V001","terminal_id":"1"}') == "V001"
     assert key_of("weigh.tickets", b'{"station_id" : "S\\u0030"}') == "S0"  # an escape: the full parse
     assert key_of("deadletter", b"not json") is None
+
+
+def test_visit_sets_are_routed_only_once_every_process_has_sent_its_own(tmp_path, monkeypatch):
+    """A big day's visit sets do not fit a pipe's buffers: the coordinator routing the first process's
+    sets to the second while the second was still sending its own deadlocked both (a 20-district day
+    of 551,856 fixes hung). Here the pipes' socket buffers are made small and batches short, so the
+    seed day's sets overflow them the same way."""
+    import multiprocessing as mp
+    import socket
+    import threading
+
+    import wastestream.stream_processors.parallel as parallel
+
+    real = mp.get_context("fork")
+
+    class SmallPipes:
+        def __getattr__(self, name):  # noqa: ANN001, ANN204
+            return getattr(real, name)
+
+        def Pipe(self):  # noqa: N802, ANN201
+            ends = real.Pipe()
+            for end in ends:
+                sock = socket.socket(fileno=end.fileno())
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.detach()
+            return ends
+
+    city = build_city(808)
+    d = tmp_path / "day"
+    write_offline(city, date(2026, 11, 26), 808, Faults.demo(), d)
+    monkeypatch.setattr(parallel, "BATCH", 3)
+    monkeypatch.setattr(parallel.mp, "get_context", lambda method: SmallPipes())
+    got: list = []
+    run = threading.Thread(target=lambda: got.append(recompute_parallel(city, d, 2)), daemon=True)
+    run.start()
+    run.join(timeout=120)
+    assert not run.is_alive(), "recompute_parallel hung"
+    assert figures(got[0]) == figures(recompute(city, d))
