@@ -48,20 +48,28 @@ def test_every_district_is_whole_and_its_ids_unique(city3):
 
 
 def test_districts_lie_apart(city3):
-    """No point's fence is within half the spacing of another district's: a fix is never in two."""
-    from wastestream.domain.geo import haversine_m
+    """Every site of every district (all points and stations, not a sample) lies in a box that is
+    at least a tenth of the spacing (3 km) from every other district's box, north-south or
+    east-west: fences of at most a few hundred metres never reach across, a fix is never in two."""
+    import math
+    from itertools import combinations
 
     def district(site_id: str) -> str:
         return site_id[:4] if site_id.startswith("D") else "D001"
 
-    centres: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for p in city3.collection_points:
-        centres[district(p.id)].append((p.geofence.lat, p.geofence.lon))
-    for s in city3.stations:
-        centres[district(s.id)].append((s.geofence.lat, s.geofence.lon))
-    a, b = centres["D001"], centres["D002"]
-    nearest = min(haversine_m(x[0], x[1], y[0], y[1]) for x in a[::7] for y in b[::7])
-    assert nearest > DISTRICT_SPACING_M / 10
+    boxes: dict[str, list[float]] = {}
+    for site_id, fence in [(p.id, p.geofence) for p in city3.collection_points] + [
+        (st.id, st.geofence) for st in city3.stations
+    ]:
+        assert fence.radius_m < 500
+        box = boxes.setdefault(district(site_id), [fence.lat, fence.lat, fence.lon, fence.lon])
+        box[:] = [min(box[0], fence.lat), max(box[1], fence.lat), min(box[2], fence.lon), max(box[3], fence.lon)]
+    assert sorted(boxes) == ["D001", "D002", "D003"]
+    m_per_deg = 111_195.0
+    for a, b in combinations(boxes.values(), 2):
+        gap_ns = max(a[0] - b[1], b[0] - a[1]) * m_per_deg
+        gap_ew = max(a[2] - b[3], b[2] - a[3]) * m_per_deg * math.cos(math.radians(max(a[1], b[1])))
+        assert max(gap_ns, gap_ew) > DISTRICT_SPACING_M / 10
 
 
 def test_recompute_of_a_three_district_day_equals_its_ground_truth(city3, tmp_path):
